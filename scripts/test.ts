@@ -1,0 +1,59 @@
+// The test command (README, .ci/run): unit and simulation tests, then the compiled binary, then
+// integration tests on real network namespaces (root). Prints one closing line
+// "tests: N passed, N failed" summed over all groups.
+//
+// Usage: bun run test [unit|sim|integration ...]
+
+import { $ } from "bun";
+
+const root = new URL("..", import.meta.url).pathname;
+const groups: Record<string, string[]> = {
+  unit: ["test/unit"],
+  sim: ["test/sim"],
+  integration: ["test/integration"],
+};
+const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(groups);
+let passed = 0;
+let failed = 0;
+let broken = false;
+
+for (const name of wanted) {
+  const paths = groups[name];
+  if (!paths) {
+    console.error(`unknown test group '${name}' (groups: ${Object.keys(groups).join(", ")})`);
+    process.exit(2);
+  }
+  if (name === "integration") {
+    if (process.getuid?.() !== 0) {
+      console.error("integration tests need root (network namespaces, eBPF): run as root");
+      process.exit(1);
+    }
+    console.log("== building dist/electrode");
+    await $`bun run ${root}/scripts/build.ts`.cwd(root);
+  }
+  console.log(`== ${name}: bun test ${paths.join(" ")}`);
+  const proc = Bun.spawn(["bun", "test", ...paths.map((p) => `./${p}`)], {
+    cwd: root,
+    stdout: "inherit",
+    stderr: "pipe",
+    env: { ...process.env, FORCE_COLOR: "0" },
+  });
+  // bun test writes its report to stderr; pass it through and read the totals.
+  let text = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of proc.stderr) {
+    const s = decoder.decode(chunk);
+    text += s;
+    process.stderr.write(s);
+  }
+  const code = await proc.exited;
+  const pass = Number(/^\s*(\d+) pass$/m.exec(text)?.[1] ?? 0);
+  const fail = Number(/^\s*(\d+) fail$/m.exec(text)?.[1] ?? 0);
+  passed += pass;
+  failed += fail;
+  if (code !== 0 && fail === 0) broken = true; // crashed or found no tests
+  if (pass + fail === 0) broken = true;
+}
+
+console.log(`tests: ${passed} passed, ${failed} failed`);
+process.exit(failed > 0 || broken ? 1 : 0);
