@@ -28,6 +28,14 @@ enum electrode_msg_type {
 	ELECTRODE_MSG_RECOVERY_RESPONSE = 12,
 };
 
+enum electrode_broadcast_counter {
+	ELECTRODE_BCAST_MATCHED = 0,
+	ELECTRODE_BCAST_CLONES = 1,
+	ELECTRODE_BCAST_CLONE_ERRORS = 2,
+	ELECTRODE_BCAST_PASSED = 3,
+	ELECTRODE_BCAST_COUNTERS = 4,
+};
+
 /* Fixed header of every electrode datagram. */
 struct electrode_hdr {
 	__u16 magic; /* @0: 0xE1EC */
@@ -111,5 +119,22 @@ struct electrode_recovery_body {
 } __attribute__((packed));
 _Static_assert(sizeof(struct electrode_recovery_body) == 8, "electrode_recovery_body size");
 _Static_assert(__builtin_offsetof(struct electrode_recovery_body, nonce) == 0, "electrode_recovery_body.nonce");
+
+/* A replica as the tc broadcast program rewrites clones to it. */
+struct electrode_peer {
+	__u32 ip; /* @0: IPv4 address, network byte order */
+	__u16 port; /* @4: UDP port, network byte order */
+	__u8 valid; /* @6: 1 when this row is a configured replica */
+	__u8 pad; /* @7: zero */
+	__u8 mac[6]; /* @8: Ethernet address */
+	__u16 pad2; /* @14: zero */
+} __attribute__((packed));
+_Static_assert(sizeof(struct electrode_peer) == 16, "electrode_peer size");
+_Static_assert(__builtin_offsetof(struct electrode_peer, ip) == 0, "electrode_peer.ip");
+_Static_assert(__builtin_offsetof(struct electrode_peer, port) == 4, "electrode_peer.port");
+_Static_assert(__builtin_offsetof(struct electrode_peer, valid) == 6, "electrode_peer.valid");
+_Static_assert(__builtin_offsetof(struct electrode_peer, pad) == 7, "electrode_peer.pad");
+_Static_assert(__builtin_offsetof(struct electrode_peer, mac) == 8, "electrode_peer.mac");
+_Static_assert(__builtin_offsetof(struct electrode_peer, pad2) == 14, "electrode_peer.pad2");
 
 #endif /* ELECTRODE_WIRE_H */

@@ -3,6 +3,8 @@
 
 import {
   allLayouts,
+  BroadcastCounter,
+  broadcastCounterCount,
   datagramBytesMax,
   Flag,
   magic,
@@ -20,9 +22,19 @@ function upperSnake(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase();
 }
 
+function cEnum(name: string, prefix: string, values: object, countName: string, count: number): string[] {
+  const members = Object.entries(values)
+    .filter(([, v]) => typeof v === "number")
+    .map(([k, v]) => `\t${prefix}${upperSnake(k)} = ${v},`);
+  return [`enum ${name} {`, ...members, `\t${countName} = ${count},`, "};"];
+}
+
 function struct(layout: Layout): string {
   const lines = [`/* ${layout.doc} */`, `struct ${layout.cName} {`];
-  for (const f of layout.order) lines.push(`\t${cType[f.type]} ${f.name}; /* @${f.offset}: ${f.doc} */`);
+  for (const f of layout.order) {
+    const array = f.count > 1 ? `[${f.count}]` : "";
+    lines.push(`\t${cType[f.type]} ${f.name}${array}; /* @${f.offset}: ${f.doc} */`);
+  }
   lines.push("} __attribute__((packed));");
   lines.push(`_Static_assert(sizeof(struct ${layout.cName}) == ${layout.size}, "${layout.cName} size");`);
   for (const f of layout.order) {
@@ -58,6 +70,8 @@ export function renderHeader(): string {
     "enum electrode_msg_type {",
     ...types,
     "};",
+    "",
+    ...cEnum("electrode_broadcast_counter", "ELECTRODE_BCAST_", BroadcastCounter, "ELECTRODE_BCAST_COUNTERS", broadcastCounterCount),
     "",
     ...allLayouts.map((l) => struct(l) + "\n"),
     "#endif /* ELECTRODE_WIRE_H */",

@@ -13,6 +13,8 @@ export interface Field {
   readonly type: FieldType;
   readonly offset: number;
   readonly doc: string;
+  /** Array length for a fixed array of `type` (1 for a scalar). */
+  readonly count: number;
 }
 
 export interface Layout<Name extends string = string> {
@@ -26,18 +28,18 @@ export interface Layout<Name extends string = string> {
 function layout<const Name extends string>(
   cName: string,
   doc: string,
-  spec: readonly (readonly [Name, FieldType, string])[],
+  spec: readonly (readonly [Name, FieldType, string] | readonly [Name, FieldType, string, number])[],
 ): Layout<Name> {
   let offset = 0;
   const order: Field[] = [];
   const fields = {} as Record<Name, Field>;
-  for (const [name, type, fieldDoc] of spec) {
+  for (const [name, type, fieldDoc, count = 1] of spec) {
     // Natural alignment keeps the C struct identical with or without `packed`.
     if (offset % fieldBytes[type] !== 0) throw new Error(`layout ${cName}.${name} is misaligned`);
-    const field: Field = { name, type, offset, doc: fieldDoc };
+    const field: Field = { name, type, offset, doc: fieldDoc, count };
     order.push(field);
     fields[name] = field;
-    offset += fieldBytes[type];
+    offset += fieldBytes[type] * count;
   }
   return { cName, doc, size: offset, fields, order };
 }
@@ -132,6 +134,27 @@ export const recoveryBody = layout("electrode_recovery_body", "Recovery/Recovery
   ["nonce", "u64", "chosen by the recovering replica, echoed in responses"],
 ]);
 
+// ---- Kernel-side tables shared by the eBPF programs and the loader (src/kernel). ----
+
+/** One row of the peer table (BPF array map indexed by replica index), filled by `setup`. */
+export const peerEntry = layout("electrode_peer", "A replica as the tc broadcast program rewrites clones to it.", [
+  ["ip", "u32", "IPv4 address, network byte order"],
+  ["port", "u16", "UDP port, network byte order"],
+  ["valid", "u8", "1 when this row is a configured replica"],
+  ["pad", "u8", "zero"],
+  ["mac", "u8", "Ethernet address", 6],
+  ["pad2", "u16", "zero"],
+]);
+
+/** Per-CPU counters of the tc broadcast program, by index. */
+export enum BroadcastCounter {
+  Matched = 0,
+  Clones = 1,
+  CloneErrors = 2,
+  Passed = 3,
+}
+export const broadcastCounterCount = 4;
+
 export const allLayouts = [
   header,
   entryHead,
@@ -141,6 +164,7 @@ export const allLayouts = [
   getStateBody,
   newStateBody,
   recoveryBody,
+  peerEntry,
 ] as const;
 
 /** Largest operation (request payload) that fits one Prepare with its header and entry head. */
