@@ -137,4 +137,19 @@ _Static_assert(__builtin_offsetof(struct electrode_peer, pad) == 7, "electrode_p
 _Static_assert(__builtin_offsetof(struct electrode_peer, mac) == 8, "electrode_peer.mac");
 _Static_assert(__builtin_offsetof(struct electrode_peer, pad2) == 14, "electrode_peer.pad2");
 
+/* Set by the loader from the cluster config before load. */
+struct electrode_tc_config {
+	__u32 cluster; /* @0: cluster id, as in every header */
+	__u32 self_index; /* @4: this replica's index */
+	__u32 replica_count; /* @8: n */
+	__u16 port; /* @12: this replica's UDP port, host byte order */
+	__u16 pad; /* @14: zero */
+} __attribute__((packed));
+_Static_assert(sizeof(struct electrode_tc_config) == 16, "electrode_tc_config size");
+_Static_assert(__builtin_offsetof(struct electrode_tc_config, cluster) == 0, "electrode_tc_config.cluster");
+_Static_assert(__builtin_offsetof(struct electrode_tc_config, self_index) == 4, "electrode_tc_config.self_index");
+_Static_assert(__builtin_offsetof(struct electrode_tc_config, replica_count) == 8, "electrode_tc_config.replica_count");
+_Static_assert(__builtin_offsetof(struct electrode_tc_config, port) == 12, "electrode_tc_config.port");
+_Static_assert(__builtin_offsetof(struct electrode_tc_config, pad) == 14, "electrode_tc_config.pad");
+
 #endif /* ELECTRODE_WIRE_H */

@@ -27,11 +27,9 @@
 
 #include "electrode_wire.h"
 
-/* Set by the loader before load (read-only after). */
-const volatile __u32 cfg_cluster = 0;      /* cluster id, as in every header */
-const volatile __u32 cfg_self_index = 0;   /* this replica's index */
-const volatile __u32 cfg_replica_count = 0; /* n */
-const volatile __u16 cfg_port = 0;         /* this replica's UDP port, host byte order */
+/* Set by the loader from the config before load; read-only afterwards (the verifier sees the
+ * values as constants). Its own section, so the loader finds it at offset 0. */
+const volatile struct electrode_tc_config electrode_cfg SEC(".rodata.cfg") = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -83,9 +81,9 @@ static __always_inline int broadcast_request(struct __sk_buff *skb, __u16 *flags
 		return -1;
 	if (ip->frag_off & bpf_htons(0x3fff)) /* MF or offset: not a whole datagram */
 		return -1;
-	if (udp->source != bpf_htons(cfg_port))
+	if (udp->source != bpf_htons(electrode_cfg.port))
 		return -1;
-	if (hdr->magic != ELECTRODE_MAGIC || hdr->version != ELECTRODE_VERSION || hdr->cluster != cfg_cluster)
+	if (hdr->magic != ELECTRODE_MAGIC || hdr->version != ELECTRODE_VERSION || hdr->cluster != electrode_cfg.cluster)
 		return -1;
 	if (!(hdr->flags & ELECTRODE_FLAG_BROADCAST) || (hdr->flags & ELECTRODE_FLAG_CLONE))
 		return -1;
@@ -123,9 +121,9 @@ int electrode_tc_broadcast(struct __sk_buff *skb)
 		struct electrode_peer *peer;
 		__u32 key = i;
 
-		if (i >= cfg_replica_count)
+		if (i >= electrode_cfg.replica_count)
 			break;
-		if (i == cfg_self_index)
+		if (i == electrode_cfg.self_index)
 			continue;
 		peer = bpf_map_lookup_elem(&electrode_peers, &key);
 		if (!peer || !peer->valid) {

@@ -146,6 +146,15 @@ export const peerEntry = layout("electrode_peer", "A replica as the tc broadcast
   ["pad2", "u16", "zero"],
 ]);
 
+/** Load-time configuration of the tc broadcast program (its `.rodata.cfg` section). */
+export const tcConfig = layout("electrode_tc_config", "Set by the loader from the cluster config before load.", [
+  ["cluster", "u32", "cluster id, as in every header"],
+  ["self_index", "u32", "this replica's index"],
+  ["replica_count", "u32", "n"],
+  ["port", "u16", "this replica's UDP port, host byte order"],
+  ["pad", "u16", "zero"],
+]);
+
 /** Per-CPU counters of the tc broadcast program, by index. */
 export enum BroadcastCounter {
   Matched = 0,
@@ -165,6 +174,7 @@ export const allLayouts = [
   newStateBody,
   recoveryBody,
   peerEntry,
+  tcConfig,
 ] as const;
 
 /** Largest operation (request payload) that fits one Prepare with its header and entry head. */

@@ -1,0 +1,150 @@
+// bun:ffi bindings to libbpf.so.1: object open from memory, load, programs and maps, tc and XDP
+// attach/detach, map access, pins. libbpf 1.x returns -errno from int functions and NULL + errno
+// from pointer functions; `check` turns both into a LibbpfError naming the errno and the call.
+
+import { CString, dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
+
+/** struct bpf_tc_hook (libbpf 1.1, x86_64): 24 bytes. */
+export const tcHookLayout = { size: 24, sz: 0, ifindex: 8, attachPoint: 12, parent: 16 } as const;
+/** struct bpf_tc_opts (libbpf 1.1, x86_64): 32 bytes. */
+export const tcOptsLayout = { size: 32, sz: 0, progFd: 8, flags: 12, progId: 16, handle: 20, priority: 24 } as const;
+
+export const TcAttachPoint = { Ingress: 1, Egress: 2 } as const;
+export const tcFlagReplace = 1;
+
+export const XdpFlags = {
+  UpdateIfNoExist: 1 << 0,
+  Skb: 1 << 1,
+  Drv: 1 << 2,
+  Hw: 1 << 3,
+  Replace: 1 << 4,
+} as const;
+
+const { i32, u32, u64, ptr: P, void: V } = FFIType;
+
+let lib: ReturnType<typeof open> | undefined;
+
+function open() {
+  return dlopen("libbpf.so.1", {
+    libbpf_set_print: { args: [P], returns: P },
+    libbpf_major_version: { args: [], returns: u32 },
+    libbpf_minor_version: { args: [], returns: u32 },
+    bpf_object__open_mem: { args: [P, u64, P], returns: P },
+    bpf_object__load: { args: [P], returns: i32 },
+    bpf_object__close: { args: [P], returns: V },
+    bpf_object__find_program_by_name: { args: [P, P], returns: P },
+    bpf_object__find_map_by_name: { args: [P, P], returns: P },
+    bpf_object__next_map: { args: [P, P], returns: P },
+    bpf_map__name: { args: [P], returns: P },
+    bpf_map__fd: { args: [P], returns: i32 },
+    bpf_map__initial_value: { args: [P, P], returns: P },
+    bpf_map__set_max_entries: { args: [P, u32], returns: i32 },
+    bpf_map__pin: { args: [P, P], returns: i32 },
+    bpf_program__fd: { args: [P], returns: i32 },
+    bpf_program__set_log_buf: { args: [P, P, u64], returns: i32 },
+    bpf_program__set_log_level: { args: [P, u32], returns: i32 },
+    bpf_program__pin: { args: [P, P], returns: i32 },
+    bpf_tc_hook_create: { args: [P], returns: i32 },
+    bpf_tc_hook_destroy: { args: [P], returns: i32 },
+    bpf_tc_attach: { args: [P, P], returns: i32 },
+    bpf_tc_detach: { args: [P, P], returns: i32 },
+    bpf_tc_query: { args: [P, P], returns: i32 },
+    bpf_xdp_attach: { args: [i32, i32, u32, P], returns: i32 },
+    bpf_xdp_detach: { args: [i32, u32, P], returns: i32 },
+    bpf_xdp_query_id: { args: [i32, i32, P], returns: i32 },
+    bpf_map_update_elem: { args: [i32, P, P, u64], returns: i32 },
+    bpf_map_lookup_elem: { args: [i32, P, P], returns: i32 },
+    bpf_obj_pin: { args: [i32, P], returns: i32 },
+    bpf_obj_get: { args: [P], returns: i32 },
+    bpf_prog_get_fd_by_id: { args: [u32], returns: i32 },
+    bpf_obj_get_info_by_fd: { args: [i32, P, P], returns: i32 },
+    libbpf_strerror: { args: [i32, P, u64], returns: i32 },
+  });
+}
+
+/** The libbpf symbols; dlopen happens on first use so commands that need no eBPF never load it. */
+export function libbpf() {
+  if (!lib) {
+    try {
+      lib = open();
+    } catch (e) {
+      throw new LibbpfError("dlopen", 0, `libbpf.so.1 not found (install libbpf1: apt-get install libbpf1): ${(e as Error).message}`);
+    }
+    // Silence libbpf's own stderr printing: errors come back as values, verifier logs via log bufs.
+    lib.symbols.libbpf_set_print(null);
+  }
+  return lib.symbols;
+}
+
+export function libbpfVersion(): string {
+  const s = libbpf();
+  return `${s.libbpf_major_version()}.${s.libbpf_minor_version()}`;
+}
+
+const errnoNames: Record<number, string> = {
+  1: "EPERM",
+  2: "ENOENT",
+  4: "EINTR",
+  7: "E2BIG",
+  9: "EBADF",
+  12: "ENOMEM",
+  13: "EACCES",
+  16: "EBUSY",
+  17: "EEXIST",
+  19: "ENODEV",
+  22: "EINVAL",
+  28: "ENOSPC",
+  38: "ENOSYS",
+  95: "EOPNOTSUPP",
+  524: "ENOTSUPP",
+};
+
+/** What to check, per errno, for the errors eBPF users actually hit. */
+const errnoHints: Record<number, string> = {
+  1: "needs root or CAP_BPF + CAP_NET_ADMIN",
+  13: "permission denied by the kernel or the verifier (see the verifier log), or missing CAP_BPF",
+  2: "no such object, pin or interface",
+  17: "already exists (a stale pin or attachment from an earlier run: electrode setup --teardown)",
+  19: "no such network interface",
+  95: "not supported by this kernel or driver",
+  524: "not supported by this kernel or driver",
+  16: "busy: another program is attached there",
+  7: "too big for the kernel's limits",
+};
+
+export function errnoName(errno: number): string {
+  return errnoNames[errno] ?? `errno ${errno}`;
+}
+
+export class LibbpfError extends Error {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+    message?: string,
+  ) {
+    super(message ?? `${call} failed: ${errnoName(errno)}${errnoHints[errno] ? ` (${errnoHints[errno]})` : ""}`);
+  }
+}
+
+/** Throws for a negative libbpf return value. */
+export function check(call: string, ret: number): number {
+  if (ret < 0) throw new LibbpfError(call, -ret);
+  return ret;
+}
+
+// Errno for pointer-returning calls: read through libc's __errno_location.
+const libc = dlopen("libc.so.6", { __errno_location: { args: [], returns: P } });
+export function lastErrno(): number {
+  const at = libc.symbols.__errno_location();
+  return at ? new Int32Array(toArrayBuffer(at, 0, 4))[0]! : 0;
+}
+
+export function cstr(text: string): Buffer {
+  return Buffer.from(`${text}\0`, "utf8");
+}
+
+export function readCString(p: Pointer | null): string {
+  return p ? new CString(p).toString() : "";
+}
+
+export { ptr, toArrayBuffer, type Pointer };
