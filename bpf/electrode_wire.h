@@ -113,12 +113,21 @@ _Static_assert(sizeof(struct electrode_new_state_body) == 10, "electrode_new_sta
 _Static_assert(__builtin_offsetof(struct electrode_new_state_body, from_op) == 0, "electrode_new_state_body.from_op");
 _Static_assert(__builtin_offsetof(struct electrode_new_state_body, count) == 8, "electrode_new_state_body.count");
 
-/* Recovery/RecoveryResponse body. */
+/* Recovery body. */
 struct electrode_recovery_body {
 	__u64 nonce; /* @0: chosen by the recovering replica, echoed in responses */
 } __attribute__((packed));
 _Static_assert(sizeof(struct electrode_recovery_body) == 8, "electrode_recovery_body size");
 _Static_assert(__builtin_offsetof(struct electrode_recovery_body, nonce) == 0, "electrode_recovery_body.nonce");
+
+/* RecoveryResponse body. */
+struct electrode_recovery_response_body {
+	__u64 nonce; /* @0: the nonce of the Recovery this answers */
+	__u8 recovering; /* @8: 1 when the responder is itself recovering (it holds no state) */
+} __attribute__((packed));
+_Static_assert(sizeof(struct electrode_recovery_response_body) == 9, "electrode_recovery_response_body size");
+_Static_assert(__builtin_offsetof(struct electrode_recovery_response_body, nonce) == 0, "electrode_recovery_response_body.nonce");
+_Static_assert(__builtin_offsetof(struct electrode_recovery_response_body, recovering) == 8, "electrode_recovery_response_body.recovering");
 
 /* A replica as the tc broadcast program rewrites clones to it. */
 struct electrode_peer {

@@ -2,7 +2,7 @@
 // attach/detach, map access, pins. libbpf 1.x returns -errno from int functions and NULL + errno
 // from pointer functions; `check` turns both into a LibbpfError naming the errno and the call.
 
-import { CString, dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
+import { CString, dlopen, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 
 /** struct bpf_tc_hook (libbpf 1.1, x86_64): 24 bytes. */
 export const tcHookLayout = { size: 24, sz: 0, ifindex: 8, attachPoint: 12, parent: 16 } as const;
@@ -20,45 +20,44 @@ export const XdpFlags = {
   Replace: 1 << 4,
 } as const;
 
-const { i32, u32, u64, ptr: P, void: V } = FFIType;
 
 let lib: ReturnType<typeof open> | undefined;
 
 function open() {
   return dlopen("libbpf.so.1", {
-    libbpf_set_print: { args: [P], returns: P },
-    libbpf_major_version: { args: [], returns: u32 },
-    libbpf_minor_version: { args: [], returns: u32 },
-    bpf_object__open_mem: { args: [P, u64, P], returns: P },
-    bpf_object__load: { args: [P], returns: i32 },
-    bpf_object__close: { args: [P], returns: V },
-    bpf_object__find_program_by_name: { args: [P, P], returns: P },
-    bpf_object__find_map_by_name: { args: [P, P], returns: P },
-    bpf_object__next_map: { args: [P, P], returns: P },
-    bpf_map__name: { args: [P], returns: P },
-    bpf_map__fd: { args: [P], returns: i32 },
-    bpf_map__initial_value: { args: [P, P], returns: P },
-    bpf_map__set_max_entries: { args: [P, u32], returns: i32 },
-    bpf_map__pin: { args: [P, P], returns: i32 },
-    bpf_program__fd: { args: [P], returns: i32 },
-    bpf_program__set_log_buf: { args: [P, P, u64], returns: i32 },
-    bpf_program__set_log_level: { args: [P, u32], returns: i32 },
-    bpf_program__pin: { args: [P, P], returns: i32 },
-    bpf_tc_hook_create: { args: [P], returns: i32 },
-    bpf_tc_hook_destroy: { args: [P], returns: i32 },
-    bpf_tc_attach: { args: [P, P], returns: i32 },
-    bpf_tc_detach: { args: [P, P], returns: i32 },
-    bpf_tc_query: { args: [P, P], returns: i32 },
-    bpf_xdp_attach: { args: [i32, i32, u32, P], returns: i32 },
-    bpf_xdp_detach: { args: [i32, u32, P], returns: i32 },
-    bpf_xdp_query_id: { args: [i32, i32, P], returns: i32 },
-    bpf_map_update_elem: { args: [i32, P, P, u64], returns: i32 },
-    bpf_map_lookup_elem: { args: [i32, P, P], returns: i32 },
-    bpf_obj_pin: { args: [i32, P], returns: i32 },
-    bpf_obj_get: { args: [P], returns: i32 },
-    bpf_prog_get_fd_by_id: { args: [u32], returns: i32 },
-    bpf_obj_get_info_by_fd: { args: [i32, P, P], returns: i32 },
-    libbpf_strerror: { args: [i32, P, u64], returns: i32 },
+    libbpf_set_print: { args: ["ptr"], returns: "ptr" },
+    libbpf_major_version: { args: [], returns: "u32" },
+    libbpf_minor_version: { args: [], returns: "u32" },
+    bpf_object__open_mem: { args: ["ptr", "u64", "ptr"], returns: "ptr" },
+    bpf_object__load: { args: ["ptr"], returns: "i32" },
+    bpf_object__close: { args: ["ptr"], returns: "void" },
+    bpf_object__find_program_by_name: { args: ["ptr", "ptr"], returns: "ptr" },
+    bpf_object__find_map_by_name: { args: ["ptr", "ptr"], returns: "ptr" },
+    bpf_object__next_map: { args: ["ptr", "ptr"], returns: "ptr" },
+    bpf_map__name: { args: ["ptr"], returns: "ptr" },
+    bpf_map__fd: { args: ["ptr"], returns: "i32" },
+    bpf_map__initial_value: { args: ["ptr", "ptr"], returns: "ptr" },
+    bpf_map__set_max_entries: { args: ["ptr", "u32"], returns: "i32" },
+    bpf_map__pin: { args: ["ptr", "ptr"], returns: "i32" },
+    bpf_program__fd: { args: ["ptr"], returns: "i32" },
+    bpf_program__set_log_buf: { args: ["ptr", "ptr", "u64"], returns: "i32" },
+    bpf_program__set_log_level: { args: ["ptr", "u32"], returns: "i32" },
+    bpf_program__pin: { args: ["ptr", "ptr"], returns: "i32" },
+    bpf_tc_hook_create: { args: ["ptr"], returns: "i32" },
+    bpf_tc_hook_destroy: { args: ["ptr"], returns: "i32" },
+    bpf_tc_attach: { args: ["ptr", "ptr"], returns: "i32" },
+    bpf_tc_detach: { args: ["ptr", "ptr"], returns: "i32" },
+    bpf_tc_query: { args: ["ptr", "ptr"], returns: "i32" },
+    bpf_xdp_attach: { args: ["i32", "i32", "u32", "ptr"], returns: "i32" },
+    bpf_xdp_detach: { args: ["i32", "u32", "ptr"], returns: "i32" },
+    bpf_xdp_query_id: { args: ["i32", "i32", "ptr"], returns: "i32" },
+    bpf_map_update_elem: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },
+    bpf_map_lookup_elem: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+    bpf_obj_pin: { args: ["i32", "ptr"], returns: "i32" },
+    bpf_obj_get: { args: ["ptr"], returns: "i32" },
+    bpf_prog_get_fd_by_id: { args: ["u32"], returns: "i32" },
+    bpf_obj_get_info_by_fd: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+    libbpf_strerror: { args: ["i32", "ptr", "u64"], returns: "i32" },
   });
 }
 
@@ -133,7 +132,7 @@ export function check(call: string, ret: number): number {
 }
 
 // Errno for pointer-returning calls: read through libc's __errno_location.
-const libc = dlopen("libc.so.6", { __errno_location: { args: [], returns: P } });
+const libc = dlopen("libc.so.6", { __errno_location: { args: [], returns: "ptr" } });
 export function lastErrno(): number {
   const at = libc.symbols.__errno_location();
   return at ? new Int32Array(toArrayBuffer(at, 0, 4))[0]! : 0;

@@ -1,25 +1,24 @@
 // bun:ffi bindings to the libc calls electrode's transport needs, and the struct layouts they use
 // (x86_64 Linux), declared once here.
 
-import { dlopen, FFIType, toArrayBuffer } from "bun:ffi";
+import { dlopen, toArrayBuffer } from "bun:ffi";
 
-const { i32, u32, u64, i64, ptr: P } = FFIType;
 
 export const libc = dlopen("libc.so.6", {
-  socket: { args: [i32, i32, i32], returns: i32 },
-  bind: { args: [i32, P, u32], returns: i32 },
-  setsockopt: { args: [i32, i32, i32, P, u32], returns: i32 },
-  getsockopt: { args: [i32, i32, i32, P, P], returns: i32 },
-  getsockname: { args: [i32, P, P], returns: i32 },
-  sendto: { args: [i32, P, u64, i32, P, u32], returns: i64 },
-  sendmmsg: { args: [i32, P, u32, i32], returns: i32 },
-  recvfrom: { args: [i32, P, u64, i32, P, P], returns: i64 },
-  recvmmsg: { args: [i32, P, u32, i32, P], returns: i32 },
-  poll: { args: [P, u64, i32], returns: i32 },
-  close: { args: [i32], returns: i32 },
-  setns: { args: [i32, i32], returns: i32 },
-  open: { args: [P, i32], returns: i32 },
-  __errno_location: { args: [], returns: P },
+  socket: { args: ["i32", "i32", "i32"], returns: "i32" },
+  bind: { args: ["i32", "ptr", "u32"], returns: "i32" },
+  setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
+  getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
+  getsockname: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  sendto: { args: ["i32", "ptr", "u64", "i32", "ptr", "u32"], returns: "i64" },
+  sendmmsg: { args: ["i32", "ptr", "u32", "i32"], returns: "i32" },
+  recvfrom: { args: ["i32", "ptr", "u64", "i32", "ptr", "ptr"], returns: "i64" },
+  recvmmsg: { args: ["i32", "ptr", "u32", "i32", "ptr"], returns: "i32" },
+  poll: { args: ["ptr", "u64", "i32"], returns: "i32" },
+  close: { args: ["i32"], returns: "i32" },
+  setns: { args: ["i32", "i32"], returns: "i32" },
+  open: { args: ["ptr", "i32"], returns: "i32" },
+  __errno_location: { args: [], returns: "ptr" },
 }).symbols;
 
 const errnoView = (() => {

@@ -18,19 +18,19 @@ export class BpfObject {
 
   static open(name: string, bytes: Uint8Array): BpfObject {
     const s = libbpf();
-    const obj = s.bpf_object__open_mem(ptr(bytes), bytes.byteLength, null);
+    const obj = s.bpf_object__open_mem(ptr(bytes), bytes.byteLength, null) as Pointer | null;
     if (!obj) throw new LibbpfError("bpf_object__open_mem", lastErrno(), `cannot open BPF object ${name}: errno ${lastErrno()} (corrupt or built for another libbpf?)`);
     return new BpfObject(name, obj, bytes);
   }
 
   private map(name: string): Pointer {
-    const map = libbpf().bpf_object__find_map_by_name(this.obj, cstr(name));
+    const map = libbpf().bpf_object__find_map_by_name(this.obj, cstr(name)) as Pointer | null;
     if (!map) throw new LibbpfError("bpf_object__find_map_by_name", 2, `BPF object ${this.name} has no map '${name}'`);
     return map;
   }
 
   private program(name: string): Pointer {
-    const prog = libbpf().bpf_object__find_program_by_name(this.obj, cstr(name));
+    const prog = libbpf().bpf_object__find_program_by_name(this.obj, cstr(name)) as Pointer | null;
     if (!prog) throw new LibbpfError("bpf_object__find_program_by_name", 2, `BPF object ${this.name} has no program '${name}'`);
     return prog;
   }
@@ -38,10 +38,11 @@ export class BpfObject {
   /** Writes the initial value of a data section map (e.g. ".rodata.cfg") before load. */
   setSection(section: string, value: Uint8Array): void {
     const s = libbpf();
-    for (let map = s.bpf_object__next_map(this.obj, null); map; map = s.bpf_object__next_map(this.obj, map)) {
-      if (!readCString(s.bpf_map__name(map)).endsWith(section)) continue;
+    const next = (after: Pointer | null) => s.bpf_object__next_map(this.obj, after) as Pointer | null;
+    for (let map = next(null); map; map = next(map)) {
+      if (!readCString(s.bpf_map__name(map) as Pointer | null).endsWith(section)) continue;
       const size = new BigUint64Array(1);
-      const data = s.bpf_map__initial_value(map, ptr(size));
+      const data = s.bpf_map__initial_value(map, ptr(size)) as Pointer | null;
       if (!data || Number(size[0]) < value.byteLength) {
         throw new LibbpfError("bpf_map__initial_value", 22, `section ${section} of ${this.name} is ${size[0]} bytes, need ${value.byteLength}`);
       }

@@ -16,6 +16,7 @@ import {
   newStateBody,
   prepareBody,
   recoveryBody,
+  recoveryResponseBody,
   senderClient,
   version,
   type Field,
@@ -174,8 +175,9 @@ export class Codec {
       case MessageType.RecoveryResponse:
         ({ sender, view: msgView, commit } = msg);
         op = msg.opNum;
-        writeField(view, body, recoveryBody.fields.nonce, msg.nonce);
-        end = body + recoveryBody.size;
+        writeField(view, body, recoveryResponseBody.fields.nonce, msg.nonce);
+        writeField(view, body, recoveryResponseBody.fields.recovering, msg.recovering ? 1 : 0);
+        end = body + recoveryResponseBody.size;
         break;
     }
     if (end > datagramBytesMax || end > buf.length) {
@@ -330,16 +332,13 @@ function decodeBody(type: MessageType, view: DataView, bytes: Uint8Array): Messa
     case MessageType.Recovery:
       expectBodyEnd(bytes, body + recoveryBody.size);
       return { type, sender, nonce: readField(view, body, recoveryBody.fields.nonce) };
-    case MessageType.RecoveryResponse:
-      expectBodyEnd(bytes, body + recoveryBody.size);
-      return {
-        type,
-        view: msgView,
-        sender,
-        nonce: readField(view, body, recoveryBody.fields.nonce),
-        opNum,
-        commit,
-      };
+    case MessageType.RecoveryResponse: {
+      expectBodyEnd(bytes, body + recoveryResponseBody.size);
+      const recovering = readField(view, body, recoveryResponseBody.fields.recovering);
+      if (recovering > 1) throw new LengthFail();
+      const nonce = readField(view, body, recoveryResponseBody.fields.nonce);
+      return { type, view: msgView, sender, nonce, recovering: recovering === 1, opNum, commit };
+    }
   }
 }
 

@@ -129,9 +129,15 @@ export const newStateBody = layout("electrode_new_state_body", "NewState body he
   ["count", "u16", "entries that follow"],
 ]);
 
-/** Recovery and RecoveryResponse body. */
-export const recoveryBody = layout("electrode_recovery_body", "Recovery/RecoveryResponse body.", [
+/** Recovery body. */
+export const recoveryBody = layout("electrode_recovery_body", "Recovery body.", [
   ["nonce", "u64", "chosen by the recovering replica, echoed in responses"],
+]);
+
+/** RecoveryResponse body. */
+export const recoveryResponseBody = layout("electrode_recovery_response_body", "RecoveryResponse body.", [
+  ["nonce", "u64", "the nonce of the Recovery this answers"],
+  ["recovering", "u8", "1 when the responder is itself recovering (it holds no state)"],
 ]);
 
 // ---- Kernel-side tables shared by the eBPF programs and the loader (src/kernel). ----
@@ -173,6 +179,7 @@ export const allLayouts = [
   getStateBody,
   newStateBody,
   recoveryBody,
+  recoveryResponseBody,
   peerEntry,
   tcConfig,
 ] as const;

@@ -111,6 +111,9 @@ export interface RecoveryResponse {
   readonly view: number;
   readonly sender: number;
   readonly nonce: number;
+  /** The responder is recovering too and holds no state (lets a cluster whose replicas all lost
+   * their memory, e.g. at first start, begin afresh). */
+  readonly recovering: boolean;
   /** Sender's last op-number and commit-number. */
   readonly opNum: number;
   readonly commit: number;

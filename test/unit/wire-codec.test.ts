@@ -28,7 +28,8 @@ const samples: Message[] = [
   { type: MessageType.NewState, view: 8, sender: 3, opNum: 20, commit: 15, fromOp: 11, entries: [entry(9, 9, "z")] },
   { type: MessageType.NewState, view: 8, sender: 3, opNum: 20, commit: 15, fromOp: 21, entries: [] },
   { type: MessageType.Recovery, sender: 2, nonce: 2 ** 52 + 3 },
-  { type: MessageType.RecoveryResponse, view: 8, sender: 1, nonce: 77, opNum: 20, commit: 15 },
+  { type: MessageType.RecoveryResponse, view: 8, sender: 1, nonce: 77, recovering: false, opNum: 20, commit: 15 },
+  { type: MessageType.RecoveryResponse, view: 0, sender: 2, nonce: 78, recovering: true, opNum: 0, commit: 0 },
 ];
 
 function encode(msg: Message, flags = 0): Uint8Array {
@@ -137,7 +138,10 @@ describe("decoder fuzz", () => {
       } else {
         data = base.slice(0, Math.max(0, base.length - (i % 3 === 0 ? Math.floor(rand() * 8) : 0)));
         const flips = 1 + Math.floor(rand() * 3);
-        for (let k = 0; k < flips && data.length > 0; k++) data[Math.floor(rand() * data.length)] ^= 1 << Math.floor(rand() * 8);
+        for (let k = 0; k < flips && data.length > 0; k++) {
+          const at = Math.floor(rand() * data.length);
+          data[at] = data[at]! ^ (1 << Math.floor(rand() * 8));
+        }
       }
       const decoded = codec.decode(data);
       if (decoded.ok) {

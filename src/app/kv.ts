@@ -1,0 +1,77 @@
+// The key-value state machine, and the op/result encoding clients use.
+//
+// op:     put = [0x01][keyLen u16 LE][key utf8][value utf8 ...rest]
+//         get = [0x02][keyLen u16 LE][key utf8]
+// result: [status u8: 0 ok, 1 not found, 2 bad op][value utf8 ...rest]
+// A malformed op never throws: it yields status 2 (every replica computes the same).
+
+import type { StateMachine } from "../core/types.ts";
+
+export enum KvStatus {
+  Ok = 0,
+  NotFound = 1,
+  BadOp = 2,
+}
+
+const opPut = 1;
+const opGet = 2;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function encodeOp(kind: number, key: string, value?: string): Uint8Array {
+  const k = encoder.encode(key);
+  const v = value === undefined ? new Uint8Array(0) : encoder.encode(value);
+  if (k.length > 0xffff) throw new Error("key longer than 65535 bytes");
+  const op = new Uint8Array(3 + k.length + v.length);
+  op[0] = kind;
+  op[1] = k.length & 0xff;
+  op[2] = k.length >> 8;
+  op.set(k, 3);
+  op.set(v, 3 + k.length);
+  return op;
+}
+
+export function encodePut(key: string, value: string): Uint8Array {
+  return encodeOp(opPut, key, value);
+}
+
+export function encodeGet(key: string): Uint8Array {
+  return encodeOp(opGet, key);
+}
+
+export function decodeKvResult(result: Uint8Array): { status: KvStatus; value: string } {
+  const status = result.length === 0 ? KvStatus.BadOp : (result[0]! as KvStatus);
+  return { status, value: decoder.decode(result.subarray(1)) };
+}
+
+function result(status: KvStatus, value?: Uint8Array): Uint8Array {
+  const out = new Uint8Array(1 + (value?.length ?? 0));
+  out[0] = status;
+  if (value) out.set(value, 1);
+  return out;
+}
+
+export class KvMachine implements StateMachine {
+  private readonly data = new Map<string, Uint8Array>();
+
+  execute(op: Uint8Array): Uint8Array {
+    if (op.length < 3) return result(KvStatus.BadOp);
+    const keyLen = op[1]! | (op[2]! << 8);
+    if (3 + keyLen > op.length) return result(KvStatus.BadOp);
+    const key = decoder.decode(op.subarray(3, 3 + keyLen));
+    if (op[0] === opPut) {
+      this.data.set(key, op.slice(3 + keyLen));
+      return result(KvStatus.Ok);
+    }
+    if (op[0] === opGet) {
+      if (op.length !== 3 + keyLen) return result(KvStatus.BadOp);
+      const value = this.data.get(key);
+      return value ? result(KvStatus.Ok, value) : result(KvStatus.NotFound);
+    }
+    return result(KvStatus.BadOp);
+  }
+
+  get size(): number {
+    return this.data.size;
+  }
+}
