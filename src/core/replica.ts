@@ -3,52 +3,40 @@
 //
 // Rules worth knowing before reading (each handler guards first, then asserts):
 // - The log is 1-based: entry k is op-number k; opNum is the log's length. Entries up to `commit`
-//   are executed, in order, on every replica (so every replica can become leader).
-// - Acks are cumulative: PrepareOk(op) means "I hold every entry up to op in this view".
-// - A replica that learns of a view it is not normal in from its leader (a StartView, Prepare or
-//   Commit) joins it: it fetches the leader's log above its own commit ASIDE, and only when it has
-//   all of it swaps it in and becomes normal (lastNormalView = view). Until then its log and
-//   lastNormalView are untouched, so a view change meanwhile sees exactly what it acknowledged.
-//   Claiming a view as "last normal" with a log shorter than its leader's would let a later view
-//   change choose that short log and lose committed entries.
-// - A restarted replica has lost its memory: it is Recovering and neither acks, votes nor answers
-//   until it has fetched the log from the leader of the latest view among f+1 normal replicas.
-//   When every other replica answers that it is recovering too (every replica lost its memory,
-//   e.g. the cluster's first start), nothing is left to preserve and the replica starts afresh.
+//   are executed, in order, on every replica (so every replica can become leader); entries above
+//   it never are. Acks are cumulative: PrepareOk(op) means "I hold every entry up to op in this
+//   view, as the leader has them".
+// - Messages from older views are dropped. A StartView, Prepare or Commit from the leader of a
+//   view this replica is not normal in (a later view, or its current view while it is still in
+//   view change) makes it JOIN that view: it enters the view (status ViewChange, so the kernel fast
+//   path stays out), fetches the leader's log above its own commit aside, and only when it holds
+//   all of it up to the leader's op-number swaps it in and becomes a normal follower (see fetch.ts
+//   for why the swap is atomic). StartViewChange and DoViewChange for a later view make it take
+//   part in that view change.
+// - The new leader of view v takes f+1 DoViewChanges (its own included), adopts the log of the
+//   one with the highest (lastNormalView, opNum), fetching it (staged) when it is not its own, then
+//   commits up to the highest commit among them and sends StartView. Followers join (above) and
+//   ack, so the uncommitted part of the adopted log commits in the new view.
+// - A restarted replica has lost its memory: it is Recovering and neither acks, votes, leads nor
+//   serves state until it has fetched the log of the leader of the latest view among f+1 normal
+//   replicas (recovery.ts, including the fresh start of a cluster that lost everything).
+// - Kernel state: a status or view change is announced (kernelState effect) right when it
+//   happens, before any send in the new state; op and commit changes once at the end of a step.
 
-import type { Entry, Message, NewState, Prepare, PrepareOk, ReplicaMessage, Reply, Request } from "../wire/messages.ts";
 import { MessageType } from "../wire/layout.ts";
 import { entryBytes, newStateEntriesBytesMax, prepareEntriesBytesMax } from "../wire/codec.ts";
+import type { DoViewChange, Entry, Message, NewState, Prepare, PrepareOk, RecoveryResponse, ReplicaMessage, Reply, Request } from "../wire/messages.ts";
+import { replicasMax } from "../wire/layout.ts";
+import { assert } from "./assert.ts";
 import { ClientTable } from "./client-table.ts";
-import { faultsTolerated, leaderOf, quorumOp } from "./quorum.ts";
+import { heldUpTo, isStaged, takeEntries, type Fetch, type FetchPurpose } from "./fetch.ts";
+import { Log, requestOpBytesMax } from "./log.ts";
+import { chooseLog, faultsTolerated, leaderOf, quorumOp, type LogClaim } from "./quorum.ts";
+import { RecoveryRounds } from "./recovery.ts";
 import { Status, type Effect, type Event, type KernelState, type ReplicaOptions, type StateMachine } from "./types.ts";
 
-interface DvcInfo {
-  readonly lastNormalView: number;
-  readonly opNum: number;
-  readonly commit: number;
-}
-
-/** An outstanding state transfer: fetch from `from` until opNum reaches `target`. */
-interface Fetch {
-  readonly from: number;
-  target: number;
-  /** catch-up: a normal follower fills a gap. join: a replica adopts a view that started without
-   * it. view-change: the new leader takes the chosen log. recovery: a restarted replica. Join and
-   * view-change fetch into `staged` and swap it in only when complete. */
-  readonly purpose: "catch-up" | "join" | "view-change" | "recovery";
-  idleTicks: number;
-}
-
-export class AssertionError extends Error {}
-
-function isStaged(fetch: Fetch): boolean {
-  return fetch.purpose === "join" || fetch.purpose === "view-change";
-}
-
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new AssertionError(`replica invariant violated: ${message}`);
-}
+export { AssertionError } from "./assert.ts";
+export { requestOpBytesMax } from "./log.ts";
 
 export class Replica {
   readonly index: number;
@@ -56,58 +44,62 @@ export class Replica {
   readonly f: number;
   private statusValue: Status;
   private viewValue = 0;
-  private lastNormalView = 0;
-  private readonly log: Entry[] = [];
+  private lastNormalViewValue = 0;
+  private readonly log = new Log();
   private commitValue = 0;
   private readonly clients = new ClientTable();
   private effects: Effect[] = [];
-  private emitted: KernelState | undefined;
+  private announced: KernelState | undefined;
 
   // Leader.
   private readonly acked: number[];
   private preparedUpTo = 0;
+  private unpreparedBytes = 0;
   private ticksSinceSend = 0;
-  private ticksSinceProgress = 0;
 
-  // Follower.
+  // Follower (and a replica joining a view): ticks since the view's leader was last heard.
   private ticksSinceLeader = 0;
   private fetch: Fetch | undefined;
-  /** A new leader's copy of the chosen log above its commit, fetched before it replaces its own:
-   * if the view change fails half-way, this replica still holds every entry it acknowledged. */
-  private staged: Entry[] = [];
 
   // View change.
   private svcFrom = new Set<number>();
-  private dvcs = new Map<number, DvcInfo>();
+  private dvcs = new Map<number, LogClaim>();
   private dvcSent = false;
   private viewChangeTicks = 0;
   private newLeaderCommit = 0;
 
   // Recovery.
-  private readonly nonce: number;
-  private recoveryResponses = new Map<number, { view: number; opNum: number; commit: number; recovering: boolean }>();
+  private readonly recovery: RecoveryRounds;
   private recoveryTicks = 0;
 
   constructor(
     private readonly opts: ReplicaOptions,
     private readonly app: StateMachine,
   ) {
-    assert(opts.replicaCount >= 1 && opts.replicaCount % 2 === 1, "replica count must be odd");
-    assert(opts.index >= 0 && opts.index < opts.replicaCount, "index out of range");
+    const n = opts.replicaCount;
+    assert(Number.isInteger(n) && n >= 1 && n % 2 === 1 && n <= replicasMax, `replica count ${n} must be odd, 1..${replicasMax}`);
+    assert(Number.isInteger(opts.index) && opts.index >= 0 && opts.index < n, `index ${opts.index} out of range`);
+    for (const key of ["viewChangeTimeoutTicks", "heartbeatTicks", "resendTicks", "pipelineMax", "batchMax"] as const) {
+      assert(Number.isInteger(opts[key]) && opts[key] >= 1, `${key} must be a positive integer`);
+    }
     this.index = opts.index;
-    this.replicaCount = opts.replicaCount;
-    this.f = faultsTolerated(opts.replicaCount);
-    this.acked = new Array<number>(opts.replicaCount).fill(0);
-    this.nonce = opts.nonce;
+    this.replicaCount = n;
+    this.f = faultsTolerated(n);
+    this.acked = new Array<number>(n).fill(0);
+    this.recovery = new RecoveryRounds(opts.nonce);
     this.statusValue = opts.recovering ? Status.Recovering : Status.Normal;
   }
 
   // ---- Read-only view for drivers and tests. ----
+
   get status(): Status {
     return this.statusValue;
   }
   get view(): number {
     return this.viewValue;
+  }
+  get lastNormalView(): number {
+    return this.lastNormalViewValue;
   }
   get opNum(): number {
     return this.log.length;
@@ -121,13 +113,21 @@ export class Replica {
   get isLeader(): boolean {
     return this.statusValue === Status.Normal && this.leaderIndex === this.index;
   }
+  /** In a view that started without it, fetching the leader's log (status ViewChange meanwhile). */
+  get joining(): boolean {
+    return this.fetch?.purpose === "join";
+  }
+  get kernelState(): KernelState {
+    return { status: this.statusValue, view: this.viewValue, leader: this.leaderIndex, lastOp: this.log.length, commit: this.commitValue };
+  }
+  /** The log entry at op-number `op` (committed up to `commit`, tentative above). */
   entryAt(op: number): Entry | undefined {
-    return this.log[op - 1];
+    return this.log.at(op);
   }
 
   step(event: Event): Effect[] {
     this.effects = [];
-    if (this.emitted === undefined) this.emitState();
+    if (this.announced === undefined) this.announce();
     switch (event.kind) {
       case "tick":
         this.onTick();
@@ -142,7 +142,7 @@ export class Replica {
         this.onMessage(event.msg);
         break;
     }
-    this.emitStateIfChanged();
+    this.announceIfChanged();
     this.checkInvariants();
     return this.effects;
   }
@@ -157,28 +157,34 @@ export class Replica {
     if (this.replicaCount > 1) this.effects.push({ kind: "broadcast", msg });
   }
 
-  private currentState(): KernelState {
-    return { status: this.statusValue, view: this.viewValue, leader: this.leaderIndex, lastOp: this.log.length, commit: this.commitValue };
+  private announce(): void {
+    this.announced = this.kernelState;
+    this.effects.push({ kind: "kernelState", state: this.announced });
   }
 
-  private emitState(): void {
-    this.emitted = this.currentState();
-    this.effects.push({ kind: "kernelState", state: this.emitted });
-  }
-
-  /** Status or view changes must reach the kernel before any send in the new state: callers emit
-   * right after changing them. Op and commit changes are emitted once at the end of the step. */
-  private emitStateIfChanged(): void {
-    const e = this.emitted!;
-    if (e.status !== this.statusValue || e.view !== this.viewValue || e.lastOp !== this.log.length || e.commit !== this.commitValue) {
-      this.emitState();
+  private announceIfChanged(): void {
+    const a = this.announced!;
+    if (a.status !== this.statusValue || a.view !== this.viewValue || a.lastOp !== this.log.length || a.commit !== this.commitValue) {
+      this.announce();
     }
   }
 
   private checkInvariants(): void {
     assert(this.commitValue <= this.log.length, `commit ${this.commitValue} > op ${this.log.length}`);
-    assert(this.lastNormalView <= this.viewValue, "lastNormalView > view");
-    assert(this.preparedUpTo <= this.log.length || !this.isLeader, "prepared beyond the log");
+    assert(this.lastNormalViewValue <= this.viewValue, "lastNormalView > view");
+    if (this.isLeader) assert(this.preparedUpTo <= this.log.length, "prepared beyond the log");
+    if (this.statusValue === Status.Recovering) assert(this.log.length === 0 && this.commitValue === 0, "recovering with a log");
+    const fetch = this.fetch;
+    if (!fetch) return;
+    const expected: Record<FetchPurpose, Status> = {
+      "catch-up": Status.Normal,
+      join: Status.ViewChange,
+      "view-change": Status.ViewChange,
+      recovery: Status.Recovering,
+    };
+    assert(this.statusValue === expected[fetch.purpose], `${fetch.purpose} fetch in status ${Status[this.statusValue]}`);
+    assert((fetch.purpose === "view-change") === (this.leaderIndex === this.index), `${fetch.purpose} fetch by the view's leader`);
+    if (isStaged(fetch)) assert(fetch.base >= this.commitValue && fetch.base <= this.log.length, "staged base outside commit..op");
   }
 
   // ---- Ticks. ----
@@ -188,36 +194,32 @@ export class Replica {
       case Status.Normal:
         if (this.isLeader) this.leaderTick();
         else this.followerTick();
-        break;
+        return;
       case Status.ViewChange:
-        this.viewChangeTick();
-        break;
+        if (this.joining) this.followerTick();
+        else this.viewChangeTick();
+        return;
       case Status.Recovering:
         this.recoveryTick();
-        break;
+        return;
     }
-    this.fetchTick();
   }
 
   private leaderTick(): void {
     this.ticksSinceSend += 1;
-    if (this.commitValue < this.preparedUpTo) {
-      this.ticksSinceProgress += 1;
-      if (this.ticksSinceProgress >= this.opts.resendTicks) {
-        // Prepares or acks were lost: send the uncommitted suffix again; followers re-ack.
-        this.ticksSinceProgress = 0;
-        this.broadcastPrepares(this.commitValue + 1, this.preparedUpTo);
-      }
-    }
-    if (this.ticksSinceSend >= this.opts.heartbeatTicks) {
-      this.ticksSinceSend = 0;
-      this.broadcast({ type: MessageType.Commit, view: this.viewValue, sender: this.index, opNum: this.log.length, commit: this.commitValue });
-    }
+    if (this.ticksSinceSend < this.opts.heartbeatTicks) return;
+    this.ticksSinceSend = 0;
+    this.broadcast({ type: MessageType.Commit, view: this.viewValue, sender: this.index, opNum: this.log.length, commit: this.commitValue });
   }
 
+  /** A normal follower, or a replica joining a view: gives up on a silent leader. */
   private followerTick(): void {
     this.ticksSinceLeader += 1;
-    if (this.ticksSinceLeader >= this.opts.viewChangeTimeoutTicks) this.startViewChange(this.viewValue + 1);
+    if (this.ticksSinceLeader >= this.opts.viewChangeTimeoutTicks) {
+      this.startViewChange(this.viewValue + 1);
+      return;
+    }
+    this.fetchTick();
   }
 
   private viewChangeTick(): void {
@@ -228,91 +230,148 @@ export class Replica {
     }
     if (this.viewChangeTicks % this.opts.resendTicks === 0) {
       this.broadcast({ type: MessageType.StartViewChange, view: this.viewValue, sender: this.index });
-      if (this.dvcSent && this.leaderIndex !== this.index) this.send(this.leaderIndex, this.doViewChange());
+      if (this.dvcSent) this.send(this.leaderIndex, this.doViewChange());
     }
+    this.fetchTick();
   }
 
-  private recoveryTick(): void {
-    this.recoveryTicks += 1;
-    if (this.replicaCount === 1) {
-      this.tryCompleteRecovery(); // alone: nobody holds anything
-      return;
-    }
-    if (this.fetch) return; // fetchTick handles retries and gives up on a silent leader
-    if (this.recoveryTicks % this.opts.resendTicks === 0 || this.recoveryTicks === 1) {
-      this.recoveryResponses.clear();
-      this.broadcast({ type: MessageType.Recovery, sender: this.index, nonce: this.nonce });
-    }
-  }
-
+  /** Asks again when a state transfer has been idle for resendTicks (requests or answers lost). */
   private fetchTick(): void {
     const fetch = this.fetch;
     if (!fetch) return;
     fetch.idleTicks += 1;
-    if (fetch.purpose === "join" && fetch.idleTicks >= this.opts.viewChangeTimeoutTicks) {
-      this.startViewChange(this.viewValue + 1); // the leader went silent before we caught up
+    if (fetch.idleTicks % this.opts.resendTicks === 0) this.requestState(fetch.from, heldUpTo(fetch, this.log) + 1);
+  }
+
+  private recoveryTick(): void {
+    if (this.replicaCount === 1) {
+      this.tryRecover(); // alone: nobody holds anything to recover
       return;
     }
-    if (fetch.purpose === "recovery" && fetch.idleTicks >= this.opts.viewChangeTimeoutTicks) {
-      // The leader we chose went silent (it may have crashed): start the recovery round again.
-      this.fetch = undefined;
-      this.recoveryResponses.clear();
-      this.recoveryTicks = 0;
+    const fetch = this.fetch;
+    if (fetch) {
+      if (fetch.idleTicks + 1 >= this.opts.viewChangeTimeoutTicks) this.restartRecovery();
+      else this.fetchTick();
       return;
     }
-    if (fetch.idleTicks % this.opts.resendTicks === 0) {
-      const next = isStaged(fetch) ? this.commitValue + this.staged.length + 1 : this.log.length + 1;
-      this.requestState(fetch.from, next);
+    if (this.recoveryTicks++ % this.opts.resendTicks === 0) {
+      this.broadcast({ type: MessageType.Recovery, sender: this.index, nonce: this.recovery.nextRound() });
     }
   }
 
-  // ---- Normal case. ----
+  // ---- Normal case: leader. ----
 
   private onRequest(msg: Request): void {
     if (!this.isLeader) return;
+    if (msg.op.length > requestOpBytesMax) return; // could not be moved by state transfer
     const verdict = this.clients.classify(msg.clientId, msg.requestNum);
     if (verdict.kind === "cached") {
-      this.effects.push({ kind: "reply", msg: verdict.reply });
+      // Re-stamped so the client learns the current view (and so the current leader).
+      this.effects.push({ kind: "reply", msg: { ...verdict.reply, view: this.viewValue, sender: this.index } });
       return;
     }
     if (verdict.kind === "ignore") return;
-    if (this.log.length - this.commitValue >= this.opts.pipelineMax) return; // client retries
-    this.log.push({ clientId: msg.clientId, requestNum: msg.requestNum, op: msg.op });
+    if (this.log.length - this.commitValue >= this.opts.pipelineMax) return; // the client retries
+    const entry: Entry = { clientId: msg.clientId, requestNum: msg.requestNum, op: msg.op };
+    // Keep every Prepare within one datagram: send what is pending before it would overflow.
+    if (this.unpreparedBytes + entryBytes(entry) > prepareEntriesBytesMax) this.sendPrepares();
+    this.log.append(entry);
+    this.unpreparedBytes += entryBytes(entry);
     this.clients.markInFlight(msg.clientId, msg.requestNum);
-    if (this.log.length - this.preparedUpTo >= this.opts.batchMax) this.sendPrepares();
+    if (this.f === 0) this.sendPrepares(); // alone: committed as soon as logged
+    else if (this.log.length - this.preparedUpTo >= this.opts.batchMax) this.sendPrepares();
   }
 
-  /** Sends Prepares for everything appended since the last send (split to fit datagrams). */
+  /** Sends Prepares for everything appended since the last send, each fitting one datagram. */
   private sendPrepares(): void {
-    if (this.preparedUpTo >= this.log.length) return;
-    const from = this.preparedUpTo + 1;
-    this.preparedUpTo = this.log.length;
-    if (this.f === 0) {
-      this.commitUpTo(this.log.length);
-      return;
+    while (this.preparedUpTo < this.log.length) {
+      const entries = this.log.batch(this.preparedUpTo + 1, this.log.length, this.opts.batchMax, prepareEntriesBytesMax);
+      this.preparedUpTo += entries.length;
+      const prepare: Prepare = { type: MessageType.Prepare, view: this.viewValue, sender: this.index, opNum: this.preparedUpTo, commit: this.commitValue, entries };
+      this.broadcast(prepare);
+      this.ticksSinceSend = 0;
     }
-    this.broadcastPrepares(from, this.log.length);
+    this.unpreparedBytes = 0;
+    this.advanceCommit();
   }
 
-  private broadcastPrepares(from: number, to: number): void {
-    let start = from;
-    while (start <= to) {
-      const entries: Entry[] = [];
-      let bytes = 0;
-      let op = start;
-      while (op <= to && entries.length < this.opts.batchMax) {
-        const entry = this.log[op - 1]!;
-        if (entries.length > 0 && bytes + entryBytes(entry) > prepareEntriesBytesMax) break;
-        entries.push(entry);
-        bytes += entryBytes(entry);
-        op += 1;
-      }
-      const prepare: Prepare = { type: MessageType.Prepare, view: this.viewValue, sender: this.index, opNum: op - 1, commit: this.commitValue, entries };
-      this.broadcast(prepare);
-      start = op;
-    }
-    this.ticksSinceSend = 0;
+  private onPrepareOk(msg: PrepareOk): void {
+    if (!this.isLeader || msg.view !== this.viewValue || msg.opNum > this.log.length) return;
+    if (msg.opNum <= this.acked[msg.sender]!) return; // duplicate or older: acks are cumulative
+    this.acked[msg.sender] = msg.opNum;
+    this.advanceCommit();
   }
+
+  /** Commits what a quorum holds. Only prepared ops count for the leader itself, so an op is
+   * never committed before its Prepare left (n = 1 has no Prepare to wait for). */
+  private advanceCommit(): void {
+    const op = quorumOp(this.acked, this.index, this.preparedUpTo, this.f);
+    if (op > this.commitValue) this.commitUpTo(op);
+  }
+
+  // ---- Normal case: follower. ----
+
+  private onPrepare(msg: Prepare): void {
+    if (!this.joinView(msg.view, msg.sender, msg.opNum, msg.commit)) return;
+    this.ticksSinceLeader = 0;
+    const first = msg.opNum - msg.entries.length + 1;
+    if (first < 1) return;
+    if (first > this.log.length + 1) {
+      this.startCatchUp(msg.opNum); // a gap: Prepares were lost or reordered
+    } else {
+      for (let op = this.log.length + 1; op <= msg.opNum; op++) this.log.append(msg.entries[op - first]!);
+      this.ack(); // also answers a duplicate Prepare, in case our earlier ack was lost
+      if (this.fetch && this.log.length >= this.fetch.target) this.fetch = undefined;
+    }
+    this.applyCommit(msg.commit);
+  }
+
+  private onCommit(view: number, sender: number, leaderOp: number, commit: number): void {
+    if (!this.joinView(view, sender, leaderOp, commit)) return;
+    this.ticksSinceLeader = 0;
+    if (leaderOp > this.log.length) this.startCatchUp(leaderOp);
+    else if (this.log.length > commit) this.ack(); // our last ack may be lost: the leader is waiting for it
+    this.applyCommit(commit);
+  }
+
+  private ack(): void {
+    assert(this.statusValue === Status.Normal && this.leaderIndex !== this.index, "ack while not a normal follower");
+    const ok: PrepareOk = { type: MessageType.PrepareOk, view: this.viewValue, sender: this.index, opNum: this.log.length };
+    this.send(this.leaderIndex, ok);
+  }
+
+  /** Follower: executes up to the leader's commit, as far as its log reaches. */
+  private applyCommit(commit: number): void {
+    const upTo = Math.min(commit, this.log.length);
+    if (upTo > this.commitValue) this.commitUpTo(upTo);
+  }
+
+  private commitUpTo(op: number): void {
+    assert(op <= this.log.length, `commit ${op} beyond log ${this.log.length}`);
+    assert(this.statusValue === Status.Normal, "commit while not normal");
+    for (let k = this.commitValue + 1; k <= op; k++) {
+      this.execute(k, this.log.at(k)!);
+      this.commitValue = k;
+    }
+  }
+
+  private execute(op: number, entry: Entry): void {
+    if (this.clients.isDuplicate(entry.clientId, entry.requestNum)) return;
+    const result = this.app.execute(entry.op);
+    const reply: Reply = {
+      type: MessageType.Reply,
+      view: this.viewValue,
+      sender: this.index,
+      opNum: op,
+      clientId: entry.clientId,
+      requestNum: entry.requestNum,
+      result,
+    };
+    this.clients.recordExecuted(entry.clientId, entry.requestNum, reply);
+    if (this.isLeader) this.effects.push({ kind: "reply", msg: reply });
+  }
+
+  // ---- Messages. ----
 
   private onMessage(msg: ReplicaMessage): void {
     if (msg.sender >= this.replicaCount || msg.sender === this.index) return;
@@ -330,7 +389,7 @@ export class Replica {
       case MessageType.StartViewChange:
         return this.onStartViewChange(msg.view, msg.sender);
       case MessageType.DoViewChange:
-        return this.onDoViewChange(msg.view, msg.sender, msg);
+        return this.onDoViewChange(msg);
       case MessageType.StartView:
         return this.onStartView(msg.view, msg.sender, msg.opNum, msg.commit);
       case MessageType.GetState:
@@ -340,313 +399,240 @@ export class Replica {
       case MessageType.Recovery:
         return this.onRecovery(msg.sender, msg.nonce);
       case MessageType.RecoveryResponse:
-        return; // not recovering: stale
+        return; // not recovering (any more): a late answer
     }
   }
 
   /**
-   * A StartView, Prepare or Commit from `sender` for `view`, whose leader op-number is `leaderOp`.
-   * Returns true when this replica is a normal follower of that view (the message applies);
-   * otherwise it may start joining the view (see the file comment) and returns false.
+   * A StartView, Prepare or Commit from `sender` for `view`, whose leader holds `leaderOp`.
+   * Returns true when this replica is a normal follower of that view (the message applies).
+   * Otherwise drops it, or starts or continues joining the view (file comment), and returns false.
    */
-  private joinView(view: number, sender: number, leaderOp: number): boolean {
+  private joinView(view: number, sender: number, leaderOp: number, commit: number): boolean {
     if (view < this.viewValue || sender !== leaderOf(view, this.replicaCount)) return false;
     if (view === this.viewValue && this.statusValue === Status.Normal) return true;
-    if (view > this.viewValue) {
-      this.startViewChange(view, false);
-    }
+    if (view > this.viewValue) this.startViewChange(view, false);
+    this.ticksSinceLeader = 0;
     const fetch = this.fetch;
-    if (fetch && fetch.purpose === "join") {
-      fetch.target = Math.max(fetch.target, leaderOp);
+    if (fetch) {
+      assert(fetch.purpose === "join", `${fetch.purpose} fetch while joining`);
+      fetch.commit = Math.max(fetch.commit, commit);
       return false;
     }
-    this.startStaged(sender, leaderOp, "join");
+    // Everything up to our commit is committed, so the leader holds it too: fetch only above it.
+    // The leader's op-number is at least its start-of-view log, which is what the join must reach.
+    this.startFetch("join", sender, leaderOp, this.commitValue, commit);
     return false;
-  }
-
-  private onPrepare(msg: Prepare): void {
-    if (!this.joinView(msg.view, msg.sender, msg.opNum) || this.isLeader) return;
-    this.ticksSinceLeader = 0;
-    const first = msg.opNum - msg.entries.length + 1;
-    if (first > this.log.length + 1) {
-      this.startFetch(msg.sender, msg.opNum, "catch-up");
-    } else {
-      for (let op = this.log.length + 1; op <= msg.opNum; op++) this.log.push(msg.entries[op - first]!);
-      if (!this.fetch) this.ack();
-      else if (this.log.length >= this.fetch.target) this.finishFetch(msg.commit);
-    }
-    this.applyCommit(msg.commit);
-  }
-
-  private ack(): void {
-    const ok: PrepareOk = { type: MessageType.PrepareOk, view: this.viewValue, sender: this.index, opNum: this.log.length };
-    this.send(this.leaderIndex, ok);
-  }
-
-  private onPrepareOk(msg: PrepareOk): void {
-    if (!this.isLeader || msg.view !== this.viewValue) return;
-    if (msg.opNum > this.acked[msg.sender]!) this.acked[msg.sender] = msg.opNum;
-    const op = quorumOp(this.acked, this.index, this.preparedUpTo, this.f);
-    if (op > this.commitValue) {
-      this.ticksSinceProgress = 0;
-      this.commitUpTo(op);
-    }
-  }
-
-  private onCommit(view: number, sender: number, leaderOp: number, commit: number): void {
-    if (!this.joinView(view, sender, leaderOp) || this.isLeader) return;
-    this.ticksSinceLeader = 0;
-    if (leaderOp > this.log.length && !this.fetch) this.startFetch(sender, leaderOp, "catch-up");
-    this.applyCommit(commit);
-  }
-
-  /** Follower: execute up to the leader's commit, as far as the log reaches. */
-  private applyCommit(commit: number): void {
-    const upTo = Math.min(commit, this.log.length);
-    if (upTo > this.commitValue) this.commitUpTo(upTo);
-  }
-
-  private commitUpTo(op: number): void {
-    assert(op <= this.log.length, `commit ${op} beyond log ${this.log.length}`);
-    for (let k = this.commitValue + 1; k <= op; k++) this.execute(k, this.log[k - 1]!);
-    this.commitValue = op;
-  }
-
-  private execute(op: number, entry: Entry): void {
-    if (this.clients.isDuplicate(entry.clientId, entry.requestNum)) return; // a retry logged twice
-    const result = this.app.execute(entry.op);
-    const reply: Reply = {
-      type: MessageType.Reply,
-      view: this.viewValue,
-      sender: this.index,
-      opNum: op,
-      clientId: entry.clientId,
-      requestNum: entry.requestNum,
-      result,
-    };
-    this.clients.recordExecuted(entry.clientId, entry.requestNum, reply);
-    if (this.isLeader) this.effects.push({ kind: "reply", msg: reply });
   }
 
   // ---- View change. ----
 
-  /** Enters `view` in view-change status; `vote` says whether to announce it (a replica that is
-   * only joining a view that already started does not call for a view change). */
+  /** Enters `view` in view-change status. `vote` says whether to call for a view change; a
+   * replica joining a view that already started does not. */
   private startViewChange(view: number, vote = true): void {
+    assert(view > this.viewValue, `view change to ${view} from ${this.viewValue}`);
     this.viewValue = view;
     this.statusValue = Status.ViewChange;
     this.svcFrom = new Set();
     this.dvcs = new Map();
     this.dvcSent = false;
     this.viewChangeTicks = 0;
+    this.ticksSinceLeader = 0;
     this.fetch = undefined;
-    this.staged = [];
     this.clients.clearInFlight();
-    this.emitState();
+    this.announce();
     if (!vote) return;
     this.broadcast({ type: MessageType.StartViewChange, view, sender: this.index });
-    if (this.f === 0) this.sendDoViewChange();
+    // The new leader's own log is one of the f+1 it decides on; it is frozen from now on.
+    if (this.leaderIndex === this.index) this.recordClaim(this.index, this.ownClaim());
+    else this.maybeSendDoViewChange();
   }
 
-  private doViewChange() {
-    return {
-      type: MessageType.DoViewChange,
-      view: this.viewValue,
-      sender: this.index,
-      lastNormalView: this.lastNormalView,
-      opNum: this.log.length,
-      commit: this.commitValue,
-    } as const;
+  private ownClaim(): LogClaim {
+    return { lastNormalView: this.lastNormalViewValue, opNum: this.log.length, commit: this.commitValue };
   }
 
-  private sendDoViewChange(): void {
+  private doViewChange(): DoViewChange {
+    return { type: MessageType.DoViewChange, view: this.viewValue, sender: this.index, ...this.ownClaim() };
+  }
+
+  private maybeSendDoViewChange(): void {
+    if (this.dvcSent || this.svcFrom.size < this.f || this.leaderIndex === this.index) return;
     this.dvcSent = true;
-    if (this.leaderIndex === this.index) this.recordDoViewChange(this.index, this.doViewChange());
-    else this.send(this.leaderIndex, this.doViewChange());
+    this.send(this.leaderIndex, this.doViewChange());
+  }
+
+  private sendStartView(to: number): void {
+    this.send(to, { type: MessageType.StartView, view: this.viewValue, sender: this.index, opNum: this.log.length, commit: this.commitValue });
   }
 
   private onStartViewChange(view: number, sender: number): void {
     if (view < this.viewValue) return;
-    if (view === this.viewValue && this.statusValue === Status.Normal) {
-      // The sender missed our StartView: the leader repeats it.
-      if (this.isLeader) this.send(sender, { type: MessageType.StartView, view, sender: this.index, opNum: this.log.length, commit: this.commitValue });
-      return;
-    }
-    if (view > this.viewValue) this.startViewChange(view);
-    this.svcFrom.add(sender);
-    if (!this.dvcSent && this.svcFrom.size >= this.f) this.sendDoViewChange();
-  }
-
-  private onDoViewChange(view: number, sender: number, info: DvcInfo): void {
-    if (view < this.viewValue || leaderOf(view, this.replicaCount) !== this.index) return;
-    if (view === this.viewValue && this.statusValue === Status.Normal) {
-      this.send(sender, { type: MessageType.StartView, view, sender: this.index, opNum: this.log.length, commit: this.commitValue });
-      return;
-    }
-    if (view > this.viewValue) this.startViewChange(view);
-    // A DVC proves the sender saw f StartViewChanges: this replica's own state is frozen too.
-    if (!this.dvcSent) this.sendDoViewChange();
-    this.recordDoViewChange(sender, info);
-  }
-
-  private recordDoViewChange(sender: number, info: DvcInfo): void {
-    this.dvcs.set(sender, { lastNormalView: info.lastNormalView, opNum: info.opNum, commit: info.commit });
-    if (this.dvcs.size < this.f + 1 || this.fetch || !this.dvcs.has(this.index)) return;
-    let best = sender;
-    let bestInfo = this.dvcs.get(sender)!;
-    let commit = 0;
-    for (const [from, d] of this.dvcs) {
-      commit = Math.max(commit, d.commit);
-      if (d.lastNormalView > bestInfo.lastNormalView || (d.lastNormalView === bestInfo.lastNormalView && d.opNum > bestInfo.opNum)) {
-        best = from;
-        bestInfo = d;
+    if (view === this.viewValue) {
+      // The view already started: the leader repeats its StartView for a replica that missed it.
+      if (this.statusValue === Status.Normal) {
+        if (this.isLeader) this.sendStartView(sender);
+        return;
       }
+      if (this.joining) return;
+    } else {
+      this.startViewChange(view);
     }
-    this.newLeaderCommit = commit;
-    const mine = this.dvcs.get(this.index)!;
-    if (mine.lastNormalView === bestInfo.lastNormalView && mine.opNum >= bestInfo.opNum) {
+    if (this.svcFrom.has(sender)) return;
+    this.svcFrom.add(sender);
+    this.viewChangeTicks = 0; // progress
+    this.maybeSendDoViewChange();
+  }
+
+  private onDoViewChange(msg: DoViewChange): void {
+    if (msg.view < this.viewValue || leaderOf(msg.view, this.replicaCount) !== this.index) return;
+    if (msg.view === this.viewValue && this.statusValue === Status.Normal) {
+      this.sendStartView(msg.sender); // it missed our StartView
+      return;
+    }
+    if (msg.view > this.viewValue) this.startViewChange(msg.view);
+    if (!this.dvcs.has(msg.sender)) this.viewChangeTicks = 0; // progress
+    this.recordClaim(msg.sender, { lastNormalView: msg.lastNormalView, opNum: msg.opNum, commit: msg.commit });
+  }
+
+  /** New leader: records a DoViewChange; with f+1 of them, adopts the best log (once). */
+  private recordClaim(sender: number, claim: LogClaim): void {
+    assert(this.statusValue === Status.ViewChange && this.leaderIndex === this.index, "claim outside own view change");
+    this.dvcs.set(sender, claim);
+    if (this.fetch || this.dvcs.size < this.f + 1) return;
+    const mine = this.dvcs.get(this.index);
+    assert(mine !== undefined && mine.opNum === this.log.length, "new leader's own claim missing or stale");
+    const choice = chooseLog(this.dvcs, this.index)!;
+    this.newLeaderCommit = choice.commit;
+    if (choice.best === this.index) {
       this.finishViewChange();
       return;
     }
-    this.startStaged(best, bestInfo.opNum, "view-change");
+    // A log with the same lastNormalView is a prefix of the chosen one: fetch only what it lacks.
+    // Otherwise only the committed prefix is known to match.
+    const base = mine.lastNormalView === choice.claim.lastNormalView ? this.log.length : this.commitValue;
+    this.startFetch("view-change", choice.best, choice.claim.opNum, base, choice.commit);
   }
 
   private finishViewChange(): void {
     this.statusValue = Status.Normal;
-    this.lastNormalView = this.viewValue;
+    this.lastNormalViewValue = this.viewValue;
     this.fetch = undefined;
     this.acked.fill(0);
     this.preparedUpTo = this.log.length;
-    this.ticksSinceProgress = 0;
-    this.emitState();
-    this.commitUpTo(Math.min(this.newLeaderCommit, this.log.length));
+    this.unpreparedBytes = 0;
+    this.ticksSinceSend = 0;
+    this.announce();
+    // Every committed op is in the chosen log (any f+1 DoViewChanges include a replica of each
+    // commit quorum), so the highest commit among them lies within it.
+    assert(this.newLeaderCommit <= this.log.length, `commit ${this.newLeaderCommit} beyond the chosen log ${this.log.length}`);
+    if (this.newLeaderCommit > this.commitValue) this.commitUpTo(this.newLeaderCommit);
     for (let op = this.commitValue + 1; op <= this.log.length; op++) {
-      const entry = this.log[op - 1]!;
+      const entry = this.log.at(op)!;
       this.clients.markInFlight(entry.clientId, entry.requestNum);
     }
     this.broadcast({ type: MessageType.StartView, view: this.viewValue, sender: this.index, opNum: this.log.length, commit: this.commitValue });
-    if (this.commitValue < this.log.length) this.broadcastPrepares(this.commitValue + 1, this.log.length);
-    if (this.f === 0) this.commitUpTo(this.log.length);
+    this.advanceCommit(); // alone (f = 0): the whole log is committed
   }
 
   private onStartView(view: number, sender: number, leaderOp: number, commit: number): void {
-    if (!this.joinView(view, sender, leaderOp)) return;
-    // Already normal in this view: a repeated StartView. Make sure the leader has our ack.
-    if (leaderOp > this.log.length) this.startFetch(sender, leaderOp, "catch-up");
-    else if (!this.isLeader) this.ack();
+    if (!this.joinView(view, sender, leaderOp, commit)) return;
+    // Already a normal follower of this view: a repeated StartView. Make sure the leader has our ack.
+    this.ticksSinceLeader = 0;
+    if (leaderOp > this.log.length) this.startCatchUp(leaderOp);
+    else this.ack();
     this.applyCommit(commit);
   }
 
   // ---- State transfer. ----
 
-  /** Fetches `from`'s log above our commit, up to `target`, into `staged` (the log is untouched). */
-  private startStaged(from: number, target: number, purpose: "join" | "view-change"): void {
-    this.staged = [];
-    this.fetch = { from, target, purpose, idleTicks: 0 };
-    if (target <= this.commitValue) this.adoptStaged(this.commitValue);
-    else this.requestState(from, this.commitValue + 1);
+  private startFetch(purpose: FetchPurpose, from: number, target: number, base: number, commit: number): void {
+    this.fetch = { purpose, from, base, staged: [], target, commit, idleTicks: 0 };
+    if (heldUpTo(this.fetch, this.log) >= target) this.completeFetch();
+    else this.requestState(from, heldUpTo(this.fetch, this.log) + 1);
   }
 
-  private startFetch(from: number, target: number, purpose: Fetch["purpose"]): void {
-    if (this.fetch && this.fetch.from === from && this.fetch.purpose === purpose) {
+  /** A normal follower behind its leader. */
+  private startCatchUp(target: number): void {
+    if (this.fetch) {
       this.fetch.target = Math.max(this.fetch.target, target);
       return;
     }
-    this.fetch = { from, target, purpose, idleTicks: 0 };
-    this.requestState(from, this.log.length + 1);
+    this.startFetch("catch-up", this.leaderIndex, target, this.log.length, 0);
   }
 
   private requestState(from: number, fromOp: number): void {
     this.send(from, { type: MessageType.GetState, view: this.viewValue, sender: this.index, fromOp });
   }
 
+  /** Serves state: a normal leader to its view's replicas; a replica in view change (not joining)
+   * to its view's new leader, which is fetching the chosen log, frozen since the DoViewChange. */
   private onGetState(view: number, sender: number, fromOp: number): void {
     if (view !== this.viewValue || fromOp < 1) return;
-    // A normal replica serves its view's followers; a replica in view change serves the new leader.
-    if (this.statusValue === Status.ViewChange && sender !== this.leaderIndex) return;
-    const entries: Entry[] = [];
-    let bytes = 0;
-    for (let op = fromOp; op <= this.log.length; op++) {
-      const entry = this.log[op - 1]!;
-      if (bytes + entryBytes(entry) > newStateEntriesBytesMax) break;
-      entries.push(entry);
-      bytes += entryBytes(entry);
+    if (this.statusValue === Status.Normal && !this.isLeader) return;
+    if (this.statusValue === Status.ViewChange) {
+      if (this.joining || sender !== this.leaderIndex) return;
+      this.viewChangeTicks = 0; // serving the new leader is progress of this view change
     }
-    const reply: NewState = {
-      type: MessageType.NewState,
-      view,
-      sender: this.index,
-      opNum: this.log.length,
-      commit: this.commitValue,
-      fromOp,
-      entries,
-    };
+    const entries = this.log.batch(fromOp, this.log.length, Number.MAX_SAFE_INTEGER, newStateEntriesBytesMax);
+    const reply: NewState = { type: MessageType.NewState, view, sender: this.index, opNum: this.log.length, commit: this.commitValue, fromOp, entries };
     this.send(sender, reply);
   }
 
   private onNewState(msg: NewState): void {
     const fetch = this.fetch;
     if (!fetch || msg.sender !== fetch.from || msg.view !== this.viewValue) return;
-    if (msg.entries.length > 0) {
+    // The chosen log is exactly the DoViewChange sender's: a shorter one cannot be it.
+    if (fetch.purpose === "view-change" && msg.opNum < fetch.target) return;
+    if (fetch.purpose === "catch-up" || fetch.purpose === "join") this.ticksSinceLeader = 0;
+    fetch.commit = Math.max(fetch.commit, msg.commit);
+    const taken = takeEntries(fetch, this.log, msg);
+    if (taken > 0) {
       fetch.idleTicks = 0;
       this.viewChangeTicks = 0;
     }
-    if (isStaged(fetch)) {
-      this.onStagedState(msg, fetch);
-      return;
+    if (fetch.purpose === "catch-up") {
+      fetch.target = Math.max(fetch.target, msg.opNum);
+      if (taken > 0) this.ack();
+      this.applyCommit(msg.commit);
     }
-    for (let i = 0; i < msg.entries.length; i++) {
-      if (msg.fromOp + i === this.log.length + 1) this.log.push(msg.entries[i]!);
-    }
-    fetch.target = Math.max(fetch.target, msg.opNum);
-    if (this.log.length >= fetch.target) this.finishFetch(msg.commit);
-    else if (msg.entries.length > 0) this.requestState(fetch.from, this.log.length + 1);
+    if (heldUpTo(fetch, this.log) >= fetch.target) this.completeFetch();
+    else if (taken > 0) this.requestState(fetch.from, heldUpTo(fetch, this.log) + 1);
   }
 
-  /** Collects the source's log above our commit; adopts it at once when complete. A new leader
-   * takes exactly the chosen log; a joining follower takes all the leader has. */
-  private onStagedState(msg: NewState, fetch: Fetch): void {
-    if (fetch.purpose === "join") fetch.target = Math.max(fetch.target, msg.opNum);
-    const end = () => this.commitValue + this.staged.length;
-    for (let i = 0; i < msg.entries.length && end() < fetch.target; i++) {
-      if (msg.fromOp + i === end() + 1) this.staged.push(msg.entries[i]!);
-    }
-    if (end() < fetch.target) {
-      if (msg.entries.length > 0) this.requestState(fetch.from, end() + 1);
-      return;
-    }
-    this.adoptStaged(msg.commit);
-  }
-
-  private adoptStaged(commit: number): void {
-    this.log.length = this.commitValue;
-    for (const entry of this.staged) this.log.push(entry);
-    this.staged = [];
-    this.finishFetch(commit);
-  }
-
-  private finishFetch(commit: number): void {
-    const purpose = this.fetch!.purpose;
+  private completeFetch(): void {
+    const fetch = this.fetch!;
     this.fetch = undefined;
-    if (purpose === "view-change") {
-      this.finishViewChange();
-      return;
-    }
-    if (purpose === "recovery" || purpose === "join") {
-      this.statusValue = Status.Normal;
-      this.lastNormalView = this.viewValue;
-      this.ticksSinceLeader = 0;
-      this.emitState();
-    }
+    if (!isStaged(fetch)) return;
+    // Swap in atomically (fetch.ts). Nothing at or below the commit changes: base >= commit.
+    this.log.truncate(fetch.base);
+    for (const entry of fetch.staged) this.log.append(entry);
+    if (fetch.purpose === "view-change") this.finishViewChange();
+    else this.becomeFollower(fetch.commit);
+  }
+
+  /** After a join or a recovery: a normal follower of the current view with the leader's log. */
+  private becomeFollower(commit: number): void {
+    assert(this.leaderIndex !== this.index, "cannot follow itself");
+    this.statusValue = Status.Normal;
+    this.lastNormalViewValue = this.viewValue;
+    this.ticksSinceLeader = 0;
+    this.announce();
+    this.ack(); // the uncommitted part of the leader's log needs our ack to commit in this view
     this.applyCommit(commit);
-    this.ack();
   }
 
   // ---- Recovery. ----
 
+  /** A normal replica answers; if the asker is its own leader, that leader lost its memory and
+   * the view is over: start a view change at once instead of waiting for the timeout. */
   private onRecovery(sender: number, nonce: number): void {
     if (this.statusValue !== Status.Normal) return;
-    this.send(sender, {
+    if (sender === this.leaderIndex) {
+      this.startViewChange(this.viewValue + 1);
+      return;
+    }
+    const answer: RecoveryResponse = {
       type: MessageType.RecoveryResponse,
       view: this.viewValue,
       sender: this.index,
@@ -654,42 +640,49 @@ export class Replica {
       recovering: false,
       opNum: this.log.length,
       commit: this.commitValue,
-    });
+    };
+    this.send(sender, answer);
   }
 
   private onMessageWhileRecovering(msg: ReplicaMessage): void {
-    if (msg.type === MessageType.NewState) {
-      this.onNewState(msg);
-      return;
+    switch (msg.type) {
+      case MessageType.NewState:
+        return this.onNewState(msg);
+      case MessageType.Recovery:
+        // We hold nothing either: lets a cluster that lost everything start afresh (recovery.ts).
+        return this.send(msg.sender, { type: MessageType.RecoveryResponse, view: 0, sender: this.index, nonce: msg.nonce, recovering: true, opNum: 0, commit: 0 });
+      case MessageType.RecoveryResponse:
+        if (!this.fetch && this.recovery.record(msg)) this.tryRecover();
+        return;
+      case MessageType.PrepareOk:
+      case MessageType.GetState:
+        return;
+      default:
+        // A later view than the one whose leader we fetch from: that leader may be gone.
+        if (this.fetch && msg.view > this.viewValue) this.restartRecovery();
     }
-    if (msg.type === MessageType.Recovery) {
-      // Tell a fellow recovering replica that this one holds nothing either.
-      this.send(msg.sender, { type: MessageType.RecoveryResponse, view: 0, sender: this.index, nonce: msg.nonce, recovering: true, opNum: 0, commit: 0 });
-      return;
-    }
-    if (msg.type !== MessageType.RecoveryResponse || msg.nonce !== this.nonce || this.fetch) return;
-    this.recoveryResponses.set(msg.sender, { view: msg.view, opNum: msg.opNum, commit: msg.commit, recovering: msg.recovering });
-    this.tryCompleteRecovery();
   }
 
-  private tryCompleteRecovery(): void {
-    const normal = [...this.recoveryResponses.entries()].filter(([, r]) => !r.recovering);
-    if (normal.length === 0 && this.recoveryResponses.size === this.replicaCount - 1) {
-      // Every other replica lost its memory too: the cluster starts afresh from an empty log.
+  private tryRecover(): void {
+    const decision = this.recovery.decide(this.replicaCount, this.index);
+    if (decision.kind === "wait") return;
+    if (decision.kind === "fresh") {
       this.statusValue = Status.Normal;
       this.viewValue = 0;
-      this.lastNormalView = 0;
+      this.lastNormalViewValue = 0;
       this.ticksSinceLeader = 0;
-      this.emitState();
+      this.announce();
       return;
     }
-    if (normal.length < this.f + 1) return;
-    const view = Math.max(...normal.map(([, r]) => r.view));
-    const leader = leaderOf(view, this.replicaCount);
-    const fromLeader = normal.find(([from, r]) => from === leader && r.view === view);
-    if (!fromLeader) return;
-    this.viewValue = view;
-    this.emitState();
-    this.startFetch(leader, fromLeader[1].opNum, "recovery");
+    this.viewValue = decision.view;
+    this.announce();
+    this.startFetch("recovery", decision.leader, decision.opNum, 0, decision.commit);
+  }
+
+  /** The chosen leader went silent or was deposed: collect answers again. */
+  private restartRecovery(): void {
+    this.fetch = undefined;
+    this.recovery.restart();
+    this.recoveryTicks = 0;
   }
 }

@@ -136,9 +136,11 @@ export class UdpSocket {
   private readonly rx = new MessageSlots();
   private queued = 0;
   private readonly from: Addr = { ip: 0, port: 0 };
-  private readonly pollBuf = new Uint8Array(pollfd.size);
+  // Typed arrays are backed by an explicit ArrayBuffer: taking `.buffer` of a small inline typed
+  // array later would move its storage and leave a pointer taken earlier dangling.
+  private readonly pollBuf = new Uint8Array(new ArrayBuffer(pollfd.size));
   private readonly pollPtr = ptr(this.pollBuf);
-  private readonly sendName = new Uint8Array(sockaddrIn.size);
+  private readonly sendName = new Uint8Array(new ArrayBuffer(sockaddrIn.size));
   private readonly sendNameView = new DataView(this.sendName.buffer);
   private readonly sendNamePtr = ptr(this.sendName);
   private open = true;

@@ -60,6 +60,16 @@ describe("UdpSocket on loopback", () => {
     expect(a.wait(5)).toBe(false);
   });
 
+  test("wait wakes up when a datagram arrives (not at its timeout)", async () => {
+    const a = bind();
+    const sender = Bun.spawn([process.execPath, "-e", `await Bun.sleep(200); const s = await Bun.udpSocket({}); s.send("wake", ${a.localPort}, "127.0.0.1"); s.close();`]);
+    const started = performance.now();
+    expect(a.wait(5000)).toBe(true);
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(drain(a, 1).length).toBe(1);
+    await sender.exited;
+  });
+
   test("port in use is a clear NetError", () => {
     const a = bind();
     try {

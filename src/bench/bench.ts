@@ -1,0 +1,142 @@
+// Closed-loop benchmark: K sessions, each with one request in flight, a warm-up that is not
+// measured, then `durationS` of measurement into a histogram. Optionally writes the history
+// (one JSON object a line, ../shared/DESIGN.md) for the linearizability checker.
+
+import type { Config } from "../config/config.ts";
+import { decodeKvResult, encodeGet, encodePut, KvStatus } from "../app/kv.ts";
+import { ClusterClient, type Completion, type Session } from "../node/client.ts";
+import { Histogram } from "./histogram.ts";
+
+export type Workload = "null" | "kv";
+
+export interface BenchOptions {
+  readonly clients: number;
+  readonly durationS: number;
+  readonly warmupS: number;
+  readonly workload: Workload;
+  /** Keys the kv workload spreads over. */
+  readonly keys?: number;
+  /** Fraction of kv operations that are puts. */
+  readonly putRatio?: number;
+  readonly historyFile?: string;
+  readonly bindHost?: string;
+  /** Called about once a second while running. */
+  readonly onProgress?: (elapsedS: number, ops: number) => void;
+}
+
+export interface BenchResult {
+  readonly ops: number;
+  readonly errors: number;
+  readonly durationS: number;
+  readonly throughputOpsS: number;
+  readonly latency: Histogram;
+  readonly latencyUs: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+}
+
+interface Pending {
+  readonly f: "put" | "get";
+  readonly key: string;
+  readonly value: string | null;
+}
+
+const nullOp = new Uint8Array(16);
+
+/** Deterministic per-run mixing of keys and op kinds (no need for cryptographic randomness). */
+function makeRandom(seed: number): () => number {
+  let state = seed >>> 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 2 ** 32;
+  };
+}
+
+export async function runBench(config: Config, opts: BenchOptions): Promise<BenchResult> {
+  const client = new ClusterClient(config, opts.clients, { bindHost: opts.bindHost });
+  const history = opts.historyFile ? Bun.file(opts.historyFile).writer() : undefined;
+  const random = makeRandom(Date.now());
+  const pending: (Pending | undefined)[] = new Array(opts.clients);
+  const keys = opts.keys ?? 16;
+  const putRatio = opts.putRatio ?? 0.5;
+  const latency = new Histogram();
+  let ops = 0;
+  let errors = 0;
+
+  const start = (session: Session, nowNs: number) => {
+    if (opts.workload === "null") {
+      client.submit(session, nullOp, nowNs);
+      return;
+    }
+    const key = `k${Math.floor(random() * keys)}`;
+    const isPut = random() < putRatio;
+    // Unique values per put keep the history checkable.
+    const value = isPut ? `${session.index}.${session.requestNum + 1}` : null;
+    pending[session.index] = { f: isPut ? "put" : "get", key, value };
+    history?.write(JSON.stringify({ process: session.index, type: "invoke", f: isPut ? "put" : "get", key, value, time_ns: nowNs }) + "\n");
+    client.submit(session, isPut ? encodePut(key, value!) : encodeGet(key), nowNs);
+  };
+
+  const record = (done: Completion, nowNs: number, measuring: boolean) => {
+    const p = pending[done.session.index];
+    if (done.outcome.kind === "ok") {
+      if (measuring) {
+        ops += 1;
+        latency.record(done.latencyNs);
+      }
+      if (p && history) {
+        const result = decodeKvResult(done.outcome.result);
+        const value = p.f === "get" ? (result.status === KvStatus.Ok ? result.value : null) : p.value;
+        history.write(JSON.stringify({ process: done.session.index, type: "ok", f: p.f, key: p.key, value, time_ns: nowNs }) + "\n");
+      }
+    } else {
+      if (measuring) errors += 1;
+      if (p && history) {
+        history.write(JSON.stringify({ process: done.session.index, type: "info", f: p.f, key: p.key, value: p.value, time_ns: nowNs }) + "\n");
+      }
+    }
+  };
+
+  const t0 = Bun.nanoseconds();
+  const measureFrom = t0 + opts.warmupS * 1e9;
+  const endAt = measureFrom + opts.durationS * 1e9;
+  let lastProgress = t0;
+  for (const session of client.sessions) start(session, t0);
+  try {
+    for (;;) {
+      const done = client.poll(1);
+      const now = Bun.nanoseconds();
+      const measuring = now >= measureFrom;
+      for (const completion of done) {
+        record(completion, now, measuring && completion.session.firstSentNs >= measureFrom);
+        if (now < endAt) start(completion.session, now);
+      }
+      if (now >= endAt && client.sessions.every((s) => !s.busy)) break;
+      if (now - lastProgress >= 1e9) {
+        lastProgress = now;
+        opts.onProgress?.((now - t0) / 1e9, ops);
+        // Let the event loop run (signals, timers) without disturbing the loop much.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+  } finally {
+    client.close();
+    await history?.end();
+  }
+  const micro = (ns: number) => Math.round(ns / 10) / 100;
+  return {
+    ops,
+    errors,
+    durationS: opts.durationS,
+    throughputOpsS: Math.round(ops / opts.durationS),
+    latency,
+    latencyUs: {
+      p50: micro(latency.quantile(0.5)),
+      p90: micro(latency.quantile(0.9)),
+      p99: micro(latency.quantile(0.99)),
+      p999: micro(latency.quantile(0.999)),
+      max: micro(latency.max),
+      mean: micro(latency.mean),
+    },
+  };
+}

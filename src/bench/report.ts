@@ -1,0 +1,74 @@
+// Bench results as the contract's JSON and as a table for people.
+
+import type { Config } from "../config/config.ts";
+import { versionInfo } from "../cli/version.ts";
+import type { BenchResult } from "./bench.ts";
+
+export interface BenchJson {
+  replicas: number;
+  f: number;
+  opt: string;
+  clients: number;
+  duration_s: number;
+  ops: number;
+  errors: number;
+  throughput_ops_s: number;
+  latency_us: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  fast_path_counters: Record<string, number>;
+  kernel: string;
+  version: string;
+}
+
+export async function benchJson(
+  config: Config,
+  run: { opt: string; clients: number; result: BenchResult; counters?: Record<string, number> },
+): Promise<BenchJson> {
+  const info = versionInfo();
+  return {
+    replicas: config.replicas.length,
+    f: config.f,
+    opt: run.opt,
+    clients: run.clients,
+    duration_s: run.result.durationS,
+    ops: run.result.ops,
+    errors: run.result.errors,
+    throughput_ops_s: run.result.throughputOpsS,
+    latency_us: run.result.latencyUs,
+    fast_path_counters: run.counters ?? {},
+    kernel: info.kernel,
+    version: info.version,
+  };
+}
+
+function pad(text: string, width: number, right = true): string {
+  return right ? text.padStart(width) : text.padEnd(width);
+}
+
+/** One row per result; ratios against the first row with opt "none" when there is one. */
+export function formatBenchTable(rows: readonly BenchJson[]): string {
+  const base = rows.find((r) => r.opt === "none");
+  const header = ["replicas", "opt", "clients", "ops/s", "p50 us", "p90 us", "p99 us", "p99.9 us", "max us", "errors"];
+  if (base && rows.length > 1) header.push("tput x", "p50 x");
+  const body = rows.map((r) => {
+    const cells = [
+      String(r.replicas),
+      r.opt,
+      String(r.clients),
+      String(r.throughput_ops_s),
+      r.latency_us.p50.toFixed(1),
+      r.latency_us.p90.toFixed(1),
+      r.latency_us.p99.toFixed(1),
+      r.latency_us.p999.toFixed(1),
+      r.latency_us.max.toFixed(1),
+      String(r.errors),
+    ];
+    if (base && rows.length > 1) {
+      const same = rows.find((b) => b.opt === "none" && b.replicas === r.replicas && b.clients === r.clients) ?? base;
+      cells.push((r.throughput_ops_s / Math.max(1, same.throughput_ops_s)).toFixed(2), (r.latency_us.p50 / Math.max(0.001, same.latency_us.p50)).toFixed(2));
+    }
+    return cells;
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => pad(c, widths[i]!, i !== 1)).join("  ");
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
+}

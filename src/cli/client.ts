@@ -1,0 +1,114 @@
+import { defineCommand } from "citty";
+import { writeFileSync } from "node:fs";
+import { decodeKvResult, encodeGet, encodePut, KvStatus } from "../app/kv.ts";
+import { runBench, type Workload } from "../bench/bench.ts";
+import { benchJson, formatBenchTable } from "../bench/report.ts";
+import type { Config } from "../config/config.ts";
+import { ClusterClient } from "../node/client.ts";
+import { commonArgs, configFrom, createLogger, intArg, numberArg, rejectUnknownFlags, RuntimeError, UsageError } from "./common.ts";
+
+const opArgs = {
+  ...commonArgs,
+  json: { type: "boolean", description: "Print the outcome as JSON" },
+  timeout: { type: "string", description: "Give up after this many ms (outcome unknown)", valueHint: "MS" },
+} as const;
+
+function callOnce(config: Config, timeoutArg: unknown, op: Uint8Array) {
+  const timeoutMs = timeoutArg === undefined ? undefined : intArg(timeoutArg, "timeout", 1, 3_600_000);
+  const client = new ClusterClient(config, 1, { timeoutMs });
+  try {
+    const done = client.call(op);
+    if (done.outcome.kind === "unknown") {
+      const s = (timeoutMs ?? config.clientTimeoutMs) / 1000;
+      throw new RuntimeError(`no reply within ${s}s: outcome unknown (is a majority of replicas running?)`);
+    }
+    return { result: decodeKvResult(done.outcome.result), opNum: done.outcome.opNum, latencyUs: done.latencyNs / 1000 };
+  } finally {
+    client.close();
+  }
+}
+
+const putArgs = {
+  ...opArgs,
+  key: { type: "positional", description: "Key", required: true },
+  value: { type: "positional", description: "Value", required: true },
+} as const;
+
+const put = defineCommand({
+  meta: { name: "put", description: "Store VALUE under KEY: electrode client put color blue" },
+  args: putArgs,
+  run({ args: a }) {
+    rejectUnknownFlags(a, putArgs);
+    const out = callOnce(configFrom(a), a.timeout, encodePut(String(a.key), String(a.value)));
+    if (out.result.status !== KvStatus.Ok) throw new RuntimeError(`put failed: status ${out.result.status}`);
+    console.log(a.json ? JSON.stringify({ ok: true, key: a.key, value: a.value, op: out.opNum }) : "OK");
+  },
+});
+
+const getArgs = { ...opArgs, key: { type: "positional", description: "Key", required: true } } as const;
+
+const get = defineCommand({
+  meta: { name: "get", description: "Print the value of KEY: electrode client get color" },
+  args: getArgs,
+  run({ args: a }) {
+    rejectUnknownFlags(a, getArgs);
+    const out = callOnce(configFrom(a), a.timeout, encodeGet(String(a.key)));
+    const found = out.result.status === KvStatus.Ok;
+    if (a.json) {
+      console.log(JSON.stringify({ ok: found, key: a.key, value: found ? out.result.value : null, op: out.opNum }));
+    } else if (found) {
+      console.log(out.result.value);
+    }
+    if (!found) throw new RuntimeError(`${a.key}: not found`);
+  },
+});
+
+const benchArgs = {
+  ...commonArgs,
+  bench: { type: "boolean", description: "Run the closed-loop benchmark" },
+  clients: { type: "string", description: "Concurrent closed-loop clients", default: "8", valueHint: "K" },
+  duration: { type: "string", description: "Measured seconds", default: "5", valueHint: "SECONDS" },
+  warmup: { type: "string", description: "Unmeasured seconds before", default: "1", valueHint: "SECONDS" },
+  workload: { type: "string", description: "null (protocol only) or kv", default: "null", valueHint: "null|kv" },
+  json: { type: "string", description: "Write the result as JSON to FILE (- for stdout)", valueHint: "FILE" },
+  history: { type: "string", description: "Write the operation history (kv workload) to FILE", valueHint: "FILE" },
+  opt: { type: "string", description: "Label of the replicas' fast-path mode for the report", default: "none" },
+} as const;
+
+export default defineCommand({
+  meta: {
+    name: "client",
+    description: "Talk to the cluster: electrode client --bench | put KEY VALUE | get KEY",
+  },
+  args: benchArgs,
+  subCommands: { put, get },
+  async run({ args: a, rawArgs }) {
+    if (rawArgs.some((w) => w === "put" || w === "get")) return; // handled by the subcommand
+    rejectUnknownFlags(a, benchArgs);
+    if (!a.bench) throw new UsageError("say what to do: --bench, put KEY VALUE, or get KEY (see --help)");
+    const workload = a.workload as Workload;
+    if (workload !== "null" && workload !== "kv") throw new UsageError(`--workload: expected null or kv, got '${a.workload}'`);
+    if (a.history && workload !== "kv") throw new UsageError("--history needs --workload kv");
+    const config = configFrom(a);
+    const log = createLogger(a, "bench");
+    const clients = intArg(a.clients, "clients", 1, 4096);
+    const durationS = numberArg(a.duration, "duration", 0.1, 86_400);
+    const warmupS = numberArg(a.warmup, "warmup", 0, 3600);
+    log.info(`${clients} clients, ${warmupS}s warm-up, ${durationS}s measured, workload ${workload}`);
+    const result = await runBench(config, {
+      clients,
+      durationS,
+      warmupS,
+      workload,
+      historyFile: a.history,
+      onProgress: (t, ops) => log.debug(`${t.toFixed(0)}s: ${ops} ops`),
+    });
+    const json = await benchJson(config, { opt: a.opt, clients, result });
+    if (a.json === "-") console.log(JSON.stringify(json, null, 2));
+    else {
+      console.log(formatBenchTable([json]));
+      if (a.json) writeFileSync(a.json, JSON.stringify(json, null, 2) + "\n");
+    }
+    if (result.errors > 0) log.warn(`${result.errors} requests got no reply in time (outcome unknown)`);
+  },
+});

@@ -1,0 +1,72 @@
+#!/usr/bin/env bun
+// electrode: one executable, many subcommands. Errors are one readable line with an exit code:
+// 0 ok, 1 runtime failure, 2 bad usage or bad config (../shared/DESIGN.md).
+
+import { defineCommand, renderUsage, runCommand, type CommandDef } from "citty";
+import { ConfigError } from "../config/config.ts";
+import { NetError } from "../net/udp.ts";
+import { RuntimeError, UsageError } from "./common.ts";
+import { version } from "./version.ts";
+
+const subCommands = {
+  replica: () => import("./replica.ts").then((m) => m.default),
+  client: () => import("./client.ts").then((m) => m.default),
+  demo: () => import("./demo.ts").then((m) => m.default),
+  version: () => import("./version.ts").then((m) => m.default),
+};
+
+export const main = defineCommand({
+  meta: { name: "electrode", version, description: "Multi-Paxos replication with eBPF fast paths" },
+  subCommands,
+});
+
+function exitCodeOf(error: unknown): number {
+  if (error instanceof UsageError || error instanceof ConfigError) return 2;
+  if ((error as { name?: string })?.name === "CLIError") return 2;
+  return 1;
+}
+
+/** The subcommand chain named by argv, for --help (citty resolves lazily). */
+async function resolveHelpTarget(argv: string[]): Promise<[CommandDef, CommandDef | undefined]> {
+  let cmd: CommandDef = main;
+  let parent: CommandDef | undefined;
+  for (const word of argv) {
+    if (word.startsWith("-")) continue;
+    const subs = (typeof cmd.subCommands === "function" ? await cmd.subCommands() : cmd.subCommands) as Record<string, unknown> | undefined;
+    const next = subs?.[word];
+    if (!next) break;
+    parent = cmd;
+    cmd = (typeof next === "function" ? await (next as () => Promise<CommandDef>)() : next) as CommandDef;
+  }
+  return [cmd, parent];
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const verbose = argv.includes("--verbose") || argv.includes("-v");
+  try {
+    if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {
+      const [cmd, parent] = await resolveHelpTarget(argv);
+      console.log(await renderUsage(cmd, parent));
+      return 0;
+    }
+    if (argv.length === 1 && argv[0] === "--version") {
+      console.log(version);
+      return 0;
+    }
+    await runCommand(main, { rawArgs: argv });
+    return 0;
+  } catch (error) {
+    const code = exitCodeOf(error);
+    const message = error instanceof Error ? error.message.replace(/\u001b\[[0-9;]*m/g, "") : String(error);
+    const known = error instanceof UsageError || error instanceof ConfigError || error instanceof RuntimeError || error instanceof NetError || (error as { name?: string })?.name === "CLIError";
+    console.error(`electrode: ${known ? message : `unexpected error: ${message}`}`);
+    if (verbose && error instanceof Error && error.stack) console.error(error.stack);
+    else if (!known) console.error("electrode: run with --verbose for details");
+    return code;
+  }
+}
+
+if (import.meta.main) {
+  const code = await runCli(process.argv.slice(2));
+  process.exit(code);
+}

@@ -1,0 +1,95 @@
+// Bookkeeping of a recovering replica (VR recovery): which replicas answered, and what to do.
+//
+// The recovering replica broadcasts Recovery once per round (every resendTicks). Round r uses
+// nonce base+r, so every answer names the round it answers. Answers collected since the current
+// collection began all post-date the restart, which is all the normal path needs: it waits for
+// f+1 answers from normal replicas, including one from the leader of the highest view among them,
+// then fetches that leader's log.
+//
+// Fresh start: a cluster whose replicas ALL lost their memory (first start, or everything crashed
+// at once) has nothing to preserve, and no normal replica would ever answer. When every other
+// replica answers the CURRENT round that it is recovering too, and no answer of this collection
+// came from a normal replica, the replica starts afresh with an empty log in view 0. Counting only
+// the current round keeps delayed answers from older rounds out: all n-1 others must have been
+// recovering within one round (a few tens of milliseconds), which with at most f replicas down
+// or recovering at a time cannot happen for n >= 3 unless every replica really restarted.
+
+import type { RecoveryResponse } from "../wire/messages.ts";
+import { faultsTolerated, leaderOf } from "./quorum.ts";
+
+/** Nonces are u64 on the wire but must stay exact in a double. */
+const nonceSpace = 2 ** 53;
+
+export interface RecoveryAnswer {
+  readonly view: number;
+  readonly opNum: number;
+  readonly commit: number;
+  readonly recovering: boolean;
+  readonly round: number;
+}
+
+export type RecoveryDecision =
+  | { readonly kind: "wait" }
+  | { readonly kind: "fresh" }
+  | { readonly kind: "fetch"; readonly view: number; readonly leader: number; readonly opNum: number; readonly commit: number };
+
+/** What the answers so far allow (pure; see the file comment). */
+export function decideRecovery(answers: ReadonlyMap<number, RecoveryAnswer>, round: number, replicaCount: number, self: number): RecoveryDecision {
+  if (replicaCount === 1) return { kind: "fresh" };
+  let normal = 0;
+  let view = -1;
+  let recoveringNow = 0;
+  for (const a of answers.values()) {
+    if (a.recovering) {
+      if (a.round === round) recoveringNow += 1;
+    } else {
+      normal += 1;
+      view = Math.max(view, a.view);
+    }
+  }
+  if (normal === 0) return recoveringNow === replicaCount - 1 ? { kind: "fresh" } : { kind: "wait" };
+  if (normal < faultsTolerated(replicaCount) + 1) return { kind: "wait" };
+  const leader = leaderOf(view, replicaCount);
+  const fromLeader = answers.get(leader);
+  if (leader === self || !fromLeader || fromLeader.recovering || fromLeader.view !== view) return { kind: "wait" };
+  return { kind: "fetch", view, leader, opNum: fromLeader.opNum, commit: fromLeader.commit };
+}
+
+export class RecoveryRounds {
+  /** Current round; -1 before the first broadcast. */
+  round = -1;
+  private firstRound = 0;
+  private readonly answers = new Map<number, RecoveryAnswer>();
+
+  constructor(private readonly baseNonce: number) {}
+
+  nonce(round = this.round): number {
+    return (this.baseNonce + round) % nonceSpace;
+  }
+
+  /** Starts the next round; returns its nonce. */
+  nextRound(): number {
+    this.round += 1;
+    return this.nonce();
+  }
+
+  /** Forgets every answer: the next round starts a new collection. */
+  restart(): void {
+    this.answers.clear();
+    this.firstRound = this.round + 1;
+  }
+
+  /** Records an answer if it belongs to this collection; returns whether it did. */
+  record(msg: RecoveryResponse): boolean {
+    const round = (((msg.nonce - this.baseNonce) % nonceSpace) + nonceSpace) % nonceSpace;
+    if (round < this.firstRound || round > this.round) return false;
+    const before = this.answers.get(msg.sender);
+    if (before && before.round > round) return false;
+    this.answers.set(msg.sender, { view: msg.view, opNum: msg.opNum, commit: msg.commit, recovering: msg.recovering, round });
+    return true;
+  }
+
+  decide(replicaCount: number, self: number): RecoveryDecision {
+    return decideRecovery(this.answers, this.round, replicaCount, self);
+  }
+}

@@ -1,0 +1,122 @@
+// Replica processes on a local namespace cluster: start, kill, restart, wait until serving.
+// Used by `electrode demo` and by the integration tests; it runs the electrode executable itself
+// (the compiled binary, or bun with the source entry point in development).
+
+import type { Subprocess } from "bun";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseConfig, type Config } from "../config/config.ts";
+import type { LocalCluster } from "./cluster.ts";
+
+/** argv prefix that runs this very electrode (compiled binary or `bun run src/cli/main.ts`). */
+export function selfCommand(): string[] {
+  if (Bun.main.startsWith("/$bunfs/")) return [process.execPath];
+  const entry = new URL("../cli/main.ts", import.meta.url).pathname;
+  return [process.execPath, "run", entry];
+}
+
+export interface ReplicaProcess {
+  readonly id: number;
+  readonly ns: string;
+  proc: Subprocess | undefined;
+  readonly logFile: string;
+}
+
+export interface RunningClusterOptions {
+  /** Directory for the config and one log file per replica. */
+  readonly dir: string;
+  readonly port?: number;
+  /** Extra top-level config fields (timing, batch_max...). */
+  readonly extraConfig?: Record<string, unknown>;
+  /** Extra replica flags, e.g. ["--app", "null"]. */
+  readonly replicaArgs?: readonly string[];
+  /** The electrode command (default: this executable). */
+  readonly command?: readonly string[];
+}
+
+export class RunningCluster {
+  readonly replicas: ReplicaProcess[];
+  readonly configPath: string;
+  readonly config: Config;
+  private readonly command: readonly string[];
+
+  constructor(
+    readonly local: LocalCluster,
+    private readonly opts: RunningClusterOptions,
+  ) {
+    mkdirSync(opts.dir, { recursive: true });
+    this.configPath = join(opts.dir, "cluster.yaml");
+    const yaml = local.configYaml(opts.port ?? 12345, opts.extraConfig);
+    writeFileSync(this.configPath, yaml);
+    this.config = parseConfig(yaml, this.configPath);
+    this.command = opts.command ?? selfCommand();
+    this.replicas = local.replicas.map((r) => ({ id: r.id, ns: r.ns, proc: undefined, logFile: join(opts.dir, `replica-${r.id}.log`) }));
+  }
+
+  /** Starts every replica that is not running. */
+  startAll(): void {
+    for (const r of this.replicas) if (!r.proc) this.start(r.id);
+  }
+
+  start(id: number): void {
+    const r = this.replica(id);
+    const argv = [...this.command, "replica", "--id", String(id), "--config", this.configPath, ...(this.opts.replicaArgs ?? [])];
+    const log = Bun.file(r.logFile);
+    r.proc = Bun.spawn(this.local.nsExec(r.ns, argv), { stdout: log, stderr: log, stdin: "ignore" });
+  }
+
+  /** kill -9 (crash: the replica loses its memory). */
+  async kill(id: number, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const r = this.replica(id);
+    if (!r.proc) return;
+    r.proc.kill(signal);
+    await r.proc.exited;
+    r.proc = undefined;
+  }
+
+  /** Sends a signal without waiting (SIGSTOP, SIGCONT). */
+  signal(id: number, signal: NodeJS.Signals): void {
+    this.replica(id).proc?.kill(signal);
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.replicas.map(async (r) => {
+      if (!r.proc) return;
+      r.proc.kill("SIGTERM");
+      const timer = setTimeout(() => r.proc?.kill("SIGKILL"), 3000);
+      await r.proc.exited;
+      clearTimeout(timer);
+      r.proc = undefined;
+    }));
+  }
+
+  /** Runs an electrode subcommand in a client namespace and returns its exit code and output. */
+  async client(args: readonly string[], clientIndex = 0): Promise<{ code: number; stdout: string; stderr: string }> {
+    const ns = this.local.clients[clientIndex]!.ns;
+    const proc = Bun.spawn(this.local.nsExec(ns, [...this.command, "client", ...args, "--config", this.configPath]), {
+      stdout: "pipe",
+      stderr: "pipe",
+      stdin: "ignore",
+    });
+    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    return { code, stdout, stderr };
+  }
+
+  /** Waits until a put through the cluster succeeds (the cluster elected a leader and serves). */
+  async waitServing(timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = "";
+    while (Date.now() < deadline) {
+      const out = await this.client(["put", "__ready", "1", "--timeout", "1000"]);
+      if (out.code === 0) return;
+      last = out.stderr.trim();
+    }
+    throw new Error(`cluster not serving after ${timeoutMs} ms: ${last}`);
+  }
+
+  private replica(id: number): ReplicaProcess {
+    const r = this.replicas.find((x) => x.id === id);
+    if (!r) throw new Error(`no replica ${id}`);
+    return r;
+  }
+}

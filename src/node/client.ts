@@ -1,0 +1,168 @@
+// The client library: many logical clients (sessions) multiplexed on one UDP socket.
+//
+// Each session has a unique client id and numbers its requests 1, 2, 3...; a retry resends the
+// SAME request number, so the replicas' client table executes it at most once. A request first goes
+// to the replica believed to lead (learned from the view in replies); after `retryMs` without a
+// reply it goes to every replica; after `timeoutMs` its outcome is reported as unknown.
+
+import type { Config } from "../config/config.ts";
+import { Codec } from "../wire/codec.ts";
+import { datagramBytesMax, MessageType } from "../wire/layout.ts";
+import type { Request } from "../wire/messages.ts";
+import { parseAddr, UdpSocket, type Addr } from "../net/udp.ts";
+
+export type Outcome =
+  | { readonly kind: "ok"; readonly result: Uint8Array; readonly opNum: number }
+  /** No reply within the timeout: the request may or may not have been executed. */
+  | { readonly kind: "unknown" };
+
+export interface Completion {
+  readonly session: Session;
+  readonly outcome: Outcome;
+  /** Nanoseconds from the first send to the reply (or to giving up). */
+  readonly latencyNs: number;
+}
+
+export class Session {
+  requestNum = 0;
+  op: Uint8Array | undefined;
+  firstSentNs = 0;
+  lastSentNs = 0;
+  sentToAll = false;
+  constructor(
+    readonly clientId: number,
+    readonly index: number,
+  ) {}
+
+  get busy(): boolean {
+    return this.op !== undefined;
+  }
+}
+
+/** A random 48-bit client id (exact in a JS number, unique with overwhelming probability). */
+export function randomClientId(): number {
+  const words = crypto.getRandomValues(new Uint32Array(2));
+  return (words[0]! & 0xffff) * 2 ** 32 + words[1]! + 1;
+}
+
+export class ClusterClient {
+  readonly sessions: Session[] = [];
+  private readonly codec: Codec;
+  private readonly socket: UdpSocket;
+  private readonly replicas: Addr[];
+  private readonly byClientId = new Map<number, Session>();
+  private readonly txBuf = new Uint8Array(datagramBytesMax);
+  private readonly retryNs: number;
+  private readonly timeoutNs: number;
+  private view = 0;
+  private completions: Completion[] = [];
+  private readonly onDatagram = (bytes: Uint8Array) => this.handleDatagram(bytes);
+  /** Datagrams that were not a reply to an outstanding request (late, duplicate or foreign). */
+  ignored = 0;
+
+  constructor(config: Config, sessions: number, opts: { bindHost?: string; retryMs?: number; timeoutMs?: number } = {}) {
+    this.codec = new Codec(config.clusterId);
+    this.replicas = config.replicas.map((r) => parseAddr(r.addr));
+    this.retryNs = (opts.retryMs ?? config.clientRetryMs) * 1e6;
+    this.timeoutNs = (opts.timeoutMs ?? config.clientTimeoutMs) * 1e6;
+    this.socket = UdpSocket.bind(opts.bindHost ?? "0.0.0.0", 0, { rcvbufBytes: 8 << 20, sndbufBytes: 4 << 20 });
+    for (let i = 0; i < sessions; i++) {
+      const session = new Session(randomClientId(), i);
+      this.sessions.push(session);
+      this.byClientId.set(session.clientId, session);
+    }
+  }
+
+  get leaderIndex(): number {
+    return this.view % this.replicas.length;
+  }
+
+  /** Starts `op` on an idle session. */
+  submit(session: Session, op: Uint8Array, nowNs = Bun.nanoseconds()): void {
+    if (session.busy) throw new Error(`session ${session.index} already has a request in flight`);
+    session.requestNum += 1;
+    session.op = op;
+    session.firstSentNs = nowNs;
+    session.sentToAll = false;
+    this.send(session, nowNs, false);
+  }
+
+  /** Sends queued requests, waits up to `waitMs` for replies, handles retries and timeouts, and
+   * returns what completed (the array is reused by the next call). */
+  poll(waitMs: number): Completion[] {
+    this.completions = [];
+    this.socket.flush();
+    if (this.socket.receive(this.onDatagram, 64) === 0 && waitMs > 0) {
+      this.socket.wait(waitMs);
+      this.socket.receive(this.onDatagram, 64);
+    }
+    this.checkTimers(Bun.nanoseconds());
+    this.socket.flush();
+    return this.completions;
+  }
+
+  /** One operation on session 0, to completion. */
+  call(op: Uint8Array): Completion {
+    const session = this.sessions[0]!;
+    this.submit(session, op);
+    for (;;) {
+      const done = this.poll(5);
+      if (done.length > 0) return done[0]!;
+    }
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+
+  private send(session: Session, nowNs: number, toAll: boolean): void {
+    const request: Request = {
+      type: MessageType.Request,
+      view: this.view,
+      clientId: session.clientId,
+      requestNum: session.requestNum,
+      op: session.op!,
+    };
+    const len = this.codec.encode(request, this.txBuf);
+    if (toAll) {
+      for (const addr of this.replicas) this.socket.queue(addr, this.txBuf, len);
+    } else {
+      this.socket.queue(this.replicas[this.leaderIndex]!, this.txBuf, len);
+    }
+    session.lastSentNs = nowNs;
+  }
+
+  private handleDatagram(bytes: Uint8Array): void {
+    const decoded = this.codec.decode(bytes);
+    if (!decoded.ok || decoded.msg.type !== MessageType.Reply) {
+      this.ignored += 1;
+      return;
+    }
+    const reply = decoded.msg;
+    const session = this.byClientId.get(reply.clientId);
+    if (!session || !session.busy || reply.requestNum !== session.requestNum) {
+      this.ignored += 1;
+      return;
+    }
+    if (reply.view > this.view) this.view = reply.view;
+    this.finish(session, { kind: "ok", result: reply.result, opNum: reply.opNum }, Bun.nanoseconds());
+  }
+
+  private finish(session: Session, outcome: Outcome, nowNs: number): void {
+    session.op = undefined;
+    this.completions.push({ session, outcome, latencyNs: nowNs - session.firstSentNs });
+  }
+
+  private checkTimers(nowNs: number): void {
+    for (const session of this.sessions) {
+      if (!session.busy) continue;
+      if (nowNs - session.firstSentNs >= this.timeoutNs) {
+        this.finish(session, { kind: "unknown" }, nowNs);
+      } else if (nowNs - session.lastSentNs >= this.retryNs) {
+        // The leader may have changed: ask everyone; only the leader of the current view acts.
+        session.sentToAll = true;
+        this.send(session, nowNs, true);
+      }
+    }
+  }
+}

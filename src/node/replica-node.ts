@@ -1,0 +1,192 @@
+// The replica process: one UDP socket, the pure core, and a loop that feeds datagrams and ticks
+// into the core and turns its effects into sends. Everything protocol-related lives in src/core.
+
+import type { Config, ReplicaConfig } from "../config/config.ts";
+import { ticks } from "../config/config.ts";
+import { createApp, type AppName } from "../app/index.ts";
+import { Replica } from "../core/replica.ts";
+import type { Effect, Event, KernelState } from "../core/types.ts";
+import { Status } from "../core/types.ts";
+import { Codec, type DecodeError } from "../wire/codec.ts";
+import { datagramBytesMax, MessageType } from "../wire/layout.ts";
+import type { Message, ReplicaMessage } from "../wire/messages.ts";
+import { addrKey, parseAddr, UdpSocket, type Addr } from "../net/udp.ts";
+
+export interface ReplicaNodeOptions {
+  readonly config: Config;
+  readonly self: ReplicaConfig;
+  readonly app: AppName;
+  /** Start with empty memory and run VR recovery before serving (see core/recovery). */
+  readonly recovering: boolean;
+  readonly nonce: number;
+  readonly log: { info(msg: string): void; warn(msg: string): void; debug(msg: string): void };
+}
+
+export interface ReplicaStats {
+  received: number;
+  sent: number;
+  requests: number;
+  replies: number;
+  ticks: number;
+  dropped: Record<DecodeError | "foreign" | "unexpected" | "no-client", number>;
+  byType: Record<string, number>;
+}
+
+const tickEvent: Event = { kind: "tick" };
+const flushEvent: Event = { kind: "flush" };
+
+export class ReplicaNode {
+  readonly stats: ReplicaStats = {
+    received: 0,
+    sent: 0,
+    requests: 0,
+    replies: 0,
+    ticks: 0,
+    dropped: { short: 0, magic: 0, version: 0, type: 0, length: 0, cluster: 0, range: 0, oversize: 0, foreign: 0, unexpected: 0, "no-client": 0 },
+    byType: {},
+  };
+  readonly core: Replica;
+  private readonly codec: Codec;
+  private readonly socket: UdpSocket;
+  private readonly peers: Addr[];
+  private readonly peerKeys: number[];
+  private readonly clients = new Map<number, Addr>();
+  private readonly txBuf = new Uint8Array(datagramBytesMax);
+  private readonly onDatagram = (bytes: Uint8Array, from: Addr) => this.handleDatagram(bytes, from);
+  private stopped = false;
+  private lastKernelState: KernelState | undefined;
+
+  constructor(private readonly opts: ReplicaNodeOptions) {
+    const { config, self } = opts;
+    this.codec = new Codec(config.clusterId);
+    this.peers = config.replicas.map((r) => parseAddr(r.addr));
+    this.peerKeys = this.peers.map(addrKey);
+    this.socket = UdpSocket.bind(self.host, self.port, { rcvbufBytes: 8 << 20, sndbufBytes: 8 << 20 });
+    this.core = new Replica(
+      {
+        replicaCount: config.replicas.length,
+        index: self.index,
+        recovering: opts.recovering,
+        nonce: opts.nonce,
+        viewChangeTimeoutTicks: ticks(config.timing.viewChangeMs, config.timing),
+        heartbeatTicks: ticks(config.timing.heartbeatMs, config.timing),
+        resendTicks: ticks(config.timing.resendMs, config.timing),
+        pipelineMax: config.pipelineMax,
+        batchMax: config.batchMax,
+      },
+      createApp(opts.app),
+    );
+  }
+
+  get kernelState(): KernelState | undefined {
+    return this.lastKernelState;
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Runs until stop(). Yields to Bun's event loop once per tick so signals and timers run. */
+  async run(): Promise<void> {
+    const tickNs = this.opts.config.timing.tickMs * 1e6;
+    let nextTick = Bun.nanoseconds() + tickNs;
+    this.apply(this.core.step(tickEvent));
+    this.socket.flush();
+    while (!this.stopped) {
+      const received = this.socket.receive(this.onDatagram, 64);
+      if (received > 0) this.apply(this.core.step(flushEvent));
+      let now = Bun.nanoseconds();
+      if (now >= nextTick) {
+        this.stats.ticks += 1;
+        this.apply(this.core.step(tickEvent));
+        // After a stall (GC, SIGSTOP) do not replay missed ticks in a burst: time moves on.
+        nextTick = now - nextTick > tickNs * 10 ? now + tickNs : nextTick + tickNs;
+        this.socket.flush();
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.stopped) break;
+        now = Bun.nanoseconds();
+      }
+      this.socket.flush();
+      if (received === 0) this.socket.wait(Math.max(0, Math.ceil((nextTick - now) / 1e6)));
+    }
+    this.socket.flush();
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+
+  private handleDatagram(bytes: Uint8Array, from: Addr): void {
+    this.stats.received += 1;
+    const decoded = this.codec.decode(bytes);
+    if (!decoded.ok) {
+      this.stats.dropped[decoded.error] += 1;
+      return;
+    }
+    const msg = decoded.msg;
+    this.stats.byType[MessageType[msg.type]!] = (this.stats.byType[MessageType[msg.type]!] ?? 0) + 1;
+    if (msg.type === MessageType.Request) {
+      this.stats.requests += 1;
+      const known = this.clients.get(msg.clientId);
+      if (!known || known.ip !== from.ip || known.port !== from.port) this.clients.set(msg.clientId, { ip: from.ip, port: from.port });
+      this.apply(this.core.step({ kind: "request", msg }));
+      return;
+    }
+    if (msg.type === MessageType.Reply) {
+      this.stats.dropped.unexpected += 1;
+      return;
+    }
+    // Replica messages count only from the configured peer at the claimed index.
+    if (msg.sender >= this.peers.length || this.peerKeys[msg.sender] !== addrKey(from) || msg.sender === this.opts.self.index) {
+      this.stats.dropped.foreign += 1;
+      return;
+    }
+    this.apply(this.core.step({ kind: "message", msg: msg as ReplicaMessage }));
+  }
+
+  private apply(effects: readonly Effect[]): void {
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case "send":
+          this.sendTo(this.peers[effect.to]!, effect.msg);
+          break;
+        case "broadcast": {
+          const len = this.codec.encode(effect.msg, this.txBuf);
+          for (let i = 0; i < this.peers.length; i++) {
+            if (i === this.opts.self.index) continue;
+            this.socket.queue(this.peers[i]!, this.txBuf, len);
+            this.stats.sent += 1;
+          }
+          break;
+        }
+        case "reply": {
+          const client = this.clients.get(effect.msg.clientId);
+          if (!client) {
+            this.stats.dropped["no-client"] += 1;
+            break;
+          }
+          this.stats.replies += 1;
+          this.sendTo(client, effect.msg);
+          break;
+        }
+        case "kernelState":
+          this.noteKernelState(effect.state);
+          break;
+      }
+    }
+  }
+
+  private sendTo(addr: Addr, msg: Message): void {
+    const len = this.codec.encode(msg, this.txBuf);
+    this.socket.queue(addr, this.txBuf, len);
+    this.stats.sent += 1;
+  }
+
+  private noteKernelState(state: KernelState): void {
+    const before = this.lastKernelState;
+    this.lastKernelState = state;
+    if (before && before.view === state.view && before.status === state.status) return;
+    const role = state.status !== Status.Normal ? Status[state.status] : state.leader === this.opts.self.index ? "leader" : "follower";
+    this.opts.log.info(`view ${state.view}: ${role} (leader is replica ${this.opts.config.replicas[state.leader]?.id ?? "?"}), op ${state.lastOp}, commit ${state.commit}`);
+  }
+}

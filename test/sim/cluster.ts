@@ -1,0 +1,334 @@
+// A simulated cluster: n real Replica cores, clients, and a network that can lose, duplicate,
+// delay (hence reorder) and partition messages, with crashes, restarts and pauses. Deterministic:
+// all randomness comes from one seeded Prng. The random fault driver (simulator.ts) and the
+// hand-written scenarios (scenarios.test.ts) both drive this.
+//
+// One tick: deliver every message due now (each to its replica, then a flush per replica that got
+// any), then a tick to every replica, then client retries.
+
+import { Replica } from "../../src/core/replica.ts";
+import { Status, type Effect, type Event, type ReplicaOptions } from "../../src/core/types.ts";
+import { Codec } from "../../src/wire/codec.ts";
+import { datagramBytesMax, MessageType } from "../../src/wire/layout.ts";
+import type { Message, ReplicaMessage, Reply, Request } from "../../src/wire/messages.ts";
+import { Checker, RecordingApp, SimFailure } from "./checker.ts";
+import { Prng } from "./prng.ts";
+
+export type Timing = Omit<ReplicaOptions, "replicaCount" | "index" | "recovering" | "nonce">;
+
+export const simTiming: Timing = {
+  viewChangeTimeoutTicks: 40,
+  heartbeatTicks: 8,
+  resendTicks: 10,
+  pipelineMax: 64,
+  batchMax: 8,
+};
+
+export interface NetConditions {
+  loss: number;
+  duplication: number;
+  /** Each message takes 1..delayMax ticks. */
+  delayMax: number;
+}
+
+/** Where a message goes: a replica index, or a client (by position). */
+export type Address = { readonly replica: number } | { readonly client: number };
+
+export interface Packet {
+  readonly from: number; // replica index, or -1 for a client
+  readonly to: Address;
+  readonly msg: Message;
+}
+
+export interface ClusterOptions {
+  readonly replicas: number;
+  readonly seed: number;
+  readonly timing?: Partial<Timing>;
+  readonly net?: Partial<NetConditions>;
+  /** Round-trip every message through the real codec (catches oversize batches). */
+  readonly codec?: boolean;
+  /** Ticks a client waits for a reply before sending its request to every replica again. */
+  readonly clientRetryTicks?: number;
+}
+
+export class SimClient {
+  requestNum = 0;
+  view = 0;
+  pending: { op: Uint8Array; firstSent: number; lastSent: number } | undefined;
+  completed = 0;
+  readonly replies: Reply[] = [];
+
+  constructor(
+    readonly position: number,
+    readonly clientId: number,
+  ) {}
+}
+
+export class Cluster {
+  readonly n: number;
+  readonly f: number;
+  readonly rand: Prng;
+  readonly timing: Timing;
+  readonly net: NetConditions;
+  readonly checker: Checker;
+  readonly replicas: (Replica | undefined)[] = [];
+  readonly apps: RecordingApp[] = [];
+  readonly clients: SimClient[] = [];
+  now = 0;
+  /** blocked[a][b]: messages from replica a to replica b are lost. */
+  blocked: boolean[][];
+  /** Replica i neither receives nor ticks before pausedUntil[i]; its messages wait. */
+  readonly pausedUntil: number[];
+  /** Scenario hook: return false to drop a packet. */
+  filter: ((p: Packet) => boolean) | undefined;
+  /** Scenario hook: sees every effect of every step, with the replica's status before it. */
+  observer: ((index: number, effect: Effect) => void) | undefined;
+  readonly trace: string[] = [];
+  readonly stats = { delivered: 0, lost: 0, crashes: 0, restarts: 0, replies: 0, viewChanges: 0 };
+  private readonly queue = new Map<number, Packet[]>();
+  private readonly codec: Codec | undefined;
+  private readonly buf = new Uint8Array(datagramBytesMax);
+  private readonly clientRetryTicks: number;
+
+  constructor(readonly opts: ClusterOptions) {
+    this.n = opts.replicas;
+    this.f = (opts.replicas - 1) >> 1;
+    this.rand = new Prng(opts.seed);
+    this.timing = { ...simTiming, ...opts.timing };
+    this.net = { loss: 0, duplication: 0, delayMax: 1, ...opts.net };
+    this.codec = opts.codec ? new Codec(0x5eed) : undefined;
+    this.clientRetryTicks = opts.clientRetryTicks ?? 30;
+    this.checker = new Checker(this.n, (m) => this.fail(m));
+    this.blocked = this.allConnected();
+    this.pausedUntil = new Array<number>(this.n).fill(0);
+    for (let i = 0; i < this.n; i++) {
+      this.apps.push(new RecordingApp());
+      this.replicas.push(this.makeReplica(i, false, this.apps[i]!));
+    }
+  }
+
+  fail(message: string): never {
+    const states = this.replicas.map((r, i) => (r ? `${i}:${Status[r.status]} v${r.view} op${r.opNum} c${r.commit}` : `${i}:down`)).join(", ");
+    throw new SimFailure(`${message}\n  at tick ${this.now}; replicas ${states}\n  last events:\n    ${this.trace.slice(-30).join("\n    ")}`);
+  }
+
+  note(text: string): void {
+    this.trace.push(`[${this.now}] ${text}`);
+    if (this.trace.length > 400) this.trace.splice(0, 200);
+  }
+
+  private makeReplica(index: number, recovering: boolean, app: RecordingApp): Replica {
+    const nonce = this.rand.int(1, 2 ** 31);
+    return new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing }, app);
+  }
+
+  private allConnected(): boolean[][] {
+    return Array.from({ length: this.n }, () => new Array<boolean>(this.n).fill(false));
+  }
+
+  // ---- Faults. ----
+
+  crash(index: number): void {
+    if (!this.replicas[index]) return;
+    this.replicas[index] = undefined;
+    this.stats.crashes += 1;
+    this.note(`crash ${index}`);
+  }
+
+  /** A new incarnation with empty memory (and a fresh app) that must recover. */
+  restart(index: number): void {
+    this.apps[index] = new RecordingApp();
+    this.replicas[index] = this.makeReplica(index, true, this.apps[index]!);
+    this.pausedUntil[index] = 0;
+    this.checker.onRestart(index);
+    this.stats.restarts += 1;
+    this.note(`restart ${index} (recovering)`);
+  }
+
+  /** Splits replicas into groups; only members of one group reach each other. */
+  partition(groups: readonly (readonly number[])[]): void {
+    const groupOf = new Array<number>(this.n).fill(-1);
+    groups.forEach((g, k) => g.forEach((i) => (groupOf[i] = k)));
+    this.blocked = Array.from({ length: this.n }, (_, a) => Array.from({ length: this.n }, (_, b) => groupOf[a] !== groupOf[b]));
+    this.note(`partition ${groups.map((g) => `[${g.join(",")}]`).join(" ")}`);
+  }
+
+  heal(): void {
+    this.blocked = this.allConnected();
+    this.note("network healed");
+  }
+
+  pause(index: number, ticks: number): void {
+    this.pausedUntil[index] = this.now + ticks;
+    this.note(`pause ${index} for ${ticks} ticks`);
+  }
+
+  /** Replicas that are down or still recovering (the simulator keeps this at most f). */
+  unavailable(): number {
+    return this.replicas.filter((r) => !r || r.status === Status.Recovering).length;
+  }
+
+  leader(): number | undefined {
+    const leaders = this.replicas.map((r, i) => (r?.isLeader ? i : -1)).filter((i) => i >= 0);
+    return leaders.length === 0 ? undefined : leaders.reduce((a, b) => (this.replicas[a]!.view >= this.replicas[b]!.view ? a : b));
+  }
+
+  // ---- Clients. ----
+
+  addClient(): SimClient {
+    const client = new SimClient(this.clients.length, 1000 + this.clients.length);
+    this.clients.push(client);
+    return client;
+  }
+
+  /** Sends a new request from an idle client to the replica it believes leads. */
+  submit(client: SimClient, op: Uint8Array): void {
+    if (client.pending) this.fail(`client ${client.clientId} submitted while busy`);
+    client.requestNum += 1;
+    client.pending = { op, firstSent: this.now, lastSent: this.now };
+    this.post({ from: -1, to: { replica: client.view % this.n }, msg: this.requestOf(client) });
+  }
+
+  private requestOf(client: SimClient): Request {
+    return { type: MessageType.Request, view: client.view, clientId: client.clientId, requestNum: client.requestNum, op: client.pending!.op };
+  }
+
+  private retryClients(): void {
+    for (const client of this.clients) {
+      if (!client.pending || this.now - client.pending.lastSent < this.clientRetryTicks) continue;
+      client.pending.lastSent = this.now;
+      for (let i = 0; i < this.n; i++) this.post({ from: -1, to: { replica: i }, msg: this.requestOf(client) });
+    }
+  }
+
+  private onClientPacket(client: SimClient, msg: Message): void {
+    if (msg.type !== MessageType.Reply || !client.pending || msg.requestNum !== client.requestNum) return;
+    this.checker.onReply(msg);
+    client.view = Math.max(client.view, msg.view);
+    client.pending = undefined;
+    client.completed += 1;
+    client.replies.push(msg);
+    this.stats.replies += 1;
+  }
+
+  // ---- Network. ----
+
+  post(p: Packet): void {
+    if (p.from >= 0 && "replica" in p.to && this.blocked[p.from]![p.to.replica]) return;
+    if (this.rand.chance(this.net.loss)) {
+      this.stats.lost += 1;
+      return;
+    }
+    const copies = this.rand.chance(this.net.duplication) ? 2 : 1;
+    for (let c = 0; c < copies; c++) this.enqueue(this.now + this.rand.int(1, this.net.delayMax), p);
+  }
+
+  private enqueue(at: number, p: Packet): void {
+    const slot = this.queue.get(at);
+    if (slot) slot.push(p);
+    else this.queue.set(at, [p]);
+  }
+
+  private roundTrip(msg: Message): Message {
+    if (!this.codec) return msg;
+    const len = this.codec.encode(msg, this.buf);
+    const decoded = this.codec.decode(this.buf.slice(0, len));
+    if (!decoded.ok) this.fail(`codec rejected its own ${MessageType[msg.type]}: ${decoded.error}`);
+    return decoded.msg;
+  }
+
+  // ---- Time. ----
+
+  run(ticks: number, perTick?: () => void): void {
+    for (let t = 0; t < ticks; t++) {
+      perTick?.();
+      this.tick();
+    }
+  }
+
+  /** Runs until `done` holds (checked before every tick) or fails after `limit` ticks. */
+  runUntil(done: () => boolean, limit: number, what: string): void {
+    for (let t = 0; t < limit; t++) {
+      if (done()) return;
+      this.tick();
+    }
+    if (!done()) this.fail(`${what}: not reached within ${limit} ticks`);
+  }
+
+  tick(): void {
+    this.deliver();
+    for (let i = 0; i < this.n; i++) if (this.replicas[i] && this.pausedUntil[i]! <= this.now) this.step(i, { kind: "tick" });
+    this.retryClients();
+    this.now += 1;
+  }
+
+  private deliver(): void {
+    const due = this.queue.get(this.now);
+    if (!due) return;
+    this.queue.delete(this.now);
+    const touched = new Set<number>();
+    for (const p of due) {
+      if (this.filter && !this.filter(p)) continue;
+      if ("client" in p.to) {
+        this.onClientPacket(this.clients[p.to.client]!, p.msg);
+        continue;
+      }
+      const to = p.to.replica;
+      if (!this.replicas[to]) continue;
+      if (p.from >= 0 && this.blocked[p.from]![to]) continue;
+      if (this.pausedUntil[to]! > this.now) {
+        this.enqueue(this.pausedUntil[to]!, p); // waits in the paused process's socket buffer
+        continue;
+      }
+      this.stats.delivered += 1;
+      const msg = this.roundTrip(p.msg);
+      this.step(to, msg.type === MessageType.Request ? { kind: "request", msg } : { kind: "message", msg: msg as ReplicaMessage });
+      touched.add(to);
+    }
+    for (const i of touched) if (this.replicas[i]) this.step(i, { kind: "flush" });
+  }
+
+  /** One step of replica `index`, its effects checked and then put on the network. */
+  step(index: number, event: Event): Effect[] {
+    const replica = this.replicas[index]!;
+    const viewBefore = replica.view;
+    const effects = replica.step(event);
+    this.checker.onEffects(index, effects);
+    this.checker.onStep(index, replica, this.apps[index]!);
+    if (replica.view !== viewBefore) {
+      this.stats.viewChanges += 1;
+      this.note(`replica ${index}: view ${replica.view} ${Status[replica.status]} op ${replica.opNum} commit ${replica.commit}`);
+    }
+    for (const effect of effects) {
+      this.observer?.(index, effect);
+      this.send(index, effect);
+    }
+    return effects;
+  }
+
+  private send(index: number, effect: Effect): void {
+    switch (effect.kind) {
+      case "send":
+        this.post({ from: index, to: { replica: effect.to }, msg: effect.msg });
+        break;
+      case "broadcast":
+        for (let to = 0; to < this.n; to++) if (to !== index) this.post({ from: index, to: { replica: to }, msg: effect.msg });
+        break;
+      case "reply": {
+        const client = this.clients.find((c) => c.clientId === effect.msg.clientId);
+        if (client) this.post({ from: index, to: { client: client.position }, msg: effect.msg });
+        break;
+      }
+      case "kernelState":
+        break;
+    }
+  }
+
+  /** Every live replica normal in the same view, with the same fully committed log. */
+  converged(): boolean {
+    const live = this.replicas.filter((r): r is Replica => r !== undefined);
+    const first = live[0];
+    if (!first) return false;
+    return live.every((r) => r.status === Status.Normal && r.view === first.view && r.opNum === first.opNum && r.commit === r.opNum);
+  }
+}
