@@ -41,7 +41,32 @@ async function resolveHelpTarget(argv: string[]): Promise<[CommandDef, CommandDe
   return [cmd, parent];
 }
 
-export async function runCli(argv: string[]): Promise<number> {
+/** Value-taking flags of `client`, so that their values are not mistaken for a subcommand. */
+const clientValueFlags = new Set(["--config", "--clients", "--duration", "--warmup", "--workload", "--json", "--history", "--opt", "--timeout"]);
+
+/**
+ * Flags may stand before or after positional words (contract): `electrode client --config=c.yaml
+ * put k v` works like `electrode client put k v --config c.yaml`. citty hands a subcommand only the
+ * words after its name, so flags given before it are moved behind it.
+ */
+export function normalizeArgv(argv: readonly string[]): string[] {
+  const client = argv.indexOf("client");
+  if (client < 0) return [...argv];
+  for (let i = client + 1; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (clientValueFlags.has(word)) {
+      i += 1; // skip its value
+      continue;
+    }
+    if (word === "put" || word === "get") {
+      return [...argv.slice(0, client + 1), ...argv.slice(i), ...argv.slice(client + 1, i)];
+    }
+  }
+  return [...argv];
+}
+
+export async function runCli(rawArgv: string[]): Promise<number> {
+  const argv = normalizeArgv(rawArgv);
   const verbose = argv.includes("--verbose") || argv.includes("-v");
   try {
     if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {

@@ -88,8 +88,11 @@ describe("electrode CLI errors", () => {
   });
 
   test("demo without root: exit 1", async () => {
-    if (process.getuid?.() === 0) return; // exercised only as non-root
-    expectOneLineError(await run(["demo"]), 1, /needs root/);
+    // As root, drop to nobody for this one run.
+    const asNobody = process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
+    const proc = Bun.spawn([...asNobody, binary, "demo"], { stdout: "pipe", stderr: "pipe", cwd: "/" });
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    expectOneLineError({ stderr, code }, 1, /demo needs root/);
   });
 
   test("--help and version", async () => {
