@@ -32,7 +32,8 @@ for (const name of wanted) {
     await $`bun run ${root}/scripts/build.ts`.cwd(root);
   }
   console.log(`== ${name}: bun test ${paths.join(" ")}`);
-  const proc = Bun.spawn(["bun", "test", ...paths.map((p) => `./${p}`)], {
+  // Integration tests start clusters: give each test up to two minutes.
+  const proc = Bun.spawn(["bun", "test", "--timeout", "120000", ...paths.map((p) => `./${p}`)], {
     cwd: root,
     stdout: "inherit",
     stderr: "pipe",
