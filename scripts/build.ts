@@ -7,5 +7,15 @@ import { mkdirSync } from "node:fs";
 const root = new URL("..", import.meta.url).pathname;
 mkdirSync(`${root}/dist`, { recursive: true });
 const started = performance.now();
+
+// eBPF programs first: the executable embeds them.
+mkdirSync(`${root}/bpf/build`, { recursive: true });
+for (const name of ["tc_broadcast"]) {
+  const source = `${root}/bpf/${name}.bpf.c`;
+  const object = `${root}/bpf/build/${name}.bpf.o`;
+  await $`clang -O2 -g -Wall -Werror -target bpf -I/usr/include/x86_64-linux-gnu -I${root}/bpf -c ${source} -o ${object}`;
+  await $`llvm-strip -g ${object}`; // drop DWARF, keep BTF
+}
+
 await $`bun build --compile --minify-syntax --sourcemap=none ${root}/src/cli/main.ts --outfile ${root}/dist/electrode`.cwd(root).quiet();
 console.log(`built dist/electrode in ${((performance.now() - started) / 1000).toFixed(1)}s`);

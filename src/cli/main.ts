@@ -11,6 +11,8 @@ import { version } from "./version.ts";
 const subCommands = {
   replica: () => import("./replica.ts").then((m) => m.default),
   client: () => import("./client.ts").then((m) => m.default),
+  setup: () => import("./setup.ts").then((m) => m.default),
+  status: () => import("./status.ts").then((m) => m.default),
   demo: () => import("./demo.ts").then((m) => m.default),
   version: () => import("./version.ts").then((m) => m.default),
 };

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { replicaById } from "../config/config.ts";
+import { replicaById, type Config, type ReplicaConfig } from "../config/config.ts";
 import { ReplicaNode } from "../node/replica-node.ts";
 import { commonArgs, configFrom, createLogger, intArg, rejectUnknownFlags, UsageError } from "./common.ts";
 
@@ -9,12 +9,33 @@ const args = {
   app: { type: "string", description: "State machine: kv or null", default: "kv", valueHint: "kv|null" },
   opt: {
     type: "string",
-    description: "Fast paths: none (pure user space) until the eBPF paths exist",
-    default: "none",
+    description: "Fast paths: auto (what setup attached), none (pure user space), or a list: tc-broadcast",
+    default: "auto",
     valueHint: "LIST",
   },
   stats: { type: "boolean", description: "Print message counters as JSON on exit" },
 } as const;
+
+const fastPaths = ["tc-broadcast", "quorum-prune", "fast-reply"] as const;
+
+/** Whether to use tc broadcast, from --opt and what setup attached. */
+async function chooseTcBroadcast(opt: string, config: Config, self: ReplicaConfig, log: { warn(m: string): void }): Promise<boolean> {
+  if (opt === "none") return false;
+  const wanted = opt === "auto" || opt === "all" ? ["tc-broadcast"] : opt.split(",").map((w) => w.trim());
+  for (const w of wanted) {
+    if (!(fastPaths as readonly string[]).includes(w)) throw new UsageError(`--opt: unknown fast path '${w}' (choose from auto, none, ${fastPaths.join(", ")})`);
+    if (w !== "tc-broadcast") throw new UsageError(`--opt: ${w} is not available in this build yet (only tc-broadcast)`);
+  }
+  const { broadcastActive } = await import("../kernel/broadcast.ts");
+  let status: { active: boolean; why: string };
+  try {
+    status = broadcastActive(config, self);
+  } catch (e) {
+    status = { active: false, why: (e as Error).message.split("\n")[0]! };
+  }
+  if (!status.active && opt !== "auto") log.warn(`tc-broadcast requested but unavailable: ${status.why}; running in user space`);
+  return status.active;
+}
 
 export default defineCommand({
   meta: {
@@ -28,12 +49,13 @@ export default defineCommand({
     const config = configFrom(a);
     const self = replicaById(config, intArg(a.id, "id", 0, 2 ** 31 - 1));
     if (a.app !== "kv" && a.app !== "null") throw new UsageError(`--app: expected kv or null, got '${a.app}'`);
-    if (a.opt !== "none") throw new UsageError(`--opt: only 'none' is available in this build, got '${a.opt}'`);
+    const tcBroadcast = await chooseTcBroadcast(a.opt, config, self, log);
     // A replica always starts without memory; VR recovery fetches the state from a quorum, and a
     // cluster whose replicas all start together bootstraps an empty log (see src/core).
     const nonce = crypto.getRandomValues(new Uint32Array(1))[0]!;
-    const node = new ReplicaNode({ config, self, app: a.app, recovering: true, nonce, log });
-    log.info(`replica ${self.id} (index ${self.index} of ${config.replicas.length}) on ${self.addr}, app ${a.app}, opt ${a.opt}`);
+    const node = new ReplicaNode({ config, self, app: a.app, recovering: true, nonce, tcBroadcast, log });
+    const mode = tcBroadcast ? "tc-broadcast" : "none (user space)";
+    log.info(`replica ${self.id} (index ${self.index} of ${config.replicas.length}) on ${self.addr}, app ${a.app}, fast paths: ${mode}`);
     const stop = (signal: string) => {
       log.info(`${signal}: stopping`);
       node.stop();

@@ -32,6 +32,8 @@ export interface RunningClusterOptions {
   readonly replicaArgs?: readonly string[];
   /** The electrode command (default: this executable). */
   readonly command?: readonly string[];
+  /** Run `electrode setup` in every replica namespace before starting (the eBPF fast paths). */
+  readonly setup?: boolean;
 }
 
 export class RunningCluster {
@@ -51,6 +53,16 @@ export class RunningCluster {
     this.config = parseConfig(yaml, this.configPath);
     this.command = opts.command ?? selfCommand();
     this.replicas = local.replicas.map((r) => ({ id: r.id, ns: r.ns, proc: undefined, logFile: join(opts.dir, `replica-${r.id}.log`) }));
+  }
+
+  /** Runs `electrode setup` (or `--teardown`) in every replica namespace. */
+  async setupAll(teardown = false): Promise<void> {
+    for (const r of this.replicas) {
+      const argv = [...this.command, "setup", "--id", String(r.id), "--config", this.configPath, "--quiet", ...(teardown ? ["--teardown"] : [])];
+      const proc = Bun.spawn(this.local.nsExec(r.ns, argv), { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+      const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+      if (code !== 0) throw new Error(`setup of replica ${r.id} failed: ${stderr.trim()}`);
+    }
   }
 
   /** Starts every replica that is not running. */
@@ -77,6 +89,12 @@ export class RunningCluster {
   /** Sends a signal without waiting (SIGSTOP, SIGCONT). */
   signal(id: number, signal: NodeJS.Signals): void {
     this.replica(id).proc?.kill(signal);
+  }
+
+  /** Stops the replicas and, when setup ran, removes what it attached and pinned. */
+  async close(): Promise<void> {
+    await this.stopAll();
+    if (this.opts.setup) await this.setupAll(true);
   }
 
   async stopAll(): Promise<void> {

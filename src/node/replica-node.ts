@@ -8,7 +8,7 @@ import { Replica } from "../core/replica.ts";
 import type { Effect, Event, KernelState } from "../core/types.ts";
 import { Status } from "../core/types.ts";
 import { Codec, type DecodeError } from "../wire/codec.ts";
-import { datagramBytesMax, MessageType } from "../wire/layout.ts";
+import { datagramBytesMax, Flag, MessageType } from "../wire/layout.ts";
 import type { Message, ReplicaMessage } from "../wire/messages.ts";
 import { addrKey, parseAddr, UdpSocket, type Addr } from "../net/udp.ts";
 
@@ -19,6 +19,8 @@ export interface ReplicaNodeOptions {
   /** Start with empty memory and run VR recovery before serving (see core/recovery). */
   readonly recovering: boolean;
   readonly nonce: number;
+  /** tc broadcast is attached (setup): Prepare and Commit leave as ONE marked datagram. */
+  readonly tcBroadcast: boolean;
   readonly log: { info(msg: string): void; warn(msg: string): void; debug(msg: string): void };
 }
 
@@ -151,6 +153,15 @@ export class ReplicaNode {
           this.sendTo(this.peers[effect.to]!, effect.msg);
           break;
         case "broadcast": {
+          const type = effect.msg.type;
+          if (this.opts.tcBroadcast && (type === MessageType.Prepare || type === MessageType.Commit)) {
+            // One copy, addressed to the next replica so routing picks the NIC; the tc egress
+            // program clones it to every peer and drops this original.
+            const len = this.codec.encode(effect.msg, this.txBuf, Flag.Broadcast);
+            this.socket.queue(this.peers[(this.opts.self.index + 1) % this.peers.length]!, this.txBuf, len);
+            this.stats.sent += 1;
+            break;
+          }
           const len = this.codec.encode(effect.msg, this.txBuf);
           for (let i = 0; i < this.peers.length; i++) {
             if (i === this.opts.self.index) continue;

@@ -25,12 +25,13 @@ export async function startCluster(replicas: number, opts: Partial<RunningCluste
   const local = await createCluster({ replicas });
   let cluster: RunningCluster | undefined;
   const close = async () => {
-    await cluster?.stopAll();
+    await cluster?.close();
     await local.destroy();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     cluster = new RunningCluster(local, { dir, command: [binary], ...opts });
+    if (opts.setup) await cluster.setupAll();
     cluster.startAll();
     await cluster.waitServing();
     return { cluster, close };

@@ -1,0 +1,49 @@
+import { defineCommand } from "citty";
+import { replicaById } from "../config/config.ts";
+import { interfaceWithAddress } from "../kernel/netinfo.ts";
+import { commonArgs, configFrom, intArg, rejectUnknownFlags } from "./common.ts";
+
+const args = {
+  ...commonArgs,
+  id: { type: "string", description: "Only this replica (default: every replica whose state is on this node)", valueHint: "N" },
+  json: { type: "boolean", description: "Print as JSON" },
+} as const;
+
+export default defineCommand({
+  meta: { name: "status", description: "What electrode attached on this node and its live counters: electrode status [--json]" },
+  args,
+  async run({ args: a }) {
+    rejectUnknownFlags(a, args);
+    const config = configFrom(a);
+    const kernel = await import("../kernel/broadcast.ts");
+    // Without --id: the replicas whose address is on this host (a node usually runs one).
+    const local = (host: string) => {
+      try {
+        interfaceWithAddress(host);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const replicas = a.id !== undefined ? [replicaById(config, intArg(a.id, "id", 0, 2 ** 31 - 1))] : config.replicas.filter((r) => local(r.host));
+    const rows = replicas.map((r) => {
+      const state = kernel.readState(config, r);
+      const active = kernel.broadcastActive(config, r);
+      return {
+        id: r.id,
+        iface: state?.iface ?? null,
+        tc_broadcast: { attached: active.active, detail: active.why, program_id: state?.progId ?? null, mode: "tc egress (clsact)" },
+        counters: kernel.broadcastCounters(config, r) ?? {},
+      };
+    });
+    if (a.json) {
+      console.log(JSON.stringify({ cluster: config.name, replicas: rows }, null, 2));
+      return;
+    }
+    if (rows.length === 0) console.log(`cluster ${config.name}: nothing attached on this node (run: electrode setup --id N)`);
+    for (const row of rows) {
+      console.log(`replica ${row.id} on ${row.iface ?? "?"}: tc-broadcast ${row.tc_broadcast.attached ? "attached" : "NOT attached"} (${row.tc_broadcast.detail})`);
+      for (const [name, value] of Object.entries(row.counters)) console.log(`  ${name.padEnd(28)} ${value}`);
+    }
+  },
+});

@@ -1,0 +1,215 @@
+// The tc broadcast fast path on one replica's node: load the embedded program with this
+// cluster's facts, fill the peer table, pin, attach on clsact egress; and undo exactly that.
+//
+// Pins:  /sys/fs/bpf/electrode/<cluster>/<id>/{tc_broadcast, peers, bcast_stats}
+// State: /run/electrode/<cluster>/<id>.json (what was attached where, for status and teardown)
+
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { check, cstr, libbpf, ptr } from "../../ffi/libbpf.ts";
+import { libc } from "../../ffi/libc.ts";
+import type { Config, ReplicaConfig } from "../config/config.ts";
+import { parseIp } from "../net/udp.ts";
+import { BroadcastCounter, broadcastCounterCount, peerEntry, tcConfig } from "../wire/layout.ts";
+import tcBroadcastObject from "../../bpf/build/tc_broadcast.bpf.o" with { type: "file" };
+import { bpffsMounted, interfaceByName, interfaceWithAddress, resolveNeighbour, type Interface } from "./netinfo.ts";
+import { BpfObject } from "./object.ts";
+import { attachEgress, destroyClsact, detachEgress, ensureClsact, queryEgress } from "./tc.ts";
+
+export const bpffsRoot = "/sys/fs/bpf";
+const programName = "electrode_tc_broadcast";
+
+export interface BroadcastState {
+  readonly cluster: string;
+  readonly id: number;
+  readonly iface: string;
+  readonly ifindex: number;
+  readonly progId: number;
+  readonly createdClsact: boolean;
+  readonly pinDir: string;
+  readonly peers: { id: number; ip: string; port: number; mac: string }[];
+  readonly attachedAt: string;
+}
+
+export function pinDir(config: Config, self: ReplicaConfig): string {
+  return `${bpffsRoot}/electrode/${config.name}/${self.id}`;
+}
+
+export function stateFile(config: Config, self: ReplicaConfig): string {
+  return `/run/electrode/${config.name}/${self.id}.json`;
+}
+
+export function readState(config: Config, self: ReplicaConfig): BroadcastState | undefined {
+  try {
+    return JSON.parse(readFileSync(stateFile(config, self), "utf8")) as BroadcastState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The interface of this replica: `iface` from the config, else the one holding its address. */
+export function replicaInterface(self: ReplicaConfig): Interface {
+  return self.iface ? interfaceByName(self.iface) : interfaceWithAddress(self.host);
+}
+
+function tcConfigBytes(config: Config, self: ReplicaConfig): Uint8Array {
+  const bytes = new Uint8Array(new ArrayBuffer(tcConfig.size));
+  const v = new DataView(bytes.buffer);
+  v.setUint32(tcConfig.fields.cluster.offset, config.clusterId, true);
+  v.setUint32(tcConfig.fields.self_index.offset, self.index, true);
+  v.setUint32(tcConfig.fields.replica_count.offset, config.replicas.length, true);
+  v.setUint16(tcConfig.fields.port.offset, self.port, true);
+  return bytes;
+}
+
+function peerRow(ip: string, port: number, mac: string): Uint8Array {
+  const row = new Uint8Array(new ArrayBuffer(peerEntry.size));
+  const v = new DataView(row.buffer);
+  v.setUint32(peerEntry.fields.ip.offset, parseIp(ip), false); // network byte order
+  v.setUint16(peerEntry.fields.port.offset, port, false);
+  v.setUint8(peerEntry.fields.valid.offset, 1);
+  mac.split(":").forEach((octet, i) => v.setUint8(peerEntry.fields.mac.offset + i, parseInt(octet, 16)));
+  return row;
+}
+
+export async function resolvePeers(config: Config, self: ReplicaConfig, iface: Interface) {
+  const peers: BroadcastState["peers"] = [];
+  for (const r of config.replicas) {
+    const mac = r.index === self.index ? iface.mac : (r.mac ?? (await resolveNeighbour(r.host, iface.name, self.host)));
+    peers.push({ id: r.id, ip: r.host, port: r.port, mac });
+  }
+  return peers;
+}
+
+/** Removes `dir` and then each parent up to (not including) `stop` that is left empty. */
+function removeEmptyUpTo(dir: string, stop: string): void {
+  for (let d = dir; d.startsWith(`${stop}/`); d = d.slice(0, d.lastIndexOf("/"))) {
+    if (!existsSync(d) || readdirSync(d).length > 0) return;
+    rmdirSync(d);
+  }
+}
+
+function removePins(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir)) unlinkSync(`${dir}/${name}`);
+  removeEmptyUpTo(dir, bpffsRoot);
+}
+
+export function ensureBpffs(): void {
+  if (bpffsMounted(bpffsRoot)) return;
+  const out = Bun.spawnSync(["mount", "-t", "bpf", "bpf", bpffsRoot], { stderr: "pipe" });
+  if (out.exitCode !== 0) throw new Error(`no BPF filesystem at ${bpffsRoot} and mounting one failed: ${out.stderr.toString().trim()}`);
+}
+
+/** Loads, fills, pins and attaches; replaces what an earlier run left. */
+export async function setupBroadcast(config: Config, self: ReplicaConfig): Promise<BroadcastState> {
+  const iface = replicaInterface(self);
+  const peers = await resolvePeers(config, self, iface);
+  ensureBpffs();
+  const bytes = new Uint8Array(await Bun.file(tcBroadcastObject).arrayBuffer());
+  const obj = BpfObject.open("tc_broadcast", bytes);
+  try {
+    obj.setSection(".rodata.cfg", tcConfigBytes(config, self));
+    obj.load([programName]);
+    const peersFd = obj.mapFd("electrode_peers");
+    const key = new Uint32Array(new ArrayBuffer(4));
+    for (const r of config.replicas) {
+      key[0] = r.index;
+      const p = peers[r.index]!;
+      check("bpf_map_update_elem (peers)", libbpf().bpf_map_update_elem(peersFd, ptr(key), ptr(peerRow(p.ip, p.port, p.mac)), 0));
+    }
+    const dir = pinDir(config, self);
+    removePins(dir); // stale pins of a killed run would make pinning fail with EEXIST
+    mkdirSync(dir, { recursive: true });
+    obj.pinProgram(programName, `${dir}/tc_broadcast`);
+    obj.pinMap("electrode_peers", `${dir}/peers`);
+    obj.pinMap("electrode_bcast_stats", `${dir}/bcast_stats`);
+    const previous = readState(config, self);
+    const createdClsact = ensureClsact(iface.index) || (previous?.createdClsact ?? false);
+    const progId = attachEgress(iface.index, obj.programFd(programName));
+    const state: BroadcastState = {
+      cluster: config.name,
+      id: self.id,
+      iface: iface.name,
+      ifindex: iface.index,
+      progId,
+      createdClsact,
+      pinDir: dir,
+      peers,
+      attachedAt: new Date().toISOString(),
+    };
+    mkdirSync(stateFile(config, self).slice(0, stateFile(config, self).lastIndexOf("/")), { recursive: true });
+    writeFileSync(stateFile(config, self), JSON.stringify(state, null, 2) + "\n");
+    return state;
+  } finally {
+    obj.close(); // the pins and the tc filter keep the program and maps alive
+  }
+}
+
+/** Detaches and unpins exactly what setup made; says what it removed. */
+export function teardownBroadcast(config: Config, self: ReplicaConfig): string[] {
+  const done: string[] = [];
+  const state = readState(config, self);
+  let ifindex = state?.ifindex;
+  if (ifindex === undefined) {
+    try {
+      ifindex = replicaInterface(self).index;
+    } catch {
+      ifindex = undefined;
+    }
+  }
+  if (ifindex !== undefined && detachEgress(ifindex)) done.push(`detached tc egress filter from ${state?.iface ?? `ifindex ${ifindex}`}`);
+  if (state?.createdClsact && ifindex !== undefined) {
+    destroyClsact(ifindex);
+    done.push(`removed the clsact qdisc electrode created on ${state.iface}`);
+  }
+  const dir = pinDir(config, self);
+  if (existsSync(dir)) {
+    removePins(dir);
+    done.push(`unpinned ${dir}`);
+  }
+  const file = stateFile(config, self);
+  if (existsSync(file)) rmSync(file);
+  removeEmptyUpTo(file.slice(0, file.lastIndexOf("/")), "/run");
+  return done;
+}
+
+/** Is the tc broadcast program that setup recorded still attached? */
+export function broadcastActive(config: Config, self: ReplicaConfig): { active: boolean; why: string } {
+  const state = readState(config, self);
+  if (!state) return { active: false, why: `not set up (run: electrode setup --id ${self.id})` };
+  let progId: number | undefined;
+  try {
+    progId = queryEgress(state.ifindex);
+  } catch (e) {
+    return { active: false, why: (e as Error).message };
+  }
+  if (progId !== state.progId) return { active: false, why: `the program setup attached to ${state.iface} is gone (run setup again)` };
+  return { active: true, why: `attached to ${state.iface} (program ${progId})` };
+}
+
+/** Sums the per-CPU counters of the pinned stats map. */
+export function broadcastCounters(config: Config, self: ReplicaConfig): Record<string, number> | undefined {
+  const path = `${pinDir(config, self)}/bcast_stats`;
+  if (!existsSync(path)) return undefined;
+  const s = libbpf();
+  const fd = s.bpf_obj_get(cstr(path));
+  if (fd < 0) return undefined;
+  try {
+    const cpus = check("libbpf_num_possible_cpus", s.libbpf_num_possible_cpus());
+    const values = new BigUint64Array(new ArrayBuffer(8 * cpus));
+    const key = new Uint32Array(new ArrayBuffer(4));
+    const out: Record<string, number> = {};
+    for (let i = 0; i < broadcastCounterCount; i++) {
+      key[0] = i;
+      check("bpf_map_lookup_elem (bcast_stats)", s.bpf_map_lookup_elem(fd, ptr(key), ptr(values)));
+      out[`tc_broadcast_${BroadcastCounter[i]!.replace(/[A-Z]/g, (c, at) => (at ? "_" : "") + c.toLowerCase())}`] = values.reduce((a, b) => a + Number(b), 0);
+    }
+    return out;
+  } finally {
+    closeFd(fd);
+  }
+}
+
+function closeFd(fd: number): void {
+  libc.close(fd);
+}

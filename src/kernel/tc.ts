@@ -1,0 +1,66 @@
+// tc (clsact) attach, detach and query through libbpf, with the struct layouts of ffi/libbpf.ts.
+
+import { check, libbpf, LibbpfError, ptr, tcFlagReplace, tcHookLayout, tcOptsLayout, TcAttachPoint } from "../../ffi/libbpf.ts";
+
+/** electrode's filters use this handle and priority, so it removes exactly what it attached. */
+export const tcHandle = 0xe1ec;
+export const tcPriority = 0xe1;
+
+function hook(ifindex: number, point: number): Uint8Array {
+  const buf = new Uint8Array(new ArrayBuffer(tcHookLayout.size));
+  const v = new DataView(buf.buffer);
+  v.setBigUint64(tcHookLayout.sz, BigInt(tcHookLayout.size), true);
+  v.setInt32(tcHookLayout.ifindex, ifindex, true);
+  v.setUint32(tcHookLayout.attachPoint, point, true);
+  return buf;
+}
+
+function opts(progFd: number, flags: number): Uint8Array {
+  const buf = new Uint8Array(new ArrayBuffer(tcOptsLayout.size));
+  const v = new DataView(buf.buffer);
+  v.setBigUint64(tcOptsLayout.sz, BigInt(tcOptsLayout.size), true);
+  v.setInt32(tcOptsLayout.progFd, progFd, true);
+  v.setUint32(tcOptsLayout.flags, flags, true);
+  v.setUint32(tcOptsLayout.handle, tcHandle, true);
+  v.setUint32(tcOptsLayout.priority, tcPriority, true);
+  return buf;
+}
+
+/** Creates the clsact qdisc if needed; returns whether this call created it. */
+export function ensureClsact(ifindex: number): boolean {
+  const ret = libbpf().bpf_tc_hook_create(ptr(hook(ifindex, TcAttachPoint.Egress)));
+  if (ret === -17) return false; // EEXIST: someone (maybe an earlier run) made it already
+  check("bpf_tc_hook_create (clsact qdisc)", ret);
+  return true;
+}
+
+/** Attaches `progFd` on egress, replacing an earlier electrode filter. Returns the program id. */
+export function attachEgress(ifindex: number, progFd: number): number {
+  const o = opts(progFd, tcFlagReplace);
+  check("bpf_tc_attach (egress)", libbpf().bpf_tc_attach(ptr(hook(ifindex, TcAttachPoint.Egress)), ptr(o)));
+  return new DataView(o.buffer).getUint32(tcOptsLayout.progId, true);
+}
+
+/** The id of the program electrode attached on egress, or undefined. */
+export function queryEgress(ifindex: number): number | undefined {
+  const o = opts(0, 0);
+  const ret = libbpf().bpf_tc_query(ptr(hook(ifindex, TcAttachPoint.Egress)), ptr(o));
+  if (ret === -2 || ret === -22 || ret === -19) return undefined; // no filter, no qdisc, no device
+  check("bpf_tc_query (egress)", ret);
+  return new DataView(o.buffer).getUint32(tcOptsLayout.progId, true);
+}
+
+/** Removes electrode's egress filter; true when there was one. */
+export function detachEgress(ifindex: number): boolean {
+  const ret = libbpf().bpf_tc_detach(ptr(hook(ifindex, TcAttachPoint.Egress)), ptr(opts(0, 0)));
+  if (ret === -2 || ret === -22 || ret === -19) return false;
+  check("bpf_tc_detach (egress)", ret);
+  return true;
+}
+
+/** Removes the clsact qdisc (and every filter on it): only for a qdisc electrode created. */
+export function destroyClsact(ifindex: number): void {
+  const h = hook(ifindex, TcAttachPoint.Egress | TcAttachPoint.Ingress);
+  const ret = libbpf().bpf_tc_hook_destroy(ptr(h));
+  if (ret < 0 && ret !== -2 && ret !== -22 && ret !== -19) throw new LibbpfError("bpf_tc_hook_destroy", -ret);
+}
