@@ -4,6 +4,8 @@
 //         get = [0x02][keyLen u16 LE][key utf8]
 // result: [status u8: 0 ok, 1 not found, 2 bad op][value utf8 ...rest]
 // A malformed op never throws: it yields status 2 (every replica computes the same).
+// Keys are compared as bytes: two different byte strings are two different keys, even when they
+// are not valid UTF-8 (a UTF-8 decode would turn both into U+FFFD and make them collide).
 
 import type { StateMachine } from "../core/types.ts";
 
@@ -51,14 +53,21 @@ function result(status: KvStatus, value?: Uint8Array): Uint8Array {
   return out;
 }
 
+/** The bytes [from, to) as a string of char codes 0..255: a lossless map key. */
+function byteString(bytes: Uint8Array, from: number, to: number): string {
+  let key = "";
+  for (let i = from; i < to; i++) key += String.fromCharCode(bytes[i]!);
+  return key;
+}
+
 export class KvMachine implements StateMachine {
   private readonly data = new Map<string, Uint8Array>();
 
   execute(op: Uint8Array): Uint8Array {
-    if (op.length < 3) return result(KvStatus.BadOp);
+    if (op.length < 3 || (op[0] !== opPut && op[0] !== opGet)) return result(KvStatus.BadOp);
     const keyLen = op[1]! | (op[2]! << 8);
     if (3 + keyLen > op.length) return result(KvStatus.BadOp);
-    const key = decoder.decode(op.subarray(3, 3 + keyLen));
+    const key = byteString(op, 3, 3 + keyLen);
     if (op[0] === opPut) {
       this.data.set(key, op.slice(3 + keyLen));
       return result(KvStatus.Ok);
@@ -68,7 +77,7 @@ export class KvMachine implements StateMachine {
       const value = this.data.get(key);
       return value ? result(KvStatus.Ok, value) : result(KvStatus.NotFound);
     }
-    return result(KvStatus.BadOp);
+    return result(KvStatus.BadOp); // unreachable: the opcode was checked first
   }
 
   get size(): number {

@@ -21,6 +21,10 @@ import type { Log } from "./log.ts";
 
 export type FetchPurpose = "catch-up" | "join" | "view-change" | "recovery";
 
+/** NewState datagrams a replica sends for one GetState: state transfer moves this many per round
+ * trip (one datagram holds as little as one entry when ops are large). */
+export const newStatesPerRequestMax = 16;
+
 export interface Fetch {
   readonly purpose: FetchPurpose;
   /** The replica asked. */
@@ -35,6 +39,11 @@ export interface Fetch {
   commit: number;
   /** Ticks since the last useful NewState (drives resends and give-ups). */
   idleTicks: number;
+  /** fromOp of the last GetState, and NewStates arrived since: the next GetState goes out when the
+   * whole answer arrived (or its last datagram, which reaches the source's end) and brought
+   * progress; lost or reordered datagrams are asked for again then, or after resendTicks. */
+  askedFrom: number;
+  arrivals: number;
 }
 
 export function isStaged(fetch: Fetch): boolean {

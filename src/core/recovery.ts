@@ -61,10 +61,16 @@ export class RecoveryRounds {
   private firstRound = 0;
   private readonly answers = new Map<number, RecoveryAnswer>();
 
-  constructor(private readonly baseNonce: number) {}
+  private readonly baseNonce: number;
 
+  constructor(baseNonce: number) {
+    this.baseNonce = baseNonce % nonceSpace;
+  }
+
+  /** base+round modulo 2^53, without ever forming a sum that a double cannot hold exactly. */
   nonce(round = this.round): number {
-    return (this.baseNonce + round) % nonceSpace;
+    const room = nonceSpace - this.baseNonce;
+    return round < room ? this.baseNonce + round : round - room;
   }
 
   /** Starts the next round; returns its nonce. */
@@ -81,7 +87,8 @@ export class RecoveryRounds {
 
   /** Records an answer if it belongs to this collection; returns whether it did. */
   record(msg: RecoveryResponse): boolean {
-    const round = (((msg.nonce - this.baseNonce) % nonceSpace) + nonceSpace) % nonceSpace;
+    const diff = msg.nonce - this.baseNonce;
+    const round = diff < 0 ? diff + nonceSpace : diff;
     if (round < this.firstRound || round > this.round) return false;
     const before = this.answers.get(msg.sender);
     if (before && before.round > round) return false;

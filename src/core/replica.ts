@@ -23,13 +23,12 @@
 // - Kernel state: a status or view change is announced (kernelState effect) right when it
 //   happens, before any send in the new state; op and commit changes once at the end of a step.
 
-import { MessageType } from "../wire/layout.ts";
+import { MessageType, replicasMax } from "../wire/layout.ts";
 import { entryBytes, newStateEntriesBytesMax, prepareEntriesBytesMax } from "../wire/codec.ts";
 import type { DoViewChange, Entry, Message, NewState, Prepare, PrepareOk, RecoveryResponse, ReplicaMessage, Reply, Request } from "../wire/messages.ts";
-import { replicasMax } from "../wire/layout.ts";
 import { assert } from "./assert.ts";
 import { ClientTable } from "./client-table.ts";
-import { heldUpTo, isStaged, takeEntries, type Fetch, type FetchPurpose } from "./fetch.ts";
+import { heldUpTo, isStaged, newStatesPerRequestMax, takeEntries, type Fetch, type FetchPurpose } from "./fetch.ts";
 import { Log, requestOpBytesMax } from "./log.ts";
 import { chooseLog, faultsTolerated, leaderOf, quorumOp, type LogClaim } from "./quorum.ts";
 import { RecoveryRounds } from "./recovery.ts";
@@ -79,6 +78,7 @@ export class Replica {
     const n = opts.replicaCount;
     assert(Number.isInteger(n) && n >= 1 && n % 2 === 1 && n <= replicasMax, `replica count ${n} must be odd, 1..${replicasMax}`);
     assert(Number.isInteger(opts.index) && opts.index >= 0 && opts.index < n, `index ${opts.index} out of range`);
+    assert(Number.isSafeInteger(opts.nonce) && opts.nonce >= 0, "nonce must be a non-negative safe integer");
     for (const key of ["viewChangeTimeoutTicks", "heartbeatTicks", "resendTicks", "pipelineMax", "batchMax"] as const) {
       assert(Number.isInteger(opts[key]) && opts[key] >= 1, `${key} must be a positive integer`);
     }
@@ -240,7 +240,7 @@ export class Replica {
     const fetch = this.fetch;
     if (!fetch) return;
     fetch.idleTicks += 1;
-    if (fetch.idleTicks % this.opts.resendTicks === 0) this.requestState(fetch.from, heldUpTo(fetch, this.log) + 1);
+    if (fetch.idleTicks % this.opts.resendTicks === 0) this.askMore(fetch);
   }
 
   private recoveryTick(): void {
@@ -486,6 +486,7 @@ export class Replica {
 
   private onDoViewChange(msg: DoViewChange): void {
     if (msg.view < this.viewValue || leaderOf(msg.view, this.replicaCount) !== this.index) return;
+    if (msg.commit > msg.opNum || msg.lastNormalView >= msg.view) return; // inconsistent: no replica sends that
     if (msg.view === this.viewValue && this.statusValue === Status.Normal) {
       this.sendStartView(msg.sender); // it missed our StartView
       return;
@@ -547,9 +548,15 @@ export class Replica {
   // ---- State transfer. ----
 
   private startFetch(purpose: FetchPurpose, from: number, target: number, base: number, commit: number): void {
-    this.fetch = { purpose, from, base, staged: [], target, commit, idleTicks: 0 };
+    this.fetch = { purpose, from, base, staged: [], target, commit, idleTicks: 0, askedFrom: 0, arrivals: 0 };
     if (heldUpTo(this.fetch, this.log) >= target) this.completeFetch();
-    else this.requestState(from, heldUpTo(this.fetch, this.log) + 1);
+    else this.askMore(this.fetch);
+  }
+
+  private askMore(fetch: Fetch): void {
+    fetch.askedFrom = heldUpTo(fetch, this.log) + 1;
+    fetch.arrivals = 0;
+    this.requestState(fetch.from, fetch.askedFrom);
   }
 
   /** A normal follower behind its leader. */
@@ -574,18 +581,24 @@ export class Replica {
       if (this.joining || sender !== this.leaderIndex) return;
       this.viewChangeTicks = 0; // serving the new leader is progress of this view change
     }
-    const entries = this.log.batch(fromOp, this.log.length, Number.MAX_SAFE_INTEGER, newStateEntriesBytesMax);
-    const reply: NewState = { type: MessageType.NewState, view, sender: this.index, opNum: this.log.length, commit: this.commitValue, fromOp, entries };
-    this.send(sender, reply);
+    let from = fromOp;
+    for (let sent = 0; sent < newStatesPerRequestMax; sent++) {
+      const entries = this.log.batch(from, this.log.length, Number.MAX_SAFE_INTEGER, newStateEntriesBytesMax);
+      const reply: NewState = { type: MessageType.NewState, view, sender: this.index, opNum: this.log.length, commit: this.commitValue, fromOp: from, entries };
+      this.send(sender, reply);
+      from += entries.length;
+      if (from > this.log.length) break; // an empty answer when asked beyond the log says so
+    }
   }
 
   private onNewState(msg: NewState): void {
     const fetch = this.fetch;
-    if (!fetch || msg.sender !== fetch.from || msg.view !== this.viewValue) return;
+    if (!fetch || msg.sender !== fetch.from || msg.view !== this.viewValue || msg.fromOp < 1) return;
     // The chosen log is exactly the DoViewChange sender's: a shorter one cannot be it.
     if (fetch.purpose === "view-change" && msg.opNum < fetch.target) return;
     if (fetch.purpose === "catch-up" || fetch.purpose === "join") this.ticksSinceLeader = 0;
     fetch.commit = Math.max(fetch.commit, msg.commit);
+    fetch.arrivals += 1;
     const taken = takeEntries(fetch, this.log, msg);
     if (taken > 0) {
       fetch.idleTicks = 0;
@@ -596,8 +609,13 @@ export class Replica {
       if (taken > 0) this.ack();
       this.applyCommit(msg.commit);
     }
-    if (heldUpTo(fetch, this.log) >= fetch.target) this.completeFetch();
-    else if (taken > 0) this.requestState(fetch.from, heldUpTo(fetch, this.log) + 1);
+    const held = heldUpTo(fetch, this.log);
+    if (held >= fetch.target) {
+      this.completeFetch();
+      return;
+    }
+    const answered = fetch.arrivals >= newStatesPerRequestMax || msg.fromOp + msg.entries.length > msg.opNum;
+    if (answered && held >= fetch.askedFrom) this.askMore(fetch);
   }
 
   private completeFetch(): void {

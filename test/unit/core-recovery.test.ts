@@ -1,0 +1,73 @@
+import { describe, expect, test } from "bun:test";
+import { decideRecovery, RecoveryRounds, type RecoveryAnswer } from "../../src/core/recovery.ts";
+import { MessageType } from "../../src/wire/layout.ts";
+
+const normal = (view: number, opNum = 10, commit = 8, round = 0): RecoveryAnswer => ({ view, opNum, commit, recovering: false, round });
+const recovering = (round = 0): RecoveryAnswer => ({ view: 0, opNum: 0, commit: 0, recovering: true, round });
+
+describe("decideRecovery", () => {
+  // [answers by sender, current round, n, self, expected]
+  test.each([
+    [[], 0, 3, 2, "wait"],
+    [[[0, normal(4)]], 0, 3, 2, "wait"], // f+1 = 2 normal answers needed
+    [[[0, normal(4)], [1, normal(4)]], 0, 3, 2, "fetch v4 from 1"], // leader of view 4 is 1
+    [[[0, normal(3)], [2, normal(3)]], 0, 3, 1, "fetch v3 from 0"],
+    [[[0, normal(4)], [2, normal(3)]], 0, 3, 1, "wait"], // the leader of view 4 (1) is self
+    [[[0, normal(4)], [2, normal(5)]], 0, 3, 1, "fetch v5 from 2"],
+    [[[0, normal(6)], [2, normal(5)]], 0, 3, 1, "fetch v6 from 0"],
+    [[[0, normal(6)], [2, normal(7)]], 0, 3, 1, "wait"], // leader of 7 (1) is self
+    [[[1, normal(6)], [2, normal(5)], [3, normal(6)]], 0, 5, 0, "fetch v6 from 1"],
+    [[[1, normal(5)], [2, normal(5)], [3, normal(6)]], 0, 5, 0, "wait"], // leader of 6 (1) answered for view 5
+    [[[1, normal(5)], [2, recovering()]], 0, 3, 0, "wait"], // only one normal answer
+    [[[1, recovering()], [2, recovering()]], 0, 3, 0, "fresh"], // everybody lost everything
+    [[[1, recovering(0)], [2, recovering(1)]], 1, 3, 0, "wait"], // one answer is from an older round
+    [[[1, recovering()], [2, normal(0)]], 0, 3, 0, "wait"], // someone holds state: never fresh
+    [[[1, recovering()], [2, recovering()], [3, recovering()]], 0, 5, 0, "wait"], // 4 must answer too
+    [[], 0, 1, 0, "fresh"], // alone
+  ] as [[number, RecoveryAnswer][], number, number, number, string][])("%j round %i n=%i self %i -> %s", (answers, round, n, self, expected) => {
+    const d = decideRecovery(new Map(answers), round, n, self);
+    const text = d.kind === "fetch" ? `fetch v${d.view} from ${d.leader}` : d.kind;
+    expect(text).toBe(expected);
+  });
+
+  test("fetch carries the leader's op and commit", () => {
+    const d = decideRecovery(new Map([[0, normal(3, 10, 8)], [4, normal(4, 12, 11)], [2, normal(4, 11, 11)]]), 0, 5, 3);
+    expect(d).toEqual({ kind: "fetch", view: 4, leader: 4 % 5, opNum: 12, commit: 11 } as never);
+  });
+});
+
+describe("RecoveryRounds", () => {
+  const answer = (sender: number, nonce: number, view = 1) => ({ type: MessageType.RecoveryResponse as const, view, sender, nonce, recovering: false, opNum: 5, commit: 4 });
+
+  test("each round has its own nonce; answers of this collection count, others do not", () => {
+    const r = new RecoveryRounds(1000);
+    expect(r.record(answer(1, 1000))).toBe(false); // before the first round
+    expect(r.nextRound()).toBe(1000);
+    expect(r.nextRound()).toBe(1001);
+    expect(r.record(answer(1, 1000))).toBe(true); // an earlier round of this collection
+    expect(r.record(answer(2, 1002))).toBe(false); // a round not started yet
+    expect(r.record(answer(2, 999))).toBe(false); // not ours
+    expect(r.record(answer(2, 1001))).toBe(true);
+    expect(r.decide(3, 0)).toEqual({ kind: "fetch", view: 1, leader: 1, opNum: 5, commit: 4 });
+    r.restart(); // a new collection: earlier rounds no longer count
+    expect(r.record(answer(1, 1001))).toBe(false);
+    expect(r.nextRound()).toBe(1002);
+    expect(r.record(answer(1, 1002))).toBe(true);
+    expect(r.decide(3, 0).kind).toBe("wait");
+  });
+
+  test("an older round's answer never replaces a newer one from the same replica", () => {
+    const r = new RecoveryRounds(0);
+    r.nextRound();
+    r.nextRound();
+    expect(r.record(answer(1, 1, 7))).toBe(true);
+    expect(r.record(answer(1, 0, 3))).toBe(false);
+  });
+
+  test("nonces wrap within the exact range of a double", () => {
+    const r = new RecoveryRounds(2 ** 53 - 1);
+    expect(r.nextRound()).toBe(2 ** 53 - 1);
+    expect(r.nextRound()).toBe(0);
+    expect(r.record(answer(1, 0))).toBe(true);
+  });
+});
