@@ -38,7 +38,7 @@ export default defineCommand({
     const interrupted = () => {
       log.warn("interrupted: tearing down");
       void (async () => {
-        await running?.stopAll();
+        await running?.close();
         await local.destroy();
         process.exit(130);
       })();
@@ -46,24 +46,27 @@ export default defineCommand({
     process.once("SIGINT", interrupted);
     process.once("SIGTERM", interrupted);
     try {
-      running = new RunningCluster(local, { dir });
-      running.startAll();
-      await running.waitServing();
-      log.success(`cluster serving (${local.replicas.map((r) => r.ip).join(", ")})`);
       const rows: BenchJson[] = [];
-      for (const opt of ["none"]) {
-        log.start(`benchmark: opt ${opt}, ${clients} clients, ${duration}s`);
-        const jsonFile = join(dir, `bench-${opt}.json`);
-        const out = await running.client(["--bench", "--clients", String(clients), "--duration", String(duration), "--warmup", "1", "--opt", opt, "--json", jsonFile, "--quiet"]);
+      // Without eBPF, then with the fast paths that setup attaches, on the same namespaces.
+      for (const mode of [{ opt: "none", setup: false }, { opt: "tc-broadcast", setup: true }]) {
+        running = new RunningCluster(local, { dir, setup: mode.setup, replicaArgs: ["--opt", mode.opt] });
+        if (mode.setup) await running.setupAll();
+        running.startAll();
+        await running.waitServing();
+        log.start(`benchmark: opt ${mode.opt}, ${clients} clients, ${duration}s`);
+        const jsonFile = join(dir, `bench-${mode.opt}.json`);
+        const out = await running.client(["--bench", "--clients", String(clients), "--duration", String(duration), "--warmup", "1", "--opt", mode.opt, "--json", jsonFile, "--quiet"]);
         if (out.code !== 0) throw new RuntimeError(`benchmark failed: ${out.stderr.trim()}`);
         rows.push(JSON.parse(readFileSync(jsonFile, "utf8")) as BenchJson);
+        await running.close();
+        running = undefined;
       }
       console.log(formatBenchTable(rows));
       if (a.json) await Bun.write(a.json, JSON.stringify(rows, null, 2) + "\n");
     } finally {
       process.off("SIGINT", interrupted);
       process.off("SIGTERM", interrupted);
-      await running?.stopAll();
+      await running?.close();
       await local.destroy();
       if (a.keep) log.info(`logs kept in ${dir}`);
       else rmSync(dir, { recursive: true, force: true });

@@ -8,6 +8,7 @@ import {
   datagramBytesMax,
   doViewChangeBody,
   entryHead,
+  fieldBytes,
   getStateBody,
   header,
   magic,
@@ -55,7 +56,7 @@ class LengthFail extends Error {}
 
 function readField(view: DataView, base: number, field: Field): number {
   const at = base + field.offset;
-  if (at + fieldSize(field) > view.byteLength) throw new LengthFail();
+  if (at + fieldBytes[field.type] > view.byteLength) throw new LengthFail();
   switch (field.type) {
     case "u8":
       return view.getUint8(at);
@@ -90,10 +91,6 @@ function writeField(view: DataView, base: number, field: Field, value: number): 
       view.setUint32(at + 4, Math.floor(value / two32), true);
       return;
   }
-}
-
-function fieldSize(field: Field): number {
-  return field.type === "u8" ? 1 : field.type === "u16" ? 2 : field.type === "u32" ? 4 : 8;
 }
 
 /** Bytes one entry takes on the wire. */
