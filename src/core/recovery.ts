@@ -13,6 +13,9 @@
 // the current round keeps delayed answers from older rounds out: all n-1 others must have been
 // recovering within one round (a few tens of milliseconds), which with at most f replicas down
 // or recovering at a time cannot happen for n >= 3 unless every replica really restarted.
+// A normal replica in view 0 with an empty log (one that just started afresh) holds nothing too,
+// so answers of the current round that are all "recovering" or "normal, view 0, empty" also mean
+// a fresh start: otherwise replicas started together would wait for each other forever.
 
 import type { RecoveryResponse } from "../wire/messages.ts";
 import { faultsTolerated, leaderOf } from "./quorum.ts";
@@ -39,7 +42,9 @@ export function decideRecovery(answers: ReadonlyMap<number, RecoveryAnswer>, rou
   let normal = 0;
   let view = -1;
   let recoveringNow = 0;
+  let emptyNow = 0; // answers of this round from replicas holding nothing
   for (const a of answers.values()) {
+    if (a.round === round && (a.recovering || (a.view === 0 && a.opNum === 0))) emptyNow += 1;
     if (a.recovering) {
       if (a.round === round) recoveringNow += 1;
     } else {
@@ -48,6 +53,9 @@ export function decideRecovery(answers: ReadonlyMap<number, RecoveryAnswer>, rou
     }
   }
   if (normal === 0) return recoveringNow === replicaCount - 1 ? { kind: "fresh" } : { kind: "wait" };
+  // Replicas that all started together: the first to start afresh is normal in view 0 with an
+  // empty log, and the others would wait forever for f+1 normal answers. It holds nothing either.
+  if (emptyNow === replicaCount - 1) return { kind: "fresh" };
   if (normal < faultsTolerated(replicaCount) + 1) return { kind: "wait" };
   const leader = leaderOf(view, replicaCount);
   const fromLeader = answers.get(leader);

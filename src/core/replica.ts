@@ -645,6 +645,13 @@ export class Replica {
   /** A normal replica answers; if the asker is its own leader, that leader lost its memory and
    * the view is over: start a view change at once instead of waiting for the timeout. */
   private onRecovery(sender: number, nonce: number): void {
+    if (this.log.length === 0) {
+      // Holding nothing, in any status, is the same as recovering for the asker's fresh-start
+      // rule. Replicas started together need it: the first to start afresh goes on to view
+      // changes while the others still recover, and would otherwise never answer them.
+      this.send(sender, { type: MessageType.RecoveryResponse, view: 0, sender: this.index, nonce, recovering: true, opNum: 0, commit: 0 });
+      return;
+    }
     if (this.statusValue !== Status.Normal) return;
     if (sender === this.leaderIndex) {
       this.startViewChange(this.viewValue + 1);

@@ -112,7 +112,8 @@ export class Checker {
         if (k.status !== Status.Recovering) bad("while not recovering");
         return;
       case MessageType.RecoveryResponse:
-        if (msg.recovering !== (k.status === Status.Recovering)) bad("with a wrong recovering flag");
+        // "recovering" means "holds nothing": a recovering replica, or one with an empty log.
+        if (msg.recovering !== (k.status === Status.Recovering || k.lastOp === 0)) bad("with a wrong recovering flag");
         if (msg.recovering) return;
         if (k.status !== Status.Normal) bad("while not normal");
         break;

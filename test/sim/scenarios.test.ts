@@ -108,6 +108,29 @@ describe("scenarios", () => {
     expect(c.replicas[1]!.opNum).toBe(10);
   });
 
+  test("a replica still joining a view does not claim it: a later view change keeps a committed op", () => {
+    // Claiming the view (lastNormalView) at StartView with a truncated log would lose op 1 here.
+    const c = new Cluster({ replicas: 5, seed: 11 });
+    const client = c.addClient();
+    // View 0: op 1 reaches only 1 and 2, is committed by 0 and answered; then 0 dies.
+    c.filter = (p) => !(p.from === 0 && (toReplica(p, 3) || toReplica(p, 4)));
+    c.submit(client, encodePut("precious", "1"));
+    c.runUntil(() => !client.pending, 100, "op 1 committed and answered");
+    c.crash(0);
+    // View 1 (leader 1, which holds op 1) starts, but nobody can fetch its log.
+    c.filter = (p) => !(p.from === 1 && p.msg.type === MessageType.NewState);
+    c.runUntil(() => c.replicas[1]!.isLeader && [2, 3, 4].every((i) => c.replicas[i]!.view === 1 && c.replicas[i]!.joining), 500, "view 1 started, the others joining");
+    expect([2, 3, 4].map((i) => c.replicas[i]!.lastNormalView)).toEqual([0, 0, 0]);
+    // Its leader dies too: 2, 3 and 4 must elect a leader of view 2 that still holds op 1.
+    c.crash(1);
+    c.filter = undefined;
+    c.runUntil(() => c.replicas[2]!.isLeader && c.replicas[2]!.commit >= 1, 1000, "view 2 commits op 1");
+    expect(c.replicas[2]!.entryAt(1)!.clientId).toBe(client.clientId);
+    c.submit(client, encodeGet("precious"));
+    c.runUntil(() => !client.pending, 1000, "get");
+    expect(new TextDecoder().decode(client.replies[1]!.result.subarray(1))).toBe("1");
+  });
+
   test("a retried request executes once (lost replies, duplicated requests, retry across a view change)", () => {
     const c = new Cluster({ replicas: 3, seed: 5, net: { delayMax: 3, duplication: 0.5 } });
     const client = c.addClient();

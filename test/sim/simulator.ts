@@ -86,8 +86,10 @@ export class Simulation {
       this.healAll();
       this.livenessPhase();
     } catch (e) {
-      if (e instanceof SimFailure) {
-        e.message = `seed ${this.plan.seed}, ${this.plan.replicas} replicas: ${e.message}\n  replay: ${replayCommand(this.plan)}\n  plan: ${JSON.stringify(this.plan)}`;
+      // Checker failures and the core's own assertions alike: name the seed and how to replay it.
+      if (e instanceof Error) {
+        const where = e instanceof SimFailure ? "" : ` (at tick ${this.cluster.now}; last events:\n    ${this.cluster.trace.slice(-20).join("\n    ")})`;
+        e.message = `seed ${this.plan.seed}, ${this.plan.replicas} replicas: ${e.message}${where}\n  replay: ${replayCommand(this.plan)}\n  plan: ${JSON.stringify(this.plan)}`;
       }
       throw e;
     }

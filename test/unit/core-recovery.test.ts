@@ -23,6 +23,11 @@ describe("decideRecovery", () => {
     [[[1, recovering(0)], [2, recovering(1)]], 1, 3, 0, "wait"], // one answer is from an older round
     [[[1, recovering()], [2, normal(0)]], 0, 3, 0, "wait"], // someone holds state: never fresh
     [[[1, recovering()], [2, recovering()], [3, recovering()]], 0, 5, 0, "wait"], // 4 must answer too
+    // Started together: one replica already started afresh (normal, view 0, empty log).
+    [[[1, recovering()], [2, normal(0, 0, 0)]], 0, 3, 0, "fresh"],
+    [[[1, normal(0, 0, 0)], [2, normal(0, 0, 0)]], 0, 3, 0, "fresh"],
+    [[[1, normal(0, 0, 0, 0)], [2, recovering(1)]], 1, 3, 0, "wait"], // an answer of an older round
+    [[[1, normal(1, 0, 0)], [2, recovering()]], 0, 3, 0, "wait"], // view 1: a view change happened
     [[], 0, 1, 0, "fresh"], // alone
   ] as [[number, RecoveryAnswer][], number, number, number, string][])("%j round %i n=%i self %i -> %s", (answers, round, n, self, expected) => {
     const d = decideRecovery(new Map(answers), round, n, self);
