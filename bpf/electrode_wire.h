@@ -10,8 +10,14 @@
 #define ELECTRODE_DATAGRAM_BYTES_MAX 1472
 #define ELECTRODE_SENDER_CLIENT 0xff
 #define ELECTRODE_REPLICAS_MAX 32
+#define ELECTRODE_STATUS_NORMAL 0
+#define ELECTRODE_QUORUM_SLOTS 4096
+#define ELECTRODE_FAST_RING_BYTES 4194304
 #define ELECTRODE_FLAG_BROADCAST 0x01
 #define ELECTRODE_FLAG_CLONE 0x02
+#define ELECTRODE_FLAG_QUORUM 0x04
+#define ELECTRODE_ENABLE_PRUNE 0x1
+#define ELECTRODE_ENABLE_FAST_REPLY 0x2
 
 enum electrode_msg_type {
 	ELECTRODE_MSG_REQUEST = 1,
@@ -34,6 +40,24 @@ enum electrode_broadcast_counter {
 	ELECTRODE_BCAST_CLONE_ERRORS = 2,
 	ELECTRODE_BCAST_PASSED = 3,
 	ELECTRODE_BCAST_COUNTERS = 4,
+};
+
+enum electrode_xdp_counter {
+	ELECTRODE_XDP_FAST_ACKED = 0,
+	ELECTRODE_XDP_FAST_PASS_STATE = 1,
+	ELECTRODE_XDP_FAST_PASS_NOT_NEXT = 2,
+	ELECTRODE_XDP_FAST_PASS_RING_FULL = 3,
+	ELECTRODE_XDP_FAST_PASS_TOO_BIG = 4,
+	ELECTRODE_XDP_PRUNE_EARLY = 5,
+	ELECTRODE_XDP_PRUNE_LATE = 6,
+	ELECTRODE_XDP_PRUNE_DUPLICATE = 7,
+	ELECTRODE_XDP_PASS_QUORUM = 8,
+	ELECTRODE_XDP_PASS_STATE = 9,
+	ELECTRODE_XDP_PASS_EVICTED = 10,
+	ELECTRODE_XDP_FOREIGN = 11,
+	ELECTRODE_XDP_PASS_OTHER = 12,
+	ELECTRODE_XDP_NOT_OURS = 13,
+	ELECTRODE_XDP_COUNTERS = 14,
 };
 
 /* Fixed header of every electrode datagram. */
@@ -160,5 +184,54 @@ _Static_assert(__builtin_offsetof(struct electrode_tc_config, self_index) == 4, 
 _Static_assert(__builtin_offsetof(struct electrode_tc_config, replica_count) == 8, "electrode_tc_config.replica_count");
 _Static_assert(__builtin_offsetof(struct electrode_tc_config, port) == 12, "electrode_tc_config.port");
 _Static_assert(__builtin_offsetof(struct electrode_tc_config, pad) == 14, "electrode_tc_config.pad");
+
+/* Set by the loader from the cluster config before load. */
+struct electrode_xdp_config {
+	__u32 cluster; /* @0: cluster id, as in every header */
+	__u32 self_index; /* @4: this replica's index */
+	__u32 replica_count; /* @8: n */
+	__u32 quorum; /* @12: f: follower acks that, with the leader's own, make a quorum */
+	__u16 port; /* @16: this replica's UDP port, host byte order */
+	__u8 prune; /* @18: 1: quorum prune on (leader side) */
+	__u8 fast_reply; /* @19: 1: fast reply on (follower side) */
+} __attribute__((packed));
+_Static_assert(sizeof(struct electrode_xdp_config) == 20, "electrode_xdp_config size");
+_Static_assert(__builtin_offsetof(struct electrode_xdp_config, cluster) == 0, "electrode_xdp_config.cluster");
+_Static_assert(__builtin_offsetof(struct electrode_xdp_config, self_index) == 4, "electrode_xdp_config.self_index");
+_Static_assert(__builtin_offsetof(struct electrode_xdp_config, replica_count) == 8, "electrode_xdp_config.replica_count");
+_Static_assert(__builtin_offsetof(struct electrode_xdp_config, quorum) == 12, "electrode_xdp_config.quorum");
+_Static_assert(__builtin_offsetof(struct electrode_xdp_config, port) == 16, "electrode_xdp_config.port");
+_Static_assert(__builtin_offsetof(struct electrode_xdp_config, prune) == 18, "electrode_xdp_config.prune");
+_Static_assert(__builtin_offsetof(struct electrode_xdp_config, fast_reply) == 19, "electrode_xdp_config.fast_reply");
+
+/* Replica state as the XDP fast paths see it. */
+struct electrode_kstate {
+	__u32 status; /* @0: 0 normal, 1 view change, 2 recovering (src/core Status) */
+	__u32 view; /* @4: current view */
+	__u32 leader; /* @8: index of the view's leader */
+	__u32 epoch; /* @12: drawn by each replica process at start: cursor and quorum slots of an earlier process do not count */
+	__u64 last_op; /* @16: op-number of the replica's log end, as far as user space holds it */
+	__u32 enable; /* @24: fast paths this replica process uses: KernelEnable bits (a loaded one stays off otherwise) */
+	__u32 pad; /* @28: zero */
+} __attribute__((packed));
+_Static_assert(sizeof(struct electrode_kstate) == 32, "electrode_kstate size");
+_Static_assert(__builtin_offsetof(struct electrode_kstate, status) == 0, "electrode_kstate.status");
+_Static_assert(__builtin_offsetof(struct electrode_kstate, view) == 4, "electrode_kstate.view");
+_Static_assert(__builtin_offsetof(struct electrode_kstate, leader) == 8, "electrode_kstate.leader");
+_Static_assert(__builtin_offsetof(struct electrode_kstate, epoch) == 12, "electrode_kstate.epoch");
+_Static_assert(__builtin_offsetof(struct electrode_kstate, last_op) == 16, "electrode_kstate.last_op");
+_Static_assert(__builtin_offsetof(struct electrode_kstate, enable) == 24, "electrode_kstate.enable");
+_Static_assert(__builtin_offsetof(struct electrode_kstate, pad) == 28, "electrode_kstate.pad");
+
+/* Ring buffer record: a Prepare acked in XDP. */
+struct electrode_fast_record {
+	__u32 len; /* @0: bytes of the datagram that follow */
+	__u32 pad; /* @4: zero */
+	__u8 data[1472]; /* @8: the UDP payload: an electrode Prepare */
+} __attribute__((packed));
+_Static_assert(sizeof(struct electrode_fast_record) == 1480, "electrode_fast_record size");
+_Static_assert(__builtin_offsetof(struct electrode_fast_record, len) == 0, "electrode_fast_record.len");
+_Static_assert(__builtin_offsetof(struct electrode_fast_record, pad) == 4, "electrode_fast_record.pad");
+_Static_assert(__builtin_offsetof(struct electrode_fast_record, data) == 8, "electrode_fast_record.data");
 
 #endif /* ELECTRODE_WIRE_H */

@@ -11,6 +11,13 @@ export const tcOptsLayout = { size: 32, sz: 0, progFd: 8, flags: 12, progId: 16,
 
 export const TcAttachPoint = { Ingress: 1, Egress: 2 } as const;
 export const tcFlagReplace = 1;
+/** bpf_map_update_elem / lookup flag: copy the value under its bpf_spin_lock. */
+export const BPF_F_LOCK = 4;
+
+/** enum bpf_attach_type: BPF_XDP. */
+export const BPF_XDP = 37;
+/** struct bpf_link_create_opts (libbpf 1.x): sz@0, flags@8 (the XDP mode for BPF_XDP). */
+export const linkCreateOptsLayout = { size: 16, sz: 0, flags: 8 } as const;
 
 export const XdpFlags = {
   UpdateIfNoExist: 1 << 0,
@@ -49,10 +56,12 @@ function open() {
     bpf_tc_detach: { args: ["ptr", "ptr"], returns: "i32" },
     bpf_tc_query: { args: ["ptr", "ptr"], returns: "i32" },
     bpf_xdp_attach: { args: ["i32", "i32", "u32", "ptr"], returns: "i32" },
+    bpf_link_create: { args: ["i32", "i32", "u32", "ptr"], returns: "i32" },
     bpf_xdp_detach: { args: ["i32", "u32", "ptr"], returns: "i32" },
     bpf_xdp_query_id: { args: ["i32", "i32", "ptr"], returns: "i32" },
     bpf_map_update_elem: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },
     bpf_map_lookup_elem: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+    bpf_map_lookup_elem_flags: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },
     bpf_obj_pin: { args: ["i32", "ptr"], returns: "i32" },
     bpf_obj_get: { args: ["ptr"], returns: "i32" },
     bpf_prog_get_fd_by_id: { args: ["u32"], returns: "i32" },

@@ -18,6 +18,9 @@ export const libc = dlopen("libc.so.6", {
   close: { args: ["i32"], returns: "i32" },
   setns: { args: ["i32", "i32"], returns: "i32" },
   open: { args: ["ptr", "i32"], returns: "i32" },
+  mmap: { args: ["ptr", "u64", "i32", "i32", "i32", "i64"], returns: "ptr" },
+  munmap: { args: ["ptr", "u64"], returns: "i32" },
+  sysconf: { args: ["i32"], returns: "i64" },
   __errno_location: { args: [], returns: "ptr" },
 }).symbols;
 
@@ -48,6 +51,12 @@ export const MSG_DONTWAIT = 0x40;
 export const POLLIN = 0x1;
 export const O_RDONLY = 0;
 export const CLONE_NEWNET = 0x40000000;
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+export const MAP_SHARED = 0x01;
+/** mmap's MAP_FAILED, as bun:ffi returns it (a pointer value). */
+export const MAP_FAILED = 2 ** 64 - 1;
+export const _SC_PAGESIZE = 30;
 
 export const errnoNames: Record<number, string> = {
   1: "EPERM",

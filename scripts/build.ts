@@ -10,7 +10,7 @@ const started = performance.now();
 
 // eBPF programs first: the executable embeds them.
 mkdirSync(`${root}/bpf/build`, { recursive: true });
-for (const name of ["tc_broadcast"]) {
+for (const name of ["tc_broadcast", "xdp_fast", "xdp_pass"]) {
   const source = `${root}/bpf/${name}.bpf.c`;
   const object = `${root}/bpf/build/${name}.bpf.o`;
   await $`clang -O2 -g -Wall -Werror -target bpf -I/usr/include/x86_64-linux-gnu -I${root}/bpf -c ${source} -o ${object}`;

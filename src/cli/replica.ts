@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { replicaById, type Config, type ReplicaConfig } from "../config/config.ts";
+import type { KernelFastPath } from "../kernel/fast-path.ts";
 import { ReplicaNode } from "../node/replica-node.ts";
 import { commonArgs, configFrom, createLogger, intArg, rejectUnknownFlags, UsageError } from "./common.ts";
 
@@ -9,32 +10,72 @@ const args = {
   app: { type: "string", description: "State machine: kv or null", default: "kv", valueHint: "kv|null" },
   opt: {
     type: "string",
-    description: "Fast paths: auto (what setup attached), none (pure user space), or a list: tc-broadcast",
+    description: "Fast paths: auto (all that setup attached), all, none (pure user space), or a list of tc-broadcast, quorum-prune, fast-reply",
     default: "auto",
     valueHint: "LIST",
   },
   stats: { type: "boolean", description: "Print message counters as JSON on exit" },
 } as const;
 
-const fastPaths = ["tc-broadcast", "quorum-prune", "fast-reply"] as const;
+export const fastPaths = ["tc-broadcast", "quorum-prune", "fast-reply"] as const;
+export type FastPathName = (typeof fastPaths)[number];
 
-/** Whether to use tc broadcast, from --opt and what setup attached. */
-async function chooseTcBroadcast(opt: string, config: Config, self: ReplicaConfig, log: { warn(m: string): void }): Promise<boolean> {
-  if (opt === "none") return false;
-  const wanted = opt === "auto" || opt === "all" ? ["tc-broadcast"] : opt.split(",").map((w) => w.trim());
-  for (const w of wanted) {
-    if (!(fastPaths as readonly string[]).includes(w)) throw new UsageError(`--opt: unknown fast path '${w}' (choose from auto, none, ${fastPaths.join(", ")})`);
-    if (w !== "tc-broadcast") throw new UsageError(`--opt: ${w} is not available in this build yet (only tc-broadcast)`);
+/** --opt: "auto" (what setup attached), "all", "none", or a comma-separated list. */
+export function parseOpt(opt: string): { auto: boolean; wanted: Set<FastPathName> } {
+  if (opt === "auto") return { auto: true, wanted: new Set(fastPaths) };
+  if (opt === "none") return { auto: false, wanted: new Set() };
+  if (opt === "all") return { auto: false, wanted: new Set(fastPaths) };
+  const wanted = new Set<FastPathName>();
+  for (const w of opt.split(",").map((x) => x.trim())) {
+    if (!(fastPaths as readonly string[]).includes(w)) throw new UsageError(`--opt: unknown fast path '${w}' (choose auto, all, none, or a list of ${fastPaths.join(", ")})`);
+    wanted.add(w as FastPathName);
   }
-  const { broadcastActive } = await import("../kernel/broadcast.ts");
-  let status: { active: boolean; why: string };
-  try {
-    status = broadcastActive(config, self);
-  } catch (e) {
-    status = { active: false, why: (e as Error).message.split("\n")[0]! };
+  return { auto: false, wanted };
+}
+
+interface Chosen {
+  readonly tcBroadcast: boolean;
+  readonly fastPath: KernelFastPath | undefined;
+  readonly names: FastPathName[];
+}
+
+/** The fast paths to use, from --opt and what setup attached; says once what is unavailable. */
+async function chooseFastPaths(opt: string, config: Config, self: ReplicaConfig, epoch: number, log: { warn(m: string): void }): Promise<Chosen> {
+  const { auto, wanted } = parseOpt(opt);
+  const unavailable = (what: string, why: string) => {
+    if (!auto) log.warn(`${what} requested but unavailable: ${why}; running it in user space`);
+  };
+  let tcBroadcast = false;
+  if (wanted.has("tc-broadcast")) {
+    const { broadcastActive } = await import("../kernel/broadcast.ts");
+    let status: { active: boolean; why: string };
+    try {
+      status = broadcastActive(config, self);
+    } catch (e) {
+      status = { active: false, why: (e as Error).message.split("\n")[0]! };
+    }
+    if (!status.active) unavailable("tc-broadcast", status.why);
+    tcBroadcast = status.active;
   }
-  if (!status.active && opt !== "auto") log.warn(`tc-broadcast requested but unavailable: ${status.why}; running in user space`);
-  return status.active;
+  let fastPath: KernelFastPath | undefined;
+  const xdpWanted = (["quorum-prune", "fast-reply"] as const).filter((w) => wanted.has(w));
+  if (xdpWanted.length > 0) {
+    const { KernelFastPath } = await import("../kernel/fast-path.ts");
+    const opened = KernelFastPath.open(config, self, epoch, { prune: wanted.has("quorum-prune"), fastReply: wanted.has("fast-reply") });
+    if ("why" in opened) unavailable(xdpWanted.join(", "), opened.why);
+    else {
+      fastPath = opened;
+      for (const w of xdpWanted) {
+        const on = w === "quorum-prune" ? opened.prune : opened.fastReply;
+        if (!on) unavailable(w, "setup did not load it (electrode setup --opt ...)");
+      }
+    }
+  }
+  const names: FastPathName[] = [];
+  if (tcBroadcast) names.push("tc-broadcast");
+  if (fastPath?.prune) names.push("quorum-prune");
+  if (fastPath?.fastReply) names.push("fast-reply");
+  return { tcBroadcast, fastPath, names };
 }
 
 export default defineCommand({
@@ -49,12 +90,18 @@ export default defineCommand({
     const config = configFrom(a);
     const self = replicaById(config, intArg(a.id, "id", 0, 2 ** 31 - 1));
     if (a.app !== "kv" && a.app !== "null") throw new UsageError(`--app: expected kv or null, got '${a.app}'`);
-    const tcBroadcast = await chooseTcBroadcast(a.opt, config, self, log);
     // A replica always starts without memory; VR recovery fetches the state from a quorum, and a
     // cluster whose replicas all start together bootstraps an empty log (see src/core).
-    const nonce = crypto.getRandomValues(new Uint32Array(1))[0]!;
-    const node = new ReplicaNode({ config, self, app: a.app, recovering: true, nonce, tcBroadcast, log });
-    const mode = tcBroadcast ? "tc-broadcast" : "none (user space)";
+    const [nonce, epoch] = crypto.getRandomValues(new Uint32Array(2));
+    const chosen = await chooseFastPaths(a.opt, config, self, epoch!, log);
+    let node: ReplicaNode;
+    try {
+      node = new ReplicaNode({ config, self, app: a.app, recovering: true, nonce: nonce!, tcBroadcast: chosen.tcBroadcast, fastPath: chosen.fastPath, log });
+    } catch (e) {
+      chosen.fastPath?.close();
+      throw e;
+    }
+    const mode = chosen.names.length > 0 ? chosen.names.join(", ") : "none (user space)";
     log.info(`replica ${self.id} (index ${self.index} of ${config.replicas.length}) on ${self.addr}, app ${a.app}, fast paths: ${mode}`);
     const stop = (signal: string) => {
       log.info(`${signal}: stopping`);

@@ -16,6 +16,7 @@ export default defineCommand({
     rejectUnknownFlags(a, args);
     const config = configFrom(a);
     const kernel = await import("../kernel/broadcast.ts");
+    const xdp = await import("../kernel/xdp.ts");
     // Without --id: the replicas whose address is on this host (a node usually runs one).
     const local = (host: string) => {
       try {
@@ -29,11 +30,22 @@ export default defineCommand({
     const rows = replicas.map((r) => {
       const state = kernel.readState(config, r);
       const active = kernel.broadcastActive(config, r);
+      const x = xdp.xdpStatus(config, r);
       return {
         id: r.id,
-        iface: state?.iface ?? null,
+        iface: state?.iface ?? x.state?.iface ?? null,
         tc_broadcast: { attached: active.active, detail: active.why, program_id: state?.progId ?? null, mode: "tc egress (clsact)" },
-        counters: kernel.broadcastCounters(config, r) ?? {},
+        xdp: {
+          loaded: x.loaded,
+          attached: x.attached,
+          detail: x.why,
+          program_id: x.state?.progId ?? null,
+          mode: x.state?.mode ?? null,
+          mode_reason: x.state?.modeReason ?? null,
+          quorum_prune: x.state?.prune ?? false,
+          fast_reply: x.state?.fastReply ?? false,
+        },
+        counters: { ...(kernel.broadcastCounters(config, r) ?? {}), ...(xdp.xdpCounters(config, r) ?? {}) },
       };
     });
     if (a.json) {
@@ -42,7 +54,9 @@ export default defineCommand({
     }
     if (rows.length === 0) console.log(`cluster ${config.name}: nothing attached on this node (run: electrode setup --id N)`);
     for (const row of rows) {
-      console.log(`replica ${row.id} on ${row.iface ?? "?"}: tc-broadcast ${row.tc_broadcast.attached ? "attached" : "NOT attached"} (${row.tc_broadcast.detail})`);
+      console.log(`replica ${row.id} on ${row.iface ?? "?"}:`);
+      console.log(`  tc-broadcast: ${row.tc_broadcast.attached ? "attached" : "NOT attached"} (${row.tc_broadcast.detail})`);
+      console.log(`  xdp:          ${row.xdp.attached ? "attached" : row.xdp.loaded ? "loaded" : "NOT set up"} (${row.xdp.detail})`);
       for (const [name, value] of Object.entries(row.counters)) console.log(`  ${name.padEnd(28)} ${value}`);
     }
   },

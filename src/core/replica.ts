@@ -32,7 +32,7 @@ import { heldUpTo, isStaged, newStatesPerRequestMax, takeEntries, type Fetch, ty
 import { Log, requestOpBytesMax } from "./log.ts";
 import { chooseLog, faultsTolerated, leaderOf, quorumOp, type LogClaim } from "./quorum.ts";
 import { RecoveryRounds } from "./recovery.ts";
-import { Status, type Effect, type Event, type KernelState, type ReplicaOptions, type StateMachine } from "./types.ts";
+import { Status, type Effect, type Event, type FastPathVia, type KernelState, type ReplicaOptions, type StateMachine } from "./types.ts";
 
 export { AssertionError } from "./assert.ts";
 export { requestOpBytesMax } from "./log.ts";
@@ -139,7 +139,7 @@ export class Replica {
         this.onRequest(event.msg);
         break;
       case "message":
-        this.onMessage(event.msg);
+        this.onMessage(event.msg, event.via);
         break;
     }
     this.announceIfChanged();
@@ -302,6 +302,13 @@ export class Replica {
     this.advanceCommit();
   }
 
+  /** The leader's quorum prune passed up the ack that completed a quorum for its op: f followers
+   * hold everything up to it in this view (acks are cumulative), so commit without counting. */
+  private onQuorumAck(msg: PrepareOk): void {
+    if (!this.isLeader || msg.view !== this.viewValue || msg.opNum > this.preparedUpTo) return;
+    if (msg.opNum > this.commitValue) this.commitUpTo(msg.opNum);
+  }
+
   /** Commits what a quorum holds. Only prepared ops count for the leader itself, so an op is
    * never committed before its Prepare left (n = 1 has no Prepare to wait for). */
   private advanceCommit(): void {
@@ -311,16 +318,20 @@ export class Replica {
 
   // ---- Normal case: follower. ----
 
-  private onPrepare(msg: Prepare): void {
+  /** `fastAcked`: the kernel already acked it (fast reply), so no PrepareOk from here. */
+  private onPrepare(msg: Prepare, fastAcked = false): void {
     if (!this.joinView(msg.view, msg.sender, msg.opNum, msg.commit)) return;
     this.ticksSinceLeader = 0;
     const first = msg.opNum - msg.entries.length + 1;
     if (first < 1) return;
     if (first > this.log.length + 1) {
-      this.startCatchUp(msg.opNum); // a gap: Prepares were lost or reordered
+      // A gap: Prepares were lost or reordered. The kernel acks only what extends the log it was
+      // told of, and the driver hands acked Prepares over in op order, so never a fast-acked one.
+      assert(!fastAcked, `fast-acked Prepare ${first}..${msg.opNum} leaves a gap after ${this.log.length}`);
+      this.startCatchUp(msg.opNum);
     } else {
       for (let op = this.log.length + 1; op <= msg.opNum; op++) this.log.append(msg.entries[op - first]!);
-      this.ack(); // also answers a duplicate Prepare, in case our earlier ack was lost
+      if (!fastAcked) this.ack(); // also answers a duplicate Prepare, in case our earlier ack was lost
       if (this.fetch && this.log.length >= this.fetch.target) this.fetch = undefined;
     }
     this.applyCommit(msg.commit);
@@ -373,7 +384,7 @@ export class Replica {
 
   // ---- Messages. ----
 
-  private onMessage(msg: ReplicaMessage): void {
+  private onMessage(msg: ReplicaMessage, via?: FastPathVia): void {
     if (msg.sender >= this.replicaCount || msg.sender === this.index) return;
     if (this.statusValue === Status.Recovering) {
       this.onMessageWhileRecovering(msg);
@@ -381,9 +392,9 @@ export class Replica {
     }
     switch (msg.type) {
       case MessageType.Prepare:
-        return this.onPrepare(msg);
+        return this.onPrepare(msg, via === "fast-reply");
       case MessageType.PrepareOk:
-        return this.onPrepareOk(msg);
+        return via === "quorum" ? this.onQuorumAck(msg) : this.onPrepareOk(msg);
       case MessageType.Commit:
         return this.onCommit(msg.view, msg.sender, msg.opNum, msg.commit);
       case MessageType.StartViewChange:
@@ -431,6 +442,7 @@ export class Replica {
    * replica joining a view that already started does not. */
   private startViewChange(view: number, vote = true): void {
     assert(view > this.viewValue, `view change to ${view} from ${this.viewValue}`);
+    this.fence(view);
     this.viewValue = view;
     this.statusValue = Status.ViewChange;
     this.svcFrom = new Set();
@@ -446,6 +458,14 @@ export class Replica {
     // The new leader's own log is one of the f+1 it decides on; it is frozen from now on.
     if (this.leaderIndex === this.index) this.recordClaim(this.index, this.ownClaim());
     else this.maybeSendDoViewChange();
+  }
+
+  /** Before a normal follower leaves its view: stop the kernel's fast reply and take in what it
+   * acked meanwhile (ReplicaOptions.fence). They extend the log in the view being left. */
+  private fence(nextView: number): void {
+    if (!this.opts.fence || this.statusValue !== Status.Normal || this.leaderIndex === this.index) return;
+    const next: KernelState = { status: Status.ViewChange, view: nextView, leader: leaderOf(nextView, this.replicaCount), lastOp: this.log.length, commit: this.commitValue };
+    for (const prepare of this.opts.fence(next)) this.onPrepare(prepare, true);
   }
 
   private ownClaim(): LogClaim {

@@ -1,7 +1,7 @@
 // The contract between the pure protocol core and whatever drives it (the replica process, the
 // simulator). The core never does I/O, never reads a clock, never draws randomness.
 
-import type { Message, ReplicaMessage, Reply, Request } from "../wire/messages.ts";
+import type { Message, Prepare, ReplicaMessage, Reply, Request } from "../wire/messages.ts";
 
 /** A deterministic replicated state machine: the same ops in the same order give the same results. */
 export interface StateMachine {
@@ -25,8 +25,11 @@ export interface KernelState {
 }
 
 export type Event =
-  /** A decoded message from a configured replica (sender already checked against the source). */
-  | { readonly kind: "message"; readonly msg: ReplicaMessage }
+  /** A decoded message from a configured replica (sender already checked against the source).
+   * `via` says a kernel fast path already acted on it: "fast-reply", a Prepare the kernel acked
+   * (the core must not ack it again); "quorum", the PrepareOk that completed a quorum for its op
+   * in the leader's quorum prune (the core commits on it without counting). */
+  | { readonly kind: "message"; readonly msg: ReplicaMessage; readonly via?: FastPathVia }
   /** A client request (the driver remembers the client's address by clientId). */
   | { readonly kind: "request"; readonly msg: Request }
   /** One unit of time passed. */
@@ -35,6 +38,8 @@ export type Event =
    * requests it appended since the last flush (adaptive batching: under load many requests arrive
    * per receive batch and share one Prepare; at low load each request goes out at once). */
   | { readonly kind: "flush" };
+
+export type FastPathVia = "fast-reply" | "quorum";
 
 export type Effect =
   /** Send to one replica (index). */
@@ -65,6 +70,14 @@ export interface ReplicaOptions {
   readonly pipelineMax: number;
   /** Maximum requests the leader packs into one Prepare (1 = no batching). */
   readonly batchMax: number;
+  /**
+   * Kernel fast reply is on: called synchronously when this replica, a normal follower, is about
+   * to leave its view or status, with the state it enters. The driver must write that state to the
+   * kernel (so the fast path stops acking in the old view) and return every Prepare the fast path
+   * acked that the core has not seen yet, in op order. The core applies them first: they were
+   * acked, so a view change must count them as held.
+   */
+  readonly fence?: (next: KernelState) => readonly Prepare[];
 }
 
 export const defaultTiming = {

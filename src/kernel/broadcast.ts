@@ -4,19 +4,21 @@
 // Pins:  /sys/fs/bpf/electrode/<cluster>/<id>/{tc_broadcast, peers, bcast_stats}
 // State: /run/electrode/<cluster>/<id>.json (what was attached where, for status and teardown)
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
-import { check, cstr, libbpf, ptr } from "../../ffi/libbpf.ts";
-import { libc } from "../../ffi/libc.ts";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { check, libbpf, ptr } from "../../ffi/libbpf.ts";
 import type { Config, ReplicaConfig } from "../config/config.ts";
 import { parseIp } from "../net/udp.ts";
 import { BroadcastCounter, broadcastCounterCount, peerEntry, tcConfig } from "../wire/layout.ts";
 import tcBroadcastObject from "../../bpf/build/tc_broadcast.bpf.o" with { type: "file" };
 import { bpffsMounted, interfaceByName, interfaceWithAddress, resolveNeighbour, type Interface } from "./netinfo.ts";
+import { bpffsRoot, readPerCpuCounters, removeEmptyUpTo, removePins, snakeCase } from "./maps.ts";
 import { BpfObject } from "./object.ts";
 import { attachEgress, destroyClsact, detachEgress, ensureClsact, queryEgress } from "./tc.ts";
 
-export const bpffsRoot = "/sys/fs/bpf";
+export { bpffsRoot };
 const programName = "electrode_tc_broadcast";
+/** The pins this fast path owns in pinDir (the XDP fast paths pin beside them). */
+const pinNames = ["tc_broadcast", "peers", "bcast_stats"] as const;
 
 export interface BroadcastState {
   readonly cluster: string;
@@ -61,7 +63,7 @@ function tcConfigBytes(config: Config, self: ReplicaConfig): Uint8Array {
   return bytes;
 }
 
-function peerRow(ip: string, port: number, mac: string): Uint8Array {
+export function peerRow(ip: string, port: number, mac: string): Uint8Array {
   const row = new Uint8Array(new ArrayBuffer(peerEntry.size));
   const v = new DataView(row.buffer);
   v.setUint32(peerEntry.fields.ip.offset, parseIp(ip), false); // network byte order
@@ -78,20 +80,6 @@ export async function resolvePeers(config: Config, self: ReplicaConfig, iface: I
     peers.push({ id: r.id, ip: r.host, port: r.port, mac });
   }
   return peers;
-}
-
-/** Removes `dir` and then each parent up to (not including) `stop` that is left empty. */
-function removeEmptyUpTo(dir: string, stop: string): void {
-  for (let d = dir; d.startsWith(`${stop}/`); d = d.slice(0, d.lastIndexOf("/"))) {
-    if (!existsSync(d) || readdirSync(d).length > 0) return;
-    rmdirSync(d);
-  }
-}
-
-function removePins(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const name of readdirSync(dir)) unlinkSync(`${dir}/${name}`);
-  removeEmptyUpTo(dir, bpffsRoot);
 }
 
 export function ensureBpffs(): void {
@@ -118,7 +106,7 @@ export async function setupBroadcast(config: Config, self: ReplicaConfig): Promi
       check("bpf_map_update_elem (peers)", libbpf().bpf_map_update_elem(peersFd, ptr(key), ptr(peerRow(p.ip, p.port, p.mac)), 0));
     }
     const dir = pinDir(config, self);
-    removePins(dir); // stale pins of a killed run would make pinning fail with EEXIST
+    removePins(dir, pinNames); // stale pins of a killed run would make pinning fail with EEXIST
     mkdirSync(dir, { recursive: true });
     obj.pinProgram(programName, `${dir}/tc_broadcast`);
     obj.pinMap("electrode_peers", `${dir}/peers`);
@@ -163,10 +151,7 @@ export function teardownBroadcast(config: Config, self: ReplicaConfig): string[]
     done.push(`removed the clsact qdisc electrode created on ${state.iface}`);
   }
   const dir = pinDir(config, self);
-  if (existsSync(dir)) {
-    removePins(dir);
-    done.push(`unpinned ${dir}`);
-  }
+  if (removePins(dir, pinNames).length > 0) done.push(`unpinned tc broadcast pins in ${dir}`);
   const file = stateFile(config, self);
   if (existsSync(file)) rmSync(file);
   removeEmptyUpTo(file.slice(0, file.lastIndexOf("/")), "/run");
@@ -189,27 +174,7 @@ export function broadcastActive(config: Config, self: ReplicaConfig): { active: 
 
 /** Sums the per-CPU counters of the pinned stats map. */
 export function broadcastCounters(config: Config, self: ReplicaConfig): Record<string, number> | undefined {
-  const path = `${pinDir(config, self)}/bcast_stats`;
-  if (!existsSync(path)) return undefined;
-  const s = libbpf();
-  const fd = s.bpf_obj_get(cstr(path));
-  if (fd < 0) return undefined;
-  try {
-    const cpus = check("libbpf_num_possible_cpus", s.libbpf_num_possible_cpus());
-    const values = new BigUint64Array(new ArrayBuffer(8 * cpus));
-    const key = new Uint32Array(new ArrayBuffer(4));
-    const out: Record<string, number> = {};
-    for (let i = 0; i < broadcastCounterCount; i++) {
-      key[0] = i;
-      check("bpf_map_lookup_elem (bcast_stats)", s.bpf_map_lookup_elem(fd, ptr(key), ptr(values)));
-      out[`tc_broadcast_${BroadcastCounter[i]!.replace(/[A-Z]/g, (c, at) => (at ? "_" : "") + c.toLowerCase())}`] = values.reduce((a, b) => a + Number(b), 0);
-    }
-    return out;
-  } finally {
-    closeFd(fd);
-  }
-}
-
-function closeFd(fd: number): void {
-  libc.close(fd);
+  const sums = readPerCpuCounters(`${pinDir(config, self)}/bcast_stats`, broadcastCounterCount);
+  if (!sums) return undefined;
+  return Object.fromEntries(sums.map((value, i) => [`tc_broadcast_${snakeCase(BroadcastCounter[i]!)}`, value]));
 }

@@ -59,6 +59,24 @@ export function interfaceWithAddress(ip: string): Interface {
   return interfaceByName(link.ifname);
 }
 
+export interface LinkDetails {
+  /** linkinfo kind ("veth", "bridge"...), undefined for a physical NIC. */
+  readonly kind: string | undefined;
+  /** For a veth: its peer's name and index when the peer is in this namespace. */
+  readonly peer: string | undefined;
+  readonly peerIndex: number | undefined;
+  readonly peerInOtherNamespace: boolean;
+}
+
+/** What kind of link `name` is and, for a veth, where its peer is. */
+export function linkDetails(name: string): LinkDetails {
+  const [link] = ipJson(["-d", "link", "show", "dev", name]) as { link?: string; link_index?: number; link_netnsid?: number; linkinfo?: { info_kind?: string } }[];
+  if (!link) throw new NetInfoError(`no network interface '${name}' here (see: ip link)`);
+  const other = link.link_netnsid !== undefined;
+  const peerIndex = other ? undefined : link.link !== undefined ? interfaceByName(link.link).index : undefined;
+  return { kind: link.linkinfo?.info_kind, peer: other ? undefined : link.link, peerIndex, peerInOtherNamespace: other };
+}
+
 interface IpNeigh {
   dst: string;
   lladdr?: string;

@@ -74,6 +74,18 @@ function readMarkers(): Marker[] {
   return markers;
 }
 
+/** The config name of local cluster `name` (pins and state of its replicas are keyed by it). */
+function configName(name: string): string {
+  return `local-${name}`;
+}
+
+/** Pins and state files outlive the namespaces (bpffs and /run belong to the host): remove the
+ * cluster's, or their programs and maps (ring buffers of megabytes) stay in the kernel. */
+function deleteKernelLeftovers(name: string): void {
+  rmSync(`/sys/fs/bpf/electrode/${configName(name)}`, { recursive: true, force: true });
+  rmSync(`/run/electrode/${configName(name)}`, { recursive: true, force: true });
+}
+
 function deleteNamespaces(namespaces: readonly string[]): void {
   const existing = new Set(sh(["ip", "netns", "list"]).split("\n").map((l) => l.split(" ")[0]));
   for (const ns of namespaces) {
@@ -97,6 +109,7 @@ export function cleanupStale(): string[] {
   for (const marker of readMarkers()) {
     if (pidAlive(marker.pid) && marker.pid !== 0) continue;
     deleteNamespaces(marker.namespaces);
+    deleteKernelLeftovers(marker.name);
     rmSync(`${markerDir}/${marker.name}.json`, { force: true });
     removed.push(marker.name);
   }
@@ -131,9 +144,14 @@ export class LocalCluster {
   /** The contract's config for this cluster (every replica on `port`). */
   configYaml(port: number, extra: Record<string, unknown> = {}): string {
     const n = this.replicas.length;
-    const head = stringify({ name: `local-${this.name}`, f: (n - 1) / 2, ...extra });
+    const head = stringify({ name: configName(this.name), f: (n - 1) / 2, ...extra });
     const rows = this.replicas.map((r) => `  - { id: ${r.id}, addr: ${r.ip}:${port} }`);
     return `${head}replicas:\n${rows.join("\n")}\n`;
+  }
+
+  /** The bridge-side end (in bridgeNs) of replica `id`'s veth. */
+  bridgePort(id: number): string {
+    return `vr${id}`;
   }
 
   get namespaces(): string[] {
@@ -145,6 +163,7 @@ export class LocalCluster {
     if (this.destroyed) return;
     this.destroyed = true;
     deleteNamespaces(this.namespaces);
+    deleteKernelLeftovers(this.name);
     rmSync(`${markerDir}/${this.name}.json`, { force: true });
   }
 }

@@ -55,14 +55,26 @@ export class RunningCluster {
     this.replicas = local.replicas.map((r) => ({ id: r.id, ns: r.ns, proc: undefined, logFile: join(opts.dir, `replica-${r.id}.log`) }));
   }
 
-  /** Runs `electrode setup` (or `--teardown`) in every replica namespace. */
-  async setupAll(teardown = false): Promise<void> {
+  /**
+   * Runs `electrode setup` (or `--teardown`) in every replica namespace. Native XDP (the default
+   * here) first gets an XDP_PASS stub on the bridge side of each replica's veth: without one a veth
+   * drops native XDP_TX frames (the fast reply's acks).
+   */
+  async setupAll(teardown = false, opts: { opt?: string; xdpMode?: "native" | "generic" | "auto" } = {}): Promise<void> {
+    const xdpMode = opts.xdpMode ?? "native";
     for (const r of this.replicas) {
-      const argv = [...this.command, "setup", "--id", String(r.id), "--config", this.configPath, "--quiet", ...(teardown ? ["--teardown"] : [])];
-      const proc = Bun.spawn(this.local.nsExec(r.ns, argv), { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-      const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-      if (code !== 0) throw new Error(`setup of replica ${r.id} failed: ${stderr.trim()}`);
+      if (xdpMode === "native" || teardown) {
+        await this.electrode(this.local.bridgeNs, ["setup", "--stub", this.local.bridgePort(r.id), "--quiet", ...(teardown ? ["--teardown"] : [])], `XDP stub for replica ${r.id}`);
+      }
+      const args = teardown ? ["--teardown"] : ["--xdp-mode", xdpMode, ...(opts.opt ? ["--opt", opts.opt] : [])];
+      await this.electrode(r.ns, ["setup", "--id", String(r.id), "--config", this.configPath, "--quiet", ...args], `setup of replica ${r.id}`);
     }
+  }
+
+  private async electrode(ns: string, args: readonly string[], what: string): Promise<void> {
+    const proc = Bun.spawn(this.local.nsExec(ns, [...this.command, ...args]), { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    if (code !== 0) throw new Error(`${what} failed: ${stderr.trim()}`);
   }
 
   /** Starts every replica that is not running. */

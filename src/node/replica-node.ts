@@ -5,11 +5,12 @@ import type { Config, ReplicaConfig } from "../config/config.ts";
 import { ticks } from "../config/config.ts";
 import { createApp, type AppName } from "../app/index.ts";
 import { Replica } from "../core/replica.ts";
-import type { Effect, Event, KernelState } from "../core/types.ts";
+import type { Effect, Event, FastPathVia, KernelState } from "../core/types.ts";
 import { Status } from "../core/types.ts";
 import { Codec, type DecodeError } from "../wire/codec.ts";
-import { datagramBytesMax, Flag, MessageType } from "../wire/layout.ts";
-import type { Message, ReplicaMessage } from "../wire/messages.ts";
+import { datagramBytesMax, Flag, header, MessageType } from "../wire/layout.ts";
+import type { Message, Prepare, ReplicaMessage } from "../wire/messages.ts";
+import type { KernelFastPath } from "../kernel/fast-path.ts";
 import { addrKey, parseAddr, UdpSocket, type Addr } from "../net/udp.ts";
 
 export interface ReplicaNodeOptions {
@@ -21,6 +22,8 @@ export interface ReplicaNodeOptions {
   readonly nonce: number;
   /** tc broadcast is attached (setup): Prepare and Commit leave as ONE marked datagram. */
   readonly tcBroadcast: boolean;
+  /** The XDP fast paths (quorum prune, fast reply), attached for as long as this node runs. */
+  readonly fastPath?: KernelFastPath;
   readonly log: { info(msg: string): void; warn(msg: string): void; debug(msg: string): void };
 }
 
@@ -30,7 +33,12 @@ export interface ReplicaStats {
   requests: number;
   replies: number;
   ticks: number;
-  dropped: Record<DecodeError | "foreign" | "unexpected" | "no-client", number>;
+  dropped: Record<DecodeError | "foreign" | "unexpected" | "no-client" | "fast-record", number>;
+  /** Prepares the kernel acked and handed over (fast reply), and quorum acks it passed up. */
+  fastReplied: number;
+  quorumAcks: number;
+  /** Kernel state writes (bpf syscalls). */
+  kernelWrites: number;
   byType: Record<string, number>;
 }
 
@@ -44,8 +52,11 @@ export class ReplicaNode {
     requests: 0,
     replies: 0,
     ticks: 0,
-    dropped: { short: 0, magic: 0, version: 0, type: 0, length: 0, cluster: 0, range: 0, oversize: 0, foreign: 0, unexpected: 0, "no-client": 0 },
+    dropped: { short: 0, magic: 0, version: 0, type: 0, length: 0, cluster: 0, range: 0, oversize: 0, foreign: 0, unexpected: 0, "no-client": 0, "fast-record": 0 },
     byType: {},
+    fastReplied: 0,
+    quorumAcks: 0,
+    kernelWrites: 0,
   };
   readonly core: Replica;
   private readonly codec: Codec;
@@ -57,6 +68,14 @@ export class ReplicaNode {
   private readonly onDatagram = (bytes: Uint8Array, from: Addr) => this.handleDatagram(bytes, from);
   private stopped = false;
   private lastKernelState: KernelState | undefined;
+  private readonly fast: KernelFastPath | undefined;
+  /** What the kernel was last told, and the highest op it acked since (fast reply) in that view. */
+  private written: KernelState | undefined;
+  private fastHeldOp = 0;
+  /** Fast-acked Prepares drained but not yet given to the core (the ring may hold them out of op
+   * order when several CPUs ack): handed over in op order. */
+  private pendingFast: Prepare[] = [];
+  private readonly onFastRecord = (datagram: Uint8Array) => this.takeFastRecord(datagram);
 
   constructor(private readonly opts: ReplicaNodeOptions) {
     const { config, self } = opts;
@@ -64,6 +83,8 @@ export class ReplicaNode {
     this.peers = config.replicas.map((r) => parseAddr(r.addr));
     this.peerKeys = this.peers.map(addrKey);
     this.socket = UdpSocket.bind(self.host, self.port, { rcvbufBytes: 8 << 20, sndbufBytes: 8 << 20 });
+    this.fast = opts.fastPath;
+    if (this.fast?.fastReply) this.socket.alsoWakeOn(this.fast.ringFd);
     this.core = new Replica(
       {
         replicaCount: config.replicas.length,
@@ -75,6 +96,7 @@ export class ReplicaNode {
         resendTicks: ticks(config.timing.resendMs, config.timing),
         pipelineMax: config.pipelineMax,
         batchMax: config.batchMax,
+        fence: this.fast?.fastReply ? (next) => this.fence(next) : undefined,
       },
       createApp(opts.app),
     );
@@ -95,7 +117,9 @@ export class ReplicaNode {
     this.apply(this.core.step(tickEvent));
     this.socket.flush();
     while (!this.stopped) {
-      const received = this.socket.receive(this.onDatagram, 64);
+      // Prepares the kernel acked come first: later datagrams may depend on them.
+      const handed = this.fast?.fastReply ? this.drainFast() : 0;
+      const received = this.socket.receive(this.onDatagram, 64) + handed;
       if (received > 0) this.apply(this.core.step(flushEvent));
       let now = Bun.nanoseconds();
       if (now >= nextTick) {
@@ -115,7 +139,69 @@ export class ReplicaNode {
   }
 
   close(): void {
+    this.fast?.close();
     this.socket.close();
+  }
+
+  // ---- Kernel fast paths. ----
+
+  private takeFastRecord(datagram: Uint8Array): void {
+    const decoded = this.codec.decode(datagram);
+    if (!decoded.ok || decoded.msg.type !== MessageType.Prepare) {
+      // The kernel acked what user space cannot read: only a corrupt datagram from the leader's
+      // address can do that (XDP runs before UDP checksums are checked). Loud, and counted.
+      this.stats.dropped["fast-record"] += 1;
+      this.opts.log.warn(`fast reply handed over an unreadable Prepare (${decoded.ok ? MessageType[decoded.msg.type] : decoded.error})`);
+      return;
+    }
+    this.pendingFast.push(decoded.msg);
+  }
+
+  private static firstOp(p: Prepare): number {
+    return p.opNum - p.entries.length + 1;
+  }
+
+  /** Drains the ring and gives the core every fast-acked Prepare it can take, in op order. */
+  private drainFast(): number {
+    const handed = this.fast!.drain(this.onFastRecord);
+    if (this.pendingFast.length === 0) return handed;
+    this.pendingFast.sort((a, b) => a.opNum - b.opNum);
+    while (this.pendingFast.length > 0) {
+      const next = this.pendingFast[0]!;
+      // A gap means another CPU's record for the ops before it is not submitted yet.
+      if (this.core.status === Status.Normal && next.view === this.core.view && ReplicaNode.firstOp(next) > this.core.opNum + 1) break;
+      this.pendingFast.shift();
+      this.stats.fastReplied += 1;
+      if (next.view === this.written?.view) this.fastHeldOp = Math.max(this.fastHeldOp, next.opNum);
+      this.apply(this.core.step({ kind: "message", msg: next, via: "fast-reply" }));
+    }
+    return handed;
+  }
+
+  /** core fence (ReplicaOptions.fence): tell the kernel first, then take all it acked before. */
+  private fence(next: KernelState): readonly Prepare[] {
+    this.writeKernelState(next);
+    this.fast!.drain(this.onFastRecord, true);
+    const acked = this.pendingFast.sort((a, b) => a.opNum - b.opNum);
+    this.pendingFast = [];
+    this.stats.fastReplied += acked.length;
+    return acked;
+  }
+
+  private writeKernelState(state: KernelState): void {
+    const before = this.written;
+    this.fast!.writeState(state);
+    this.written = state;
+    this.stats.kernelWrites += 1;
+    if (!before || before.view !== state.view || before.status !== state.status) this.fastHeldOp = 0;
+  }
+
+  /** Writes on every status, view or leader change, and when the log grew beyond what the kernel
+   * knows (not when it grew by what the kernel itself acked: that would be a syscall per op). */
+  private syncKernelState(state: KernelState): void {
+    const w = this.written;
+    if (w && w.status === state.status && w.view === state.view && w.leader === state.leader && state.lastOp <= Math.max(w.lastOp, this.fastHeldOp)) return;
+    this.writeKernelState(state);
   }
 
   private handleDatagram(bytes: Uint8Array, from: Addr): void {
@@ -143,7 +229,13 @@ export class ReplicaNode {
       this.stats.dropped.foreign += 1;
       return;
     }
-    this.apply(this.core.step({ kind: "message", msg: msg as ReplicaMessage }));
+    // Only the XDP quorum prune sets the Quorum flag (it drops datagrams that arrive with it).
+    let via: FastPathVia | undefined;
+    if (msg.type === MessageType.PrepareOk && this.fast?.prune && (bytes[header.fields.flags.offset]! & Flag.Quorum) !== 0) {
+      via = "quorum";
+      this.stats.quorumAcks += 1;
+    }
+    this.apply(this.core.step({ kind: "message", msg: msg as ReplicaMessage, via }));
   }
 
   private apply(effects: readonly Effect[]): void {
@@ -181,6 +273,7 @@ export class ReplicaNode {
           break;
         }
         case "kernelState":
+          if (this.fast) this.syncKernelState(effect.state);
           this.noteKernelState(effect.state);
           break;
       }

@@ -79,6 +79,9 @@ export enum Flag {
   Broadcast = 0x01,
   /** Set by the tc program on each clone, so a clone is never broadcast again. */
   Clone = 0x02,
+  /** Set by the leader's XDP quorum prune on the one PrepareOk that completes a quorum for its op
+   * (user space then commits without counting). XDP drops any datagram that arrives with it set. */
+  Quorum = 0x04,
 }
 
 export const header = layout("electrode_hdr", "Fixed header of every electrode datagram.", [
@@ -170,6 +173,84 @@ export enum BroadcastCounter {
 }
 export const broadcastCounterCount = 4;
 
+/** Load-time configuration of the XDP program (its `.rodata.cfg` section). */
+export const xdpConfig = layout("electrode_xdp_config", "Set by the loader from the cluster config before load.", [
+  ["cluster", "u32", "cluster id, as in every header"],
+  ["self_index", "u32", "this replica's index"],
+  ["replica_count", "u32", "n"],
+  ["quorum", "u32", "f: follower acks that, with the leader's own, make a quorum"],
+  ["port", "u16", "this replica's UDP port, host byte order"],
+  ["prune", "u8", "1: quorum prune on (leader side)"],
+  ["fast_reply", "u8", "1: fast reply on (follower side)"],
+]);
+
+/** What the replica tells the XDP program about itself; written on every status or view change
+ * before the replica acts in the new state (under the map value's spin lock). The program runs only
+ * while a replica process holds its XDP link, so a dead replica's kernel never acks. */
+export const kernelStateLayout = layout("electrode_kstate", "Replica state as the XDP fast paths see it.", [
+  ["status", "u32", "0 normal, 1 view change, 2 recovering (src/core Status)"],
+  ["view", "u32", "current view"],
+  ["leader", "u32", "index of the view's leader"],
+  ["epoch", "u32", "drawn by each replica process at start: cursor and quorum slots of an earlier process do not count"],
+  ["last_op", "u64", "op-number of the replica's log end, as far as user space holds it"],
+  ["enable", "u32", "fast paths this replica process uses: KernelEnable bits (a loaded one stays off otherwise)"],
+  ["pad", "u32", "zero"],
+]);
+
+/** Bits of electrode_kstate.enable. */
+export enum KernelEnable {
+  Prune = 0x1,
+  FastReply = 0x2,
+}
+
+/** Fast reply hands each Prepare it acked to user space as one ring buffer record. */
+export const fastRecord = layout("electrode_fast_record", "Ring buffer record: a Prepare acked in XDP.", [
+  ["len", "u32", "bytes of the datagram that follow"],
+  ["pad", "u32", "zero"],
+  ["data", "u8", "the UDP payload: an electrode Prepare", datagramBytesMax],
+]);
+
+/** Slots of the leader's quorum table (slot = op mod this). At least the pipeline depth, so no two
+ * ops in flight share a slot; checked against the config at setup. */
+export const quorumSlotsCount = 4096;
+
+/** Bytes of the fast-reply ring buffer (power of two): about 2,800 Prepares of maximum size. */
+export const fastRingBytes = 4 << 20;
+
+/** Per-CPU counters of the XDP program, by index: one per verdict. */
+export enum XdpCounter {
+  /** Follower: Prepare answered in XDP with a PrepareOk (XDP_TX) and handed to user space. */
+  FastAcked = 0,
+  /** Follower: Prepare passed up: status not normal, another view, or not from the view's leader. */
+  FastPassState = 1,
+  /** Follower: Prepare passed up: does not extend the log (gap, duplicate, resend). */
+  FastPassNotNext = 2,
+  /** Follower: Prepare passed up: the ring buffer was full. */
+  FastPassRingFull = 3,
+  /** Follower: Prepare passed up: larger than one record (never for valid datagrams). */
+  FastPassTooBig = 4,
+  /** Leader: PrepareOk dropped, the quorum for its op is not complete yet. */
+  PruneEarly = 5,
+  /** Leader: PrepareOk dropped, its op already had its quorum. */
+  PruneLate = 6,
+  /** Leader: PrepareOk dropped, the same replica already acked this op. */
+  PruneDuplicate = 7,
+  /** Leader: the PrepareOk that completes a quorum, passed up marked Quorum. */
+  PassQuorum = 8,
+  /** Leader: PrepareOk passed up unmarked: not the leader, not normal, or another view. */
+  PassState = 9,
+  /** Leader: PrepareOk passed up unmarked: its slot already holds a later op. */
+  PassEvicted = 10,
+  /** A replica message whose source is not the configured address of its sender: passed up (user
+   * space drops it too), or dropped when it carries the Quorum flag. */
+  Foreign = 11,
+  /** Electrode traffic of another type (requests, commits, view change...): passed up. */
+  PassOther = 12,
+  /** Not electrode traffic for this replica (other ports, protocols, clusters): passed. */
+  NotOurs = 13,
+}
+export const xdpCounterCount = 14;
+
 export const allLayouts = [
   header,
   entryHead,
@@ -182,6 +263,9 @@ export const allLayouts = [
   recoveryResponseBody,
   peerEntry,
   tcConfig,
+  xdpConfig,
+  kernelStateLayout,
+  fastRecord,
 ] as const;
 
 /** Largest operation (request payload) that fits one Prepare with its header and entry head. */

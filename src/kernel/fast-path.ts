@@ -1,0 +1,163 @@
+// The replica process's side of the XDP fast paths: attach the program setup pinned through a BPF
+// link this process holds (its death detaches it), write the kernel state (under the map value's
+// spin lock) and consume the fast-reply ring buffer (mmap'ed, the way libbpf's ring_buffer does,
+// so a record costs no syscall and no callback from C).
+
+import { BPF_F_LOCK, check, libbpf, ptr, toArrayBuffer, type Pointer } from "../../ffi/libbpf.ts";
+import { _SC_PAGESIZE, errno, errnoName, libc, MAP_SHARED, PROT_READ, PROT_WRITE } from "../../ffi/libc.ts";
+import type { Config, ReplicaConfig } from "../config/config.ts";
+import { Status, type KernelState } from "../core/types.ts";
+import { fastRingBytes, KernelEnable } from "../wire/layout.ts";
+import { closeFd, openPinned } from "./maps.ts";
+import { createXdpLink, kstateValue, kstateValueBytes, xdpRuntimePins, xdpStatus, type XdpState } from "./xdp.ts";
+
+/** Ring record header (struct bpf_ringbuf_hdr): len with two flag bits, then pg_off. */
+const ringHeaderBytes = 8;
+const busyBit = 0x80000000;
+const discardBit = 0x40000000;
+/** The record body written by the XDP program: struct electrode_fast_record (len, pad, data). */
+const recordHeadBytes = 8;
+/** How long a fence waits for a record the XDP program reserved but has not submitted yet. */
+const fenceSpinMs = 50;
+
+function mmap(fd: number, length: number, prot: number, offset: number): Pointer {
+  const at = libc.mmap(null, length, prot, MAP_SHARED, fd, offset) as Pointer | null;
+  if (!at || Number(at) >= 2 ** 63) throw new Error(`mmap of the fast-reply ring failed: ${errnoName(errno())}`);
+  return at;
+}
+
+export class KernelFastPath {
+  private readonly keyBuf = new Uint32Array(new ArrayBuffer(4));
+  private readonly valueBuf = new Uint8Array(new ArrayBuffer(kstateValueBytes));
+  // Positions are u64: read and written whole (Atomics), a torn read would point anywhere.
+  private readonly consumer: BigUint64Array | undefined;
+  private readonly producer: BigUint64Array | undefined;
+  private readonly data: Uint8Array | undefined;
+  private readonly dataView: DataView | undefined;
+  private readonly mapped: { at: Pointer; length: number }[] = [];
+  readonly ringFd: number;
+  private linkFd = -1;
+  /** Records the ring handed over (Prepares acked in XDP). */
+  records = 0;
+
+  private constructor(
+    readonly state: XdpState,
+    private readonly kstateFd: number,
+    ringFd: number | undefined,
+    /** Drawn per process: what an earlier process left in the cursor and quorum slots is void. */
+    readonly epoch: number,
+    /** KernelEnable bits: the fast paths this process uses (setup may have loaded more). */
+    private readonly enable: number,
+  ) {
+    this.ringFd = ringFd ?? -1;
+    if (ringFd === undefined) return;
+    const page = Number(libc.sysconf(_SC_PAGESIZE));
+    const cons = mmap(ringFd, page, PROT_READ | PROT_WRITE, 0);
+    this.mapped.push({ at: cons, length: page });
+    // Producer page, then the data area mapped twice in a row so a record never wraps.
+    const prod = mmap(ringFd, page + 2 * fastRingBytes, PROT_READ, page);
+    this.mapped.push({ at: prod, length: page + 2 * fastRingBytes });
+    this.consumer = new BigUint64Array(toArrayBuffer(cons, 0, 8));
+    this.producer = new BigUint64Array(toArrayBuffer(prod, 0, 8));
+    this.data = new Uint8Array(toArrayBuffer(prod, page, 2 * fastRingBytes));
+    this.dataView = new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength);
+  }
+
+  /**
+   * Opens what setup pinned and attaches the program, with the kernel state set to Recovering
+   * first (the core announces its real state on its first step); else says why not.
+   */
+  static open(config: Config, self: ReplicaConfig, epoch: number, want: { prune: boolean; fastReply: boolean }): KernelFastPath | { why: string } {
+    const status = xdpStatus(config, self);
+    if (!status.loaded || !status.state) return { why: status.why };
+    const state = status.state;
+    const paths = xdpRuntimePins(config, self);
+    const fds: number[] = [];
+    let fast: KernelFastPath | undefined;
+    try {
+      const kstate = openPinned(paths.kstate);
+      const prog = openPinned(paths.prog);
+      const prune = state.prune && want.prune;
+      const fastReply = state.fastReply && want.fastReply;
+      const ring = fastReply ? openPinned(paths.ring) : undefined;
+      for (const fd of [kstate, prog, ring]) if (fd !== undefined) fds.push(fd);
+      if (kstate === undefined || prog === undefined || (fastReply && ring === undefined)) return { why: `pins in ${state.pinDir} are missing (run setup again)` };
+      fast = new KernelFastPath(state, kstate, ring, epoch, (prune ? KernelEnable.Prune : 0) | (fastReply ? KernelEnable.FastReply : 0));
+      fast.writeState({ status: Status.Recovering, view: 0, leader: 0, lastOp: 0 });
+      fast.drain(() => {}); // records of an earlier process: its acks died with it
+      fast.linkFd = createXdpLink(prog, state.ifindex, state.mode, state.iface);
+      closeFd(prog);
+      return fast;
+    } catch (e) {
+      if (fast) {
+        fast.close();
+        closeFd(fds[1]!);
+      } else for (const fd of fds) closeFd(fd);
+      return { why: (e as Error).message.split("\n")[0]! };
+    }
+  }
+
+  get prune(): boolean {
+    return (this.enable & KernelEnable.Prune) !== 0;
+  }
+  get fastReply(): boolean {
+    return (this.enable & KernelEnable.FastReply) !== 0;
+  }
+
+  /** Writes status, view, leader and log end for the XDP program (atomically, under its lock). */
+  writeState(s: Pick<KernelState, "status" | "view" | "leader" | "lastOp">): void {
+    this.keyBuf[0] = 0;
+    kstateValue({ ...s, epoch: this.epoch, enable: this.enable }, this.valueBuf);
+    check("bpf_map_update_elem (kstate)", libbpf().bpf_map_update_elem(this.kstateFd, ptr(this.keyBuf), ptr(this.valueBuf), BPF_F_LOCK));
+  }
+
+  private position(word: BigUint64Array): number {
+    return Number(Atomics.load(word, 0));
+  }
+
+  /**
+   * Hands every submitted record to `onRecord` (a copy of the datagram), in ring order. With
+   * `fence`, also waits for records that are reserved but not submitted yet, so that everything
+   * the XDP program acked under the state written before this call is seen.
+   */
+  drain(onRecord: (datagram: Uint8Array) => void, fence = false): number {
+    const data = this.data;
+    const view = this.dataView;
+    if (!data || !view || !this.consumer || !this.producer) return 0;
+    const mask = fastRingBytes - 1;
+    let cons = this.position(this.consumer);
+    let handed = 0;
+    const deadline = fence ? performance.now() + fenceSpinMs : 0;
+    for (;;) {
+      const prod = this.position(this.producer);
+      if (cons >= prod) break;
+      const at = cons & mask;
+      const len = view.getUint32(at, true);
+      if (len & busyBit) {
+        if (fence && performance.now() < deadline) continue; // an XDP program is filling it right now
+        break;
+      }
+      const bytes = len & ~(busyBit | discardBit);
+      if (!(len & discardBit)) {
+        const body = at + ringHeaderBytes;
+        const datagramLen = view.getUint32(body, true);
+        onRecord(data.slice(body + recordHeadBytes, body + recordHeadBytes + datagramLen));
+        handed++;
+      }
+      cons += (bytes + ringHeaderBytes + 7) & ~7;
+    }
+    if (handed > 0 || cons !== this.position(this.consumer)) Atomics.store(this.consumer, 0, BigInt(cons));
+    this.records += handed;
+    return handed;
+  }
+
+  /** Detaches (closes the link), then unmaps and closes. */
+  close(): void {
+    if (this.linkFd >= 0) closeFd(this.linkFd);
+    this.linkFd = -1;
+    for (const m of this.mapped) libc.munmap(m.at, m.length);
+    this.mapped.length = 0;
+    closeFd(this.kstateFd);
+    if (this.ringFd >= 0) closeFd(this.ringFd);
+  }
+}

@@ -1,0 +1,63 @@
+// Small helpers over pinned BPF objects shared by the fast paths: pins, per-CPU counters, fds.
+
+import { existsSync, readdirSync, rmdirSync, unlinkSync } from "node:fs";
+import { check, cstr, libbpf, ptr } from "../../ffi/libbpf.ts";
+import { libc } from "../../ffi/libc.ts";
+
+export const bpffsRoot = "/sys/fs/bpf";
+
+/** Removes `dir` and then each parent up to (not including) `stop` that is left empty. */
+export function removeEmptyUpTo(dir: string, stop: string): void {
+  for (let d = dir; d.startsWith(`${stop}/`); d = d.slice(0, d.lastIndexOf("/"))) {
+    if (!existsSync(d) || readdirSync(d).length > 0) return;
+    rmdirSync(d);
+  }
+}
+
+/** Unpins the named pins in `dir` (others, e.g. another fast path's, stay), then empty dirs. */
+export function removePins(dir: string, names: readonly string[]): string[] {
+  const removed: string[] = [];
+  for (const name of names) {
+    const path = `${dir}/${name}`;
+    if (!existsSync(path)) continue;
+    unlinkSync(path);
+    removed.push(path);
+  }
+  removeEmptyUpTo(dir, bpffsRoot);
+  return removed;
+}
+
+/** Opens a pinned map or program; undefined when the pin does not exist. */
+export function openPinned(path: string): number | undefined {
+  if (!existsSync(path)) return undefined;
+  return check(`bpf_obj_get ${path}`, libbpf().bpf_obj_get(cstr(path)));
+}
+
+export function closeFd(fd: number): void {
+  libc.close(fd);
+}
+
+/** Sums each of the first `count` entries of a pinned per-CPU u64 array over all CPUs. */
+export function readPerCpuCounters(path: string, count: number): number[] | undefined {
+  const fd = existsSync(path) ? libbpf().bpf_obj_get(cstr(path)) : -1;
+  if (fd < 0) return undefined;
+  try {
+    const cpus = check("libbpf_num_possible_cpus", libbpf().libbpf_num_possible_cpus());
+    const values = new BigUint64Array(new ArrayBuffer(8 * cpus));
+    const key = new Uint32Array(new ArrayBuffer(4));
+    const sums: number[] = [];
+    for (let i = 0; i < count; i++) {
+      key[0] = i;
+      check(`bpf_map_lookup_elem (${path})`, libbpf().bpf_map_lookup_elem(fd, ptr(key), ptr(values)));
+      sums.push(values.reduce((a, b) => a + Number(b), 0));
+    }
+    return sums;
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/** "PassQuorum" -> "pass_quorum". */
+export function snakeCase(name: string): string {
+  return name.replace(/[A-Z]/g, (c, at: number) => (at ? "_" : "") + c.toLowerCase());
+}
