@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { replicaById } from "../config/config.ts";
+import { ConfigError, replicaById } from "../config/config.ts";
 import { commonArgs, configFrom, createLogger, intArg, rejectUnknownFlags, RuntimeError } from "./common.ts";
 
 const args = {
@@ -20,7 +20,9 @@ export default defineCommand({
     const log = createLogger(a, "setup");
     const config = configFrom(a);
     const self = replicaById(config, intArg(a.id, "id", 0, 2 ** 31 - 1));
-    if (process.getuid?.() !== 0) throw new RuntimeError("setup needs root (or CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN) to load and attach eBPF");
+    if (process.getuid?.() !== 0) {
+      throw new RuntimeError("setup needs root: it loads eBPF programs, attaches them with tc and pins them under /sys/fs/bpf (run it with sudo)");
+    }
     // Imported here so that commands without eBPF never load libbpf.
     const kernel = await import("../kernel/broadcast.ts");
     if (a.teardown) {
@@ -36,7 +38,10 @@ export default defineCommand({
         log.success(`tc broadcast attached on ${state.iface} egress (program ${state.progId}), ${state.peers.length - 1} peers, pinned under ${state.pinDir}`);
       }
     } catch (e) {
-      throw new RuntimeError((e as Error).message.split("\n")[0]!);
+      if (e instanceof ConfigError) throw e;
+      const [first, ...detail] = (e as Error).message.split("\n");
+      if (detail.length) log.debug(detail.join("\n")); // e.g. the verifier log, with --verbose
+      throw new RuntimeError(first!);
     }
   },
 });

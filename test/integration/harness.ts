@@ -43,9 +43,10 @@ export async function startCluster(replicas: number, opts: Partial<RunningCluste
 }
 
 /**
- * A namespace cluster with `electrode setup` run on every replica and no replica process, for
- * tests of the attached programs themselves. Removes everything it made, also when `body` fails:
- * teardown in every namespace, then the namespaces, then any pin or state left by a failed teardown.
+ * A namespace cluster with `electrode setup` run on every replica (unless `setup: false`) and no
+ * replica process, for tests of setup and of the attached programs themselves. Removes everything
+ * it made, also when `body` fails: teardown in every namespace, then the namespaces, then any pin
+ * or state left by a failed teardown.
  */
 export async function withSetupCluster<T>(replicas: number, body: (cluster: RunningCluster) => Promise<T>, opts: Partial<RunningClusterOptions> = {}): Promise<T> {
   requireBinary();
@@ -55,7 +56,7 @@ export async function withSetupCluster<T>(replicas: number, body: (cluster: Runn
   try {
     local = await createCluster({ replicas });
     cluster = new RunningCluster(local, { dir, command: [binary], setup: true, ...opts });
-    await cluster.setupAll();
+    if (opts.setup !== false) await cluster.setupAll();
     return await body(cluster);
   } finally {
     await cluster?.setupAll(true).catch(() => undefined);
