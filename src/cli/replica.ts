@@ -1,7 +1,8 @@
 import { defineCommand } from "citty";
+import { writeFileSync } from "node:fs";
 import { replicaById, type Config, type ReplicaConfig } from "../config/config.ts";
 import { ReplicaNode } from "../node/replica-node.ts";
-import { commonArgs, configFrom, createLogger, intArg, rejectUnknownFlags, UsageError } from "./common.ts";
+import { commonArgs, configFrom, createLogger, intArg, rejectUnknownFlags, RuntimeError, UsageError } from "./common.ts";
 
 const args = {
   ...commonArgs,
@@ -14,6 +15,7 @@ const args = {
     valueHint: "LIST",
   },
   stats: { type: "boolean", description: "Print message counters as JSON on exit" },
+  "stats-file": { type: "string", description: "On exit (SIGTERM/SIGINT), write syscall, datagram and commit counters as JSON to FILE", valueHint: "FILE" },
 } as const;
 
 const fastPaths = ["tc-broadcast", "quorum-prune", "fast-reply"] as const;
@@ -35,6 +37,14 @@ async function chooseTcBroadcast(opt: string, config: Config, self: ReplicaConfi
   }
   if (!status.active && opt !== "auto") log.warn(`tc-broadcast requested but unavailable: ${status.why}; running in user space`);
   return status.active;
+}
+
+function writeStats(file: string, counters: object): void {
+  try {
+    writeFileSync(file, JSON.stringify(counters, null, 2) + "\n");
+  } catch (e) {
+    throw new RuntimeError(`--stats-file: cannot write ${file}: ${(e as Error).message}`);
+  }
 }
 
 export default defineCommand({
@@ -68,6 +78,7 @@ export default defineCommand({
       node.close();
     }
     if (a.stats) console.log(JSON.stringify(node.stats));
+    if (a["stats-file"]) writeStats(a["stats-file"], node.counters());
     log.info("stopped");
   },
 });
