@@ -21,6 +21,7 @@ export const libc = dlopen("libc.so.6", {
   mmap: { args: ["ptr", "u64", "i32", "i32", "i32", "i64"], returns: "ptr" },
   munmap: { args: ["ptr", "u64"], returns: "i32" },
   sysconf: { args: ["i32"], returns: "i64" },
+  if_nametoindex: { args: ["ptr"], returns: "u32" },
   __errno_location: { args: [], returns: "ptr" },
 }).symbols;
 
@@ -36,6 +37,7 @@ export function errno(): number {
 }
 
 export const AF_INET = 2;
+export const AF_PACKET = 17;
 export const SOCK_DGRAM = 2;
 export const SOCK_RAW = 3;
 export const SOCK_NONBLOCK = 0o4000;
@@ -57,6 +59,11 @@ export const MAP_SHARED = 0x01;
 /** mmap's MAP_FAILED, as bun:ffi returns it (a pointer value). */
 export const MAP_FAILED = 2 ** 64 - 1;
 export const _SC_PAGESIZE = 30;
+/** Ethernet protocol numbers (host order; sockets take them in network order). */
+export const ETH_P_ALL = 0x0003;
+export const ETH_P_IP = 0x0800;
+/** sockaddr_ll.sll_pkttype of a frame this host sent (an AF_PACKET socket sees both ways). */
+export const PACKET_OUTGOING = 4;
 
 export const errnoNames: Record<number, string> = {
   1: "EPERM",
@@ -93,6 +100,8 @@ export function errnoName(n: number): string {
   return errnoNames[n] ?? `errno ${n}`;
 }
 
+/** struct sockaddr_ll (AF_PACKET): 20 bytes; protocol in network order. */
+export const sockaddrLl = { size: 20, family: 0, protocol: 2, ifindex: 4, hatype: 8, pkttype: 10, halen: 11, addr: 12 } as const;
 /** struct sockaddr_in: 16 bytes. */
 export const sockaddrIn = { size: 16, family: 0, port: 2, addr: 4 } as const;
 /** struct iovec: 16 bytes. */

@@ -1,9 +1,14 @@
 // Compares fast-path modes side by side in one run on namespace clusters (root), printing a table
 // with ratios to `none` and writing JSON. The machine is noisy: compare within one run.
 //
+// Every run starts the replicas afresh and stops them afterwards (SIGTERM), so each replica writes
+// its counters (--stats-file); a second table shows what the leader's user space paid in sends:
+// syscalls and datagrams per committed op, and per broadcast (Prepare or Commit). Without eBPF a
+// broadcast costs n-1 datagrams; with tc-broadcast one, the kernel making the other copies.
+//
 // Usage: bun run scripts/bench-modes.ts [--replicas 3,5,7] [--clients 1,16] [--duration 3] [--json out.json]
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -24,24 +29,116 @@ const modes = [
   { opt: "none", setup: false },
   { opt: "tc-broadcast", setup: true },
 ];
-const rows: BenchJson[] = [];
+
+/** What `electrode replica --stats-file` writes (the fields used here). */
+interface ReplicaCounters {
+  sends_syscalls: number;
+  datagrams_sent: number;
+  datagrams_received: number;
+  committed_ops: number;
+  leader: boolean;
+  messages: { sent: number; replies: number; byType: Record<string, number> };
+}
+
+interface LeaderSends {
+  committed_ops: number;
+  broadcasts: number;
+  sends_syscalls: number;
+  datagrams_sent: number;
+  datagrams_to_replicas: number;
+  syscalls_per_op: number;
+  datagrams_per_op: number;
+  replica_datagrams_per_op: number;
+  ops_per_prepare: number;
+  syscalls_per_broadcast: number;
+  replica_datagrams_per_broadcast: number;
+}
+
+type Row = BenchJson & { leader_sends?: LeaderSends };
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+/** The leader's sends from every replica's counters. Broadcasts (Prepare and Commit) are counted
+ * where they arrive: the follower that saw the most (user space does not count its broadcasts). */
+function leaderSends(all: readonly ReplicaCounters[]): LeaderSends | undefined {
+  const leader = all.find((c) => c.leader);
+  if (!leader) return undefined;
+  const followers = all.filter((c) => c !== leader);
+  const arrived = (type: string) => Math.max(0, ...followers.map((c) => c.messages.byType[type] ?? 0));
+  const prepares = arrived("Prepare");
+  const broadcasts = prepares + arrived("Commit");
+  const toReplicas = leader.messages.sent - leader.messages.replies;
+  const ops = leader.committed_ops;
+  return {
+    committed_ops: ops,
+    broadcasts,
+    sends_syscalls: leader.sends_syscalls,
+    datagrams_sent: leader.datagrams_sent,
+    datagrams_to_replicas: toReplicas,
+    syscalls_per_op: round(leader.sends_syscalls / ops),
+    datagrams_per_op: round(leader.datagrams_sent / ops),
+    replica_datagrams_per_op: round(toReplicas / ops),
+    ops_per_prepare: round(ops / prepares),
+    syscalls_per_broadcast: round(leader.sends_syscalls / broadcasts),
+    replica_datagrams_per_broadcast: round(toReplicas / broadcasts),
+  };
+}
+
+function formatSendsTable(rows: readonly Row[]): string {
+  const header = ["replicas", "opt", "clients", "committed", "send syscalls/op", "datagrams/op", "to replicas/op", "ops/Prepare", "syscalls/broadcast", "replica datagrams/broadcast"];
+  const body = rows.map((r) => {
+    const s = r.leader_sends;
+    if (!s) return [String(r.replicas), r.opt, String(r.clients), "no leader counters", ...header.slice(4).map(() => "")];
+    const cells = [s.committed_ops, s.syscalls_per_op, s.datagrams_per_op, s.replica_datagrams_per_op, s.ops_per_prepare, s.syscalls_per_broadcast, s.replica_datagrams_per_broadcast];
+    return [String(r.replicas), r.opt, String(r.clients), ...cells.map(String)];
+  });
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...body.map(line)].join("\n");
+}
+
+async function runOnce(cluster: RunningCluster, statsFile: (id: number) => string, mode: string, clients: string): Promise<Row> {
+  cluster.startAll();
+  let row: Row;
+  try {
+    await cluster.waitServing();
+    const out = await cluster.client(["--bench", "--clients", clients, "--duration", values.duration!, "--warmup", "1", "--opt", mode, "--json", "-", "--quiet"]);
+    if (out.code !== 0) throw new Error(`bench failed: ${out.stderr}`);
+    row = JSON.parse(out.stdout) as Row;
+  } finally {
+    await cluster.stopAll(); // SIGTERM: each replica writes its --stats-file
+  }
+  const counters = cluster.replicas.flatMap((r) => {
+    try {
+      return [JSON.parse(readFileSync(statsFile(r.id), "utf8")) as ReplicaCounters];
+    } catch {
+      console.error(`replica ${r.id} wrote no counters (killed?)`);
+      return [];
+    }
+  });
+  row.leader_sends = leaderSends(counters);
+  return row;
+}
+
+const rows: Row[] = [];
 const dir = mkdtempSync(join(tmpdir(), "electrode-bench-"));
 
 for (const n of values.replicas!.split(",").map(Number)) {
   const local = await createCluster({ replicas: n });
   try {
     for (const mode of modes) {
-      const cluster = new RunningCluster(local, { dir, command: [binary], setup: mode.setup, replicaArgs: ["--opt", mode.setup ? mode.opt : "none"] });
+      let run = "";
+      const statsFile = (id: number) => join(dir, `stats-${run}-r${id}.json`);
+      const replicaArgs = (id: number) => ["--opt", mode.setup ? mode.opt : "none", "--stats-file", statsFile(id)];
+      const cluster = new RunningCluster(local, { dir, command: [binary], setup: mode.setup, replicaArgs });
       try {
         if (mode.setup) await cluster.setupAll();
-        cluster.startAll();
-        await cluster.waitServing();
         for (const clients of values.clients!.split(",")) {
-          const out = await cluster.client(["--bench", "--clients", clients, "--duration", values.duration!, "--warmup", "1", "--opt", mode.opt, "--json", "-", "--quiet"]);
-          if (out.code !== 0) throw new Error(`bench failed: ${out.stderr}`);
-          const row = JSON.parse(out.stdout) as BenchJson;
+          run = `${n}-${mode.opt}-${clients}`;
+          const row = await runOnce(cluster, statsFile, mode.opt, clients);
           rows.push(row);
-          console.error(`${n} replicas, ${mode.opt}, ${clients} clients: ${row.throughput_ops_s} ops/s, p50 ${row.latency_us.p50} us`);
+          const s = row.leader_sends;
+          const sends = s ? `, leader ${s.syscalls_per_op} send syscalls and ${s.datagrams_per_op} datagrams per op, ${s.replica_datagrams_per_broadcast} datagrams per broadcast` : "";
+          console.error(`${n} replicas, ${mode.opt}, ${clients} clients: ${row.throughput_ops_s} ops/s, p50 ${row.latency_us.p50} us${sends}`);
         }
       } finally {
         await cluster.close();
@@ -53,4 +150,7 @@ for (const n of values.replicas!.split(",").map(Number)) {
 }
 rmSync(dir, { recursive: true, force: true });
 console.log(formatBenchTable(rows));
+console.log();
+console.log("Leader's sends (user space), whole run including warmup and idle heartbeats:");
+console.log(formatSendsTable(rows));
 if (values.json) await Bun.write(values.json, JSON.stringify(rows, null, 2) + "\n");

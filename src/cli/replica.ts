@@ -1,8 +1,9 @@
 import { defineCommand } from "citty";
+import { writeFileSync } from "node:fs";
 import { replicaById, type Config, type ReplicaConfig } from "../config/config.ts";
 import type { KernelFastPath } from "../kernel/fast-path.ts";
 import { ReplicaNode } from "../node/replica-node.ts";
-import { commonArgs, configFrom, createLogger, intArg, rejectUnknownFlags, UsageError } from "./common.ts";
+import { commonArgs, configFrom, createLogger, intArg, rejectUnknownFlags, RuntimeError, UsageError } from "./common.ts";
 
 const args = {
   ...commonArgs,
@@ -15,6 +16,7 @@ const args = {
     valueHint: "LIST",
   },
   stats: { type: "boolean", description: "Print message counters as JSON on exit" },
+  "stats-file": { type: "string", description: "On exit (SIGTERM/SIGINT), write syscall, datagram and commit counters as JSON to FILE", valueHint: "FILE" },
 } as const;
 
 export const fastPaths = ["tc-broadcast", "quorum-prune", "fast-reply"] as const;
@@ -78,6 +80,14 @@ async function chooseFastPaths(opt: string, config: Config, self: ReplicaConfig,
   return { tcBroadcast, fastPath, names };
 }
 
+function writeStats(file: string, counters: object): void {
+  try {
+    writeFileSync(file, JSON.stringify(counters, null, 2) + "\n");
+  } catch (e) {
+    throw new RuntimeError(`--stats-file: cannot write ${file}: ${(e as Error).message}`);
+  }
+}
+
 export default defineCommand({
   meta: {
     name: "replica",
@@ -115,6 +125,7 @@ export default defineCommand({
       node.close();
     }
     if (a.stats) console.log(JSON.stringify(node.stats));
+    if (a["stats-file"]) writeStats(a["stats-file"], node.counters());
     log.info("stopped");
   },
 });

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { replicaById } from "../config/config.ts";
+import { ConfigError, replicaById } from "../config/config.ts";
 import { commonArgs, configFrom, createLogger, intArg, rejectUnknownFlags, RuntimeError, UsageError } from "./common.ts";
 import { parseOpt } from "./replica.ts";
 
@@ -63,7 +63,7 @@ export default defineCommand({
     if (a.stub === undefined && a.id === undefined) throw new UsageError("setup: --id N is required (or --stub IFACE)");
     const config = a.stub === undefined ? configFrom(a) : undefined;
     const self = config ? replicaById(config, intArg(a.id, "id", 0, 2 ** 31 - 1)) : undefined;
-    if (process.getuid?.() !== 0) throw new RuntimeError("setup needs root (or CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN) to load and attach eBPF");
+    if (process.getuid?.() !== 0) throw new RuntimeError("setup needs root: it loads eBPF programs, attaches them with tc and XDP and pins them under /sys/fs/bpf (run it with sudo)");
     try {
       if (!config || !self) return await stub(String(a.stub), Boolean(a.teardown), Boolean(a.json), log);
       // Imported here so that commands without eBPF never load libbpf.
@@ -91,7 +91,10 @@ export default defineCommand({
       } else if (xdp.teardownXdp(config, self).length > 0 && !a.json) log.info("XDP removed (not in --opt)");
       if (a.json) console.log(JSON.stringify(result));
     } catch (e) {
-      throw new RuntimeError((e as Error).message.split("\n")[0]!);
+      if (e instanceof ConfigError) throw e;
+      const [first, ...detail] = (e as Error).message.split("\n");
+      if (detail.length) log.debug(detail.join("\n")); // e.g. the verifier log, with --verbose
+      throw new RuntimeError(first!);
     }
   },
 });

@@ -6,14 +6,14 @@
 
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { check, libbpf, ptr } from "../../ffi/libbpf.ts";
-import type { Config, ReplicaConfig } from "../config/config.ts";
+import { ConfigError, type Config, type ReplicaConfig } from "../config/config.ts";
 import { parseIp } from "../net/udp.ts";
 import { BroadcastCounter, broadcastCounterCount, peerEntry, tcConfig } from "../wire/layout.ts";
 import tcBroadcastObject from "../../bpf/build/tc_broadcast.bpf.o" with { type: "file" };
-import { bpffsMounted, interfaceByName, interfaceWithAddress, resolveNeighbour, type Interface } from "./netinfo.ts";
+import { bpffsMounted, interfaceByName, interfaceWithAddress, NetInfoError, resolveNeighbour, type Interface } from "./netinfo.ts";
 import { bpffsRoot, readPerCpuCounters, removeEmptyUpTo, removePins, snakeCase } from "./maps.ts";
 import { BpfObject } from "./object.ts";
-import { attachEgress, destroyClsact, detachEgress, ensureClsact, queryEgress } from "./tc.ts";
+import { attachEgress, destroyClsact, detachEgress, ensureClsact, foreignFilterCount, queryEgress } from "./tc.ts";
 
 export { bpffsRoot };
 const programName = "electrode_tc_broadcast";
@@ -48,9 +48,16 @@ export function readState(config: Config, self: ReplicaConfig): BroadcastState |
   }
 }
 
-/** The interface of this replica: `iface` from the config, else the one holding its address. */
-export function replicaInterface(self: ReplicaConfig): Interface {
-  return self.iface ? interfaceByName(self.iface) : interfaceWithAddress(self.host);
+/** The interface of this replica: `iface` from the config, else the one holding its address. An
+ * `iface` this host lacks is a config error (exit 2) naming the field. */
+export function replicaInterface(config: Config, self: ReplicaConfig): Interface {
+  if (!self.iface) return interfaceWithAddress(self.host);
+  try {
+    return interfaceByName(self.iface);
+  } catch (e) {
+    if (!(e instanceof NetInfoError)) throw e;
+    throw new ConfigError(config.file, `replicas[${self.index}].iface`, `no network interface '${self.iface}' on this host (see: ip link; or leave iface out to use the one holding ${self.host})`);
+  }
 }
 
 function tcConfigBytes(config: Config, self: ReplicaConfig): Uint8Array {
@@ -73,10 +80,25 @@ export function peerRow(ip: string, port: number, mac: string): Uint8Array {
   return row;
 }
 
+const neighbourTimeoutMs = 2000;
+
+/** Every replica's address and MAC as this node's clones must carry them; a peer whose MAC does
+ * not resolve is named, with the config field that would give it. */
 export async function resolvePeers(config: Config, self: ReplicaConfig, iface: Interface) {
   const peers: BroadcastState["peers"] = [];
   for (const r of config.replicas) {
-    const mac = r.index === self.index ? iface.mac : (r.mac ?? (await resolveNeighbour(r.host, iface.name, self.host)));
+    let mac = r.index === self.index ? iface.mac : r.mac;
+    if (mac === undefined) {
+      try {
+        mac = await resolveNeighbour(r.host, iface.name, self.host, neighbourTimeoutMs);
+      } catch (e) {
+        if (!(e instanceof NetInfoError)) throw e;
+        throw new NetInfoError(
+          `cannot find the MAC address of replica ${r.id} (${r.host}) on ${iface.name}: no answer to ARP within ${neighbourTimeoutMs} ms. ` +
+            `Is that node up and on this link? Otherwise set it as replicas[${r.index}].mac in ${config.file}`,
+        );
+      }
+    }
     peers.push({ id: r.id, ip: r.host, port: r.port, mac });
   }
   return peers;
@@ -90,7 +112,7 @@ export function ensureBpffs(): void {
 
 /** Loads, fills, pins and attaches; replaces what an earlier run left. */
 export async function setupBroadcast(config: Config, self: ReplicaConfig): Promise<BroadcastState> {
-  const iface = replicaInterface(self);
+  const iface = replicaInterface(config, self);
   const peers = await resolvePeers(config, self, iface);
   ensureBpffs();
   const bytes = new Uint8Array(await Bun.file(tcBroadcastObject).arrayBuffer());
@@ -112,7 +134,10 @@ export async function setupBroadcast(config: Config, self: ReplicaConfig): Promi
     obj.pinMap("electrode_peers", `${dir}/peers`);
     obj.pinMap("electrode_bcast_stats", `${dir}/bcast_stats`);
     const previous = readState(config, self);
-    const createdClsact = ensureClsact(iface.index) || (previous?.createdClsact ?? false);
+    // With the state file of an earlier run lost (killed before writing it, /run wiped) but its
+    // filter still attached, the qdisc is taken as electrode's when nothing else hangs on it.
+    const orphan = previous === undefined && queryEgress(iface.index) !== undefined;
+    const createdClsact = ensureClsact(iface.index) || (previous?.createdClsact ?? (orphan && foreignFilterCount(iface.name) === 0));
     const progId = attachEgress(iface.index, obj.programFd(programName));
     const state: BroadcastState = {
       cluster: config.name,
@@ -137,18 +162,22 @@ export async function setupBroadcast(config: Config, self: ReplicaConfig): Promi
 export function teardownBroadcast(config: Config, self: ReplicaConfig): string[] {
   const done: string[] = [];
   const state = readState(config, self);
-  let ifindex = state?.ifindex;
-  if (ifindex === undefined) {
+  let iface: Pick<Interface, "index" | "name"> | undefined = state && { index: state.ifindex, name: state.iface };
+  if (!iface) {
     try {
-      ifindex = replicaInterface(self).index;
+      iface = replicaInterface(config, self);
     } catch {
-      ifindex = undefined;
+      iface = undefined; // the interface is gone, and with it the qdisc and filter
     }
   }
-  if (ifindex !== undefined && detachEgress(ifindex)) done.push(`detached tc egress filter from ${state?.iface ?? `ifindex ${ifindex}`}`);
-  if (state?.createdClsact && ifindex !== undefined) {
-    destroyClsact(ifindex);
-    done.push(`removed the clsact qdisc electrode created on ${state.iface}`);
+  const detached = iface !== undefined && detachEgress(iface.index);
+  if (detached) done.push(`detached tc egress filter from ${iface!.name}`);
+  // Without a state file (lost by a killed run) the qdisc counts as electrode's when electrode's
+  // filter was the only one on it, as setup decides.
+  const ours = state ? state.createdClsact : detached && foreignFilterCount(iface!.name) === 0;
+  if (ours && iface) {
+    destroyClsact(iface.index);
+    done.push(`removed the clsact qdisc electrode created on ${iface.name}`);
   }
   const dir = pinDir(config, self);
   if (removePins(dir, pinNames).length > 0) done.push(`unpinned tc broadcast pins in ${dir}`);

@@ -1,7 +1,7 @@
 // A BPF object opened from bytes embedded in the executable: set load-time config, load (with the
 // verifier's log captured on failure), and hand out program and map fds.
 
-import { check, libbpf, LibbpfError, lastErrno, cstr, ptr, readCString, toArrayBuffer, type Pointer } from "../../ffi/libbpf.ts";
+import { check, errnoName, libbpf, LibbpfError, lastErrno, cstr, ptr, readCString, toArrayBuffer, type Pointer } from "../../ffi/libbpf.ts";
 
 const verifierLogBytes = 1 << 20;
 
@@ -65,7 +65,7 @@ export class BpfObject {
       const log = this.logBufs.map((b) => new TextDecoder().decode(b.subarray(0, Math.max(0, b.indexOf(0))))).join("\n").trim();
       const tail = log.split("\n").slice(-12).join("\n");
       const hint = -ret === 1 || -ret === 13 ? " (needs root or CAP_BPF + CAP_NET_ADMIN; a verifier rejection also shows as EACCES)" : "";
-      throw new LibbpfError("bpf_object__load", -ret, `loading ${this.name} failed: errno ${-ret}${hint}${tail ? `\nverifier log (tail):\n${tail}` : ""}`);
+      throw new LibbpfError("bpf_object__load", -ret, `loading ${this.name} failed: ${errnoName(-ret)}${hint}${tail ? `\nverifier log (tail):\n${tail}` : ""}`);
     }
   }
 

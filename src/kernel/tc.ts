@@ -64,3 +64,30 @@ export function destroyClsact(ifindex: number): void {
   const ret = libbpf().bpf_tc_hook_destroy(ptr(h));
   if (ret < 0 && ret !== -2 && ret !== -22 && ret !== -19) throw new LibbpfError("bpf_tc_hook_destroy", -ret);
 }
+
+interface TcFilterRow {
+  pref?: number;
+  options?: { handle?: string };
+}
+
+/**
+ * Filters on `ifname`'s clsact (ingress and egress) other than electrode's own, read through tc's
+ * JSON output; -1 when tc cannot tell (then nothing may be assumed to be electrode's).
+ */
+export function foreignFilterCount(ifname: string): number {
+  let count = 0;
+  for (const direction of ["ingress", "egress"] as const) {
+    const out = Bun.spawnSync(["tc", "-j", "filter", "show", "dev", ifname, direction], { stdout: "pipe", stderr: "pipe" });
+    if (out.exitCode !== 0) return -1;
+    let rows: TcFilterRow[];
+    try {
+      rows = JSON.parse(out.stdout.toString().trim() || "[]") as TcFilterRow[];
+    } catch {
+      return -1;
+    }
+    // tc lists a header row per priority and one row with `options` per filter.
+    const ours = (r: TcFilterRow) => direction === "egress" && r.pref === tcPriority && Number(r.options?.handle) === tcHandle;
+    count += rows.filter((r) => r.options && !ours(r)).length;
+  }
+  return count;
+}

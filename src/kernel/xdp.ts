@@ -184,7 +184,7 @@ export async function setupXdp(config: Config, self: ReplicaConfig, opts: XdpSet
   if (config.pipelineMax > quorumSlotsCount) {
     throw new Error(`pipeline_max ${config.pipelineMax} exceeds the quorum table's ${quorumSlotsCount} slots: lower it for quorum prune`);
   }
-  const iface = replicaInterface(self);
+  const iface = replicaInterface(config, self);
   const { mode, reason } = chooseXdpMode(iface, opts.mode);
   ensureBpffs();
   const obj = BpfObject.open("xdp_fast", new Uint8Array(await Bun.file(xdpFastObject).arrayBuffer()));
@@ -202,9 +202,15 @@ export async function setupXdp(config: Config, self: ReplicaConfig, opts: XdpSet
     const recovering = kstateValue({ status: Status.Recovering, view: 0, leader: 0, lastOp: 0, epoch: 0, enable: 0 });
     check("bpf_map_update_elem (kstate)", libbpf().bpf_map_update_elem(obj.mapFd("el_kstate"), ptr(key), ptr(recovering), BPF_F_LOCK));
     const fd = obj.programFd(programName);
-    // Prove now that it attaches in this mode, so the replica does not find out at start. A
-    // running replica holds the attachment: then this fails with EBUSY and says so.
-    closeFd(createXdpLink(fd, iface.index, mode, iface.name));
+    // Prove now that it attaches in this mode, so the replica does not find out at start; unless
+    // the replica runs and holds the program an earlier setup made (it keeps that one until it
+    // restarts). A program electrode did not load is left alone.
+    const attached = queryXdp(iface.index, "native") || queryXdp(iface.index, "generic");
+    const previous = readXdpState(config, self);
+    if (attached === 0) closeFd(createXdpLink(fd, iface.index, mode, iface.name));
+    else if (attached !== previous?.progId && progName(attached) !== programName) {
+      throw new LibbpfError("bpf_xdp_query_id", 16, `${iface.name} already runs XDP program ${attached} that electrode did not load: detach it first (ip link set dev ${iface.name} xdp off)`);
+    }
     const dir = pinDir(config, self);
     removePins(dir, Object.values(pins));
     mkdirSync(dir, { recursive: true });

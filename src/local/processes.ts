@@ -28,8 +28,8 @@ export interface RunningClusterOptions {
   readonly port?: number;
   /** Extra top-level config fields (timing, batch_max...). */
   readonly extraConfig?: Record<string, unknown>;
-  /** Extra replica flags, e.g. ["--app", "null"]. */
-  readonly replicaArgs?: readonly string[];
+  /** Extra replica flags, e.g. ["--app", "null"], or a function giving them per replica id. */
+  readonly replicaArgs?: readonly string[] | ((id: number) => readonly string[]);
   /** The electrode command (default: this executable). */
   readonly command?: readonly string[];
   /** Run `electrode setup` in every replica namespace before starting (the eBPF fast paths). */
@@ -84,7 +84,8 @@ export class RunningCluster {
 
   start(id: number): void {
     const r = this.replica(id);
-    const argv = [...this.command, "replica", "--id", String(id), "--config", this.configPath, ...(this.opts.replicaArgs ?? [])];
+    const extra = typeof this.opts.replicaArgs === "function" ? this.opts.replicaArgs(id) : (this.opts.replicaArgs ?? []);
+    const argv = [...this.command, "replica", "--id", String(id), "--config", this.configPath, ...extra];
     const log = Bun.file(r.logFile);
     r.proc = Bun.spawn(this.local.nsExec(r.ns, argv), { stdout: log, stderr: log, stdin: "ignore" });
   }

@@ -132,6 +132,12 @@ export interface SocketOptions {
 export class UdpSocket {
   /** Datagrams dropped because the socket buffer was full (EAGAIN/ENOBUFS) or the peer unreachable. */
   sendDrops = 0;
+  /** sendto/sendmmsg calls made, and the datagrams they handed to the kernel. */
+  sendSyscalls = 0;
+  datagramsSent = 0;
+  /** recvmmsg calls made (including empty ones), and the datagrams they returned. */
+  receiveSyscalls = 0;
+  datagramsReceived = 0;
   private readonly tx = new MessageSlots();
   private readonly rx = new MessageSlots();
   private queued = 0;
@@ -186,7 +192,11 @@ export class UdpSocket {
     // ptr() refuses an empty array; any valid pointer does for a zero-length datagram.
     const data = bytes.length === 0 ? this.sendNamePtr : ptr(bytes);
     const sent = Number(libc.sendto(this.fd, data, len, 0, this.sendNamePtr, sockaddrIn.size));
-    if (sent >= 0) return true;
+    this.sendSyscalls += 1;
+    if (sent >= 0) {
+      this.datagramsSent += 1;
+      return true;
+    }
     this.sendDrops += 1;
     return false;
   }
@@ -212,8 +222,10 @@ export class UdpSocket {
     let done = 0;
     while (done < this.queued) {
       const n = libc.sendmmsg(this.fd, this.tx.headersPtr + done * mmsghdr.size, this.queued - done, 0);
+      this.sendSyscalls += 1;
       if (n > 0) {
         done += n;
+        this.datagramsSent += n;
         continue;
       }
       const e = errno();
@@ -232,7 +244,9 @@ export class UdpSocket {
     const count = Math.min(max, batchMax);
     for (let i = 0; i < count; i++) rx.headersView.setUint32(i * mmsghdr.size + 8, sockaddrIn.size, true);
     const n = libc.recvmmsg(this.fd, rx.headersPtr, count, MSG_DONTWAIT, null);
+    this.receiveSyscalls += 1;
     if (n <= 0) return 0;
+    this.datagramsReceived += n;
     for (let i = 0; i < n; i++) {
       const len = rx.headersView.getUint32(i * mmsghdr.size + mmsghdr.len, true);
       rx.readName(i, this.from);

@@ -110,6 +110,24 @@ export class ReplicaNode {
     this.stopped = true;
   }
 
+  /** Counters for `electrode replica --stats-file`: the socket's syscalls and datagrams, the core's
+   * progress, and the message counters. */
+  counters() {
+    const s = this.socket;
+    return {
+      sends_syscalls: s.sendSyscalls,
+      datagrams_sent: s.datagramsSent,
+      send_drops: s.sendDrops,
+      receive_syscalls: s.receiveSyscalls,
+      datagrams_received: s.datagramsReceived,
+      committed_ops: this.core.commit,
+      view: this.core.view,
+      leader: this.core.isLeader,
+      tc_broadcast: this.opts.tcBroadcast,
+      messages: this.stats,
+    };
+  }
+
   /** Runs until stop(). Yields to Bun's event loop once per tick so signals and timers run. */
   async run(): Promise<void> {
     const tickNs = this.opts.config.timing.tickMs * 1e6;

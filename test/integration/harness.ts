@@ -4,7 +4,7 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createCluster } from "../../src/local/cluster.ts";
+import { createCluster, type LocalCluster } from "../../src/local/cluster.ts";
 import { RunningCluster, type RunningClusterOptions } from "../../src/local/processes.ts";
 
 export const binary = new URL("../../dist/electrode", import.meta.url).pathname;
@@ -40,6 +40,36 @@ export async function startCluster(replicas: number, opts: Partial<RunningCluste
     await close();
     throw new Error(`${(e as Error).message}\n${logs.join("\n")}`);
   }
+}
+
+/**
+ * A namespace cluster with `electrode setup` run on every replica (unless `setup: false`) and no
+ * replica process, for tests of setup and of the attached programs themselves. Removes everything
+ * it made, also when `body` fails: teardown in every namespace, then the namespaces, then any pin
+ * or state left by a failed teardown.
+ */
+export async function withSetupCluster<T>(replicas: number, body: (cluster: RunningCluster) => Promise<T>, opts: Partial<RunningClusterOptions> = {}): Promise<T> {
+  requireBinary();
+  const dir = mkdtempSync(join(tmpdir(), "electrode-it-"));
+  let local: LocalCluster | undefined;
+  let cluster: RunningCluster | undefined;
+  try {
+    local = await createCluster({ replicas });
+    cluster = new RunningCluster(local, { dir, command: [binary], setup: true, ...opts });
+    if (opts.setup !== false) await cluster.setupAll();
+    return await body(cluster);
+  } finally {
+    await cluster?.setupAll(true).catch(() => undefined);
+    await local?.destroy();
+    if (cluster) removeKernelLeftovers(cluster.config.name);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Pins and state files of cluster `name`, whatever a failed teardown left. */
+export function removeKernelLeftovers(name: string): void {
+  rmSync(`/sys/fs/bpf/electrode/${name}`, { recursive: true, force: true });
+  rmSync(`/run/electrode/${name}`, { recursive: true, force: true });
 }
 
 /** The bench JSON from a run in the client namespace. */

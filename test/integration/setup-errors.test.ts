@@ -1,0 +1,116 @@
+// `electrode setup` when something is wrong: one clear line and the contract's exit code (2 for a
+// bad config, 1 at run time), nothing left behind; and a second setup over what a killed run
+// left (pins without a state file, a filter without pins) repairs it, and teardown then removes all.
+
+import { describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { RunningCluster } from "../../src/local/processes.ts";
+import { binary, isRoot, withSetupCluster } from "./harness.ts";
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `electrode setup --id 1 ...` in replica 1's namespace, optionally through `prefix`
+ * (e.g. setpriv to drop root). */
+async function setupOnFirst(cluster: RunningCluster, config: string, extra: string[] = [], prefix: string[] = []): Promise<Outcome> {
+  const ns = cluster.local.replicas[0]!.ns;
+  const argv = cluster.local.nsExec(ns, [...prefix, binary, "setup", "--id", "1", "--config", config, ...extra]);
+  const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe", stdin: "ignore", cwd: "/" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+function expectOneLineError(out: Outcome, code: number, pattern: RegExp): void {
+  expect({ code: out.code, stderr: out.stderr.trim() }).toEqual({ code, stderr: expect.stringMatching(pattern) });
+  expect(out.stderr.trim().split("\n").length).toBe(1);
+  expect(out.stderr).not.toContain("    at ");
+}
+
+/** A variant of the cluster's config, same cluster name, written next to it. */
+function variant(cluster: RunningCluster, file: string, edit: (yaml: string) => string): string {
+  const path = join(dirname(cluster.configPath), file);
+  const yaml = edit(readFileSync(cluster.configPath, "utf8"));
+  expect(yaml).not.toBe(readFileSync(cluster.configPath, "utf8"));
+  writeFileSync(path, yaml);
+  return path;
+}
+
+function pinDirOfFirst(cluster: RunningCluster): string {
+  return `/sys/fs/bpf/electrode/${cluster.config.name}/1`;
+}
+
+function stateFileOfFirst(cluster: RunningCluster): string {
+  return `/run/electrode/${cluster.config.name}/1.json`;
+}
+
+async function statusOfFirst(cluster: RunningCluster): Promise<{ attached: boolean; detail: string }> {
+  const ns = cluster.local.replicas[0]!.ns;
+  const proc = Bun.spawn(cluster.local.nsExec(ns, [binary, "status", "--json", "--id", "1", "--config", cluster.configPath]), { stdout: "pipe", stderr: "pipe" });
+  const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+  expect(code).toBe(0);
+  return (JSON.parse(out) as { replicas: { tc_broadcast: { attached: boolean; detail: string } }[] }).replicas[0]!.tc_broadcast;
+}
+
+/** Nothing of electrode on replica 1: no pins, no state file, no filter, no clsact qdisc. */
+function expectNothingOnFirst(cluster: RunningCluster): void {
+  const ns = cluster.local.replicas[0]!.ns;
+  expect(existsSync(pinDirOfFirst(cluster))).toBe(false);
+  expect(existsSync(stateFileOfFirst(cluster))).toBe(false);
+  expect(cluster.local.run(ns, ["tc", "filter", "show", "dev", "eth0", "egress"])).not.toContain("electrode");
+  expect(cluster.local.run(ns, ["tc", "qdisc", "show", "dev", "eth0"])).not.toContain("clsact");
+}
+
+describe.skipIf(!isRoot)("electrode setup errors and leftovers", () => {
+  test("missing interface, no permission, unresolvable peer MAC: one line each, right exit code, nothing attached", async () => {
+    await withSetupCluster(3, async (cluster) => {
+      const noIface = variant(cluster, "no-iface.yaml", (y) => y.replace(/(\{ id: 1, addr: [^ ]+) \}/, "$1, iface: nosuch0 }"));
+      expectOneLineError(await setupOnFirst(cluster, noIface), 2, /no-iface\.yaml: replicas\[0\]\.iface: no network interface 'nosuch0' on this host/);
+
+      // As nobody: the config must be readable for the message to be about permission.
+      chmodSync(dirname(cluster.configPath), 0o755);
+      chmodSync(cluster.configPath, 0o644);
+      const asNobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"];
+      expectOneLineError(await setupOnFirst(cluster, cluster.configPath, [], asNobody), 1, /setup needs root/);
+      expectOneLineError(await setupOnFirst(cluster, cluster.configPath, ["--teardown"], asNobody), 1, /setup needs root/);
+
+      // Replica 3 at an address of the subnet that nobody holds: ARP gets no answer.
+      const ghost = cluster.local.replicas[2]!.ip.replace(/\.\d+$/, ".50");
+      const noMac = variant(cluster, "no-mac.yaml", (y) => y.replace(`${cluster.local.replicas[2]!.ip}:`, `${ghost}:`));
+      const out = await setupOnFirst(cluster, noMac);
+      const escaped = ghost.replaceAll(".", "\\.");
+      expectOneLineError(out, 1, new RegExp(`MAC address of replica 3 \\(${escaped}\\) on eth0.*replicas\\[2\\]\\.mac in .*no-mac\\.yaml`));
+      expectNothingOnFirst(cluster);
+    }, { setup: false });
+  }, 120_000);
+
+  test("a second setup repairs a killed run's leftovers: pins without state, a filter without pins", async () => {
+    await withSetupCluster(3, async (cluster) => {
+      // Pins and filter present, state file gone (killed before writing it, or /run wiped).
+      rmSync(stateFileOfFirst(cluster));
+      expect(existsSync(pinDirOfFirst(cluster))).toBe(true);
+      const again = await setupOnFirst(cluster, cluster.configPath, ["--quiet"]);
+      expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: "" });
+      expect((await statusOfFirst(cluster)).attached).toBe(true);
+      expect((await setupOnFirst(cluster, cluster.configPath, ["--teardown", "--quiet"])).code).toBe(0);
+      expectNothingOnFirst(cluster);
+
+      // Filter (and state) present, pins gone.
+      expect((await setupOnFirst(cluster, cluster.configPath, ["--quiet"])).code).toBe(0);
+      rmSync(pinDirOfFirst(cluster), { recursive: true });
+      const repaired = await setupOnFirst(cluster, cluster.configPath, ["--quiet"]);
+      expect({ code: repaired.code, stderr: repaired.stderr }).toEqual({ code: 0, stderr: "" });
+      expect(existsSync(`${pinDirOfFirst(cluster)}/tc_broadcast`)).toBe(true);
+      expect((await statusOfFirst(cluster)).attached).toBe(true);
+
+      // Both lost at once: teardown alone still removes the filter and the qdisc.
+      rmSync(stateFileOfFirst(cluster));
+      rmSync(pinDirOfFirst(cluster), { recursive: true });
+      expect((await setupOnFirst(cluster, cluster.configPath, ["--teardown", "--quiet"])).code).toBe(0);
+      expectNothingOnFirst(cluster);
+    });
+  }, 120_000);
+});
