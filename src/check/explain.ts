@@ -3,7 +3,7 @@
 // the general statement. Values are taken to name their put only when exactly one put wrote them
 // (the bench writes unique values), so a sentence is never built on a guess.
 
-import type { Op } from "./history.ts";
+import { precedes, type Op } from "./history.ts";
 
 export function formatTime(ns: number, startNs: number): string {
   return ns === Infinity ? "unknown" : `${((ns - startNs) / 1e9).toFixed(6)}s`;
@@ -54,7 +54,7 @@ export function explainViolation(sub: readonly Op[], ctx: Context): string {
   }
   for (const g of gets) {
     const p = soleWriter(g.value);
-    if (p && g.returnNs < p.invokeNs) {
+    if (p && precedes(g, p)) {
       return `${at(g)} returned ${quote(g.value)} before that put was invoked (t=${formatTime(p.invokeNs, ctx.startNs)}, ${linesOf(p)})`;
     }
   }
@@ -71,16 +71,16 @@ function staleBecause(g: Op, sub: readonly Op[], soleWriter: (v: string | null) 
   const p = soleWriter(g.value);
   if (g.value !== null && !p) return undefined;
   /** A put `q` that certainly took effect after p (or at all, when g read "not found"). */
-  const after = (q: Op) => q.f === "put" && q.value !== g.value && (p === undefined || p.returnNs < q.invokeNs);
+  const after = (q: Op) => q.f === "put" && q.value !== g.value && (p === undefined || precedes(p, q));
   for (const q of sub) {
-    if (after(q) && q.outcome === "ok" && q.returnNs < g.invokeNs) {
+    if (after(q) && q.outcome === "ok" && precedes(q, g)) {
       return p
         ? `put ${quote(q.value)} (${linesOf(q)}) started after put ${quote(p.value)} returned (${t(p.returnNs)}) and finished (${t(q.returnNs)}) before the get began: the value was stale`
         : `put ${quote(q.value)} (${linesOf(q)}) had finished at ${t(q.returnNs)}, before the get began, and nothing deletes: the write was lost`;
     }
   }
   for (const g1 of sub) {
-    if (g1 === g || g1.f !== "get" || g1.outcome !== "ok" || g1.returnNs >= g.invokeNs) continue;
+    if (g1 === g || g1.f !== "get" || g1.outcome !== "ok" || !precedes(g1, g)) continue;
     const q = soleWriter(g1.value);
     if (q && after(q)) {
       return p

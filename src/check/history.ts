@@ -141,3 +141,8 @@ export function parseHistory(text: string): History {
   ops.sort((a, b) => a.invokeNs - b.invokeNs || a.invokeLine - b.invokeLine);
   return { ops, failed, counts, startNs: startNs === Infinity ? 0 : startNs };
 }
+
+/** Whether `a` certainly finished before `b` began: by time, and at equal times by line order. */
+export function precedes(a: Op, b: Op): boolean {
+  return a.returnNs < b.invokeNs || (a.returnNs === b.invokeNs && a.returnLine !== null && a.returnLine < b.invokeLine);
+}

@@ -48,13 +48,17 @@ class EventList {
   readonly callPos: Int32Array;
   readonly retPos: Int32Array;
 
-  constructor(invoke: Float64Array, ret: Float64Array) {
+  /** `line`: per event (2*op call, 2*op+1 return), its line in the file, to order equal times. */
+  constructor(invoke: Float64Array, ret: Float64Array, line: Float64Array) {
     const n = invoke.length;
-    // Event e = 2*op (call) or 2*op+1 (return). Ties: calls first (concurrent), then by op.
+    // Event e = 2*op (call) or 2*op+1 (return), ordered by time. At equal times the file's line
+    // order is the real order (a client writes a completion before the invoke it then starts);
+    // without lines (+Infinity), a call goes before a return: the two count as concurrent.
     const events = Array.from({ length: 2 * n }, (_v, e) => e);
     const time = (e: number) => ((e & 1) === 0 ? invoke[e >> 1]! : ret[e >> 1]!);
-    // (Compared, not subtracted: two +Infinity returns would give NaN.)
-    events.sort((a, b) => (time(a) < time(b) ? -1 : time(a) > time(b) ? 1 : (a & 1) - (b & 1) || a - b));
+    // (Compared, not subtracted: two +Infinity values would give NaN.)
+    const cmp = (x: number, y: number) => (x < y ? -1 : x > y ? 1 : 0);
+    events.sort((a, b) => cmp(time(a), time(b)) || cmp(line[a]!, line[b]!) || (a & 1) - (b & 1) || a - b);
     this.next = new Int32Array(2 * n + 2);
     this.prev = new Int32Array(2 * n + 2);
     this.opAt = new Int32Array(2 * n + 2).fill(-1);
@@ -131,6 +135,7 @@ export function checkRegister(ops: readonly Op[], deadline = Infinity): SearchRe
   const value = new Int32Array(n); // 0: not found
   const invoke = new Float64Array(n);
   const ret = new Float64Array(n);
+  const line = new Float64Array(2 * n);
   let finiteLeft = 0;
   keep.forEach((i, op) => {
     const o = ops[i]!;
@@ -141,9 +146,11 @@ export function checkRegister(ops: readonly Op[], deadline = Infinity): SearchRe
     }
     invoke[op] = o.invokeNs;
     ret[op] = o.returnNs;
+    line[2 * op] = o.invokeLine;
+    line[2 * op + 1] = o.returnLine ?? Infinity;
     if (o.returnNs !== Infinity) finiteLeft += 1;
   });
-  const list = new EventList(invoke, ret);
+  const list = new EventList(invoke, ret, line);
   const { next, opAt, isCall } = list;
   const seen = new SeenSet();
   const key = new Int32Array(n + 1);

@@ -17,7 +17,7 @@ export function eventsOf(rows: readonly Row[]): HistoryEvent[] {
     // A completion without a known time: place it after every time in the rows.
     else events.push({ process, type: end, f, key, value: f === "put" ? value : null, time_ns: 1e12 });
   });
-  // Lines in time order (invokes first at equal times), as a client would write them.
+  // Lines in time order, as a client would write them; at equal times, in the order of the rows.
   return events.map((e, i) => [e, i] as const).sort(([a, i], [b, j]) => a.time_ns - b.time_ns || i - j).map(([e]) => e);
 }
 

@@ -58,6 +58,10 @@ describe("rejects what no linearization allows", () => {
       [3, "get", "b", 30, 40],
       [3, "get", "a", 50, 60],
     ], /no order/, 5],
+    ["equal times, completion written before the invoke: in that order", [
+      [1, "put", "a", 0, 10],
+      [2, "get", null, 10, 20],
+    ], /returned not found, but put 'a' .* had finished/, 2],
     ["not found after an unknown-outcome put was seen", [
       [1, "put", "a", 0, "info"],
       [2, "get", "a", 10, 20],
@@ -151,9 +155,9 @@ describe("accepts tricky linearizable histories", () => {
       [3, "get", null, 12, 20],
       [4, "get", "a", 15, 25],
     ]],
-    ["equal times count as concurrent", [
-      [1, "put", "a", 0, 10],
+    ["equal times, invoke written before the completion: concurrent", [
       [2, "get", null, 10, 20],
+      [1, "put", "a", 0, 10],
     ]],
     ["a repeated value", [
       [1, "put", "a", 0, 10],
