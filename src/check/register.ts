@@ -1,8 +1,9 @@
 // Linearizability of one key's history against a register (put overwrites, get reads; the initial
 // value is "not found"). Wing & Gong's search with Lowe's memoization, as in Porcupine: the call
-// and return events, sorted by time, form a linked list; depth-first, we linearize a pending call
-// (unlink its call and return) whenever the model allows it, and backtrack when we meet a return
-// whose op is not linearized yet. A configuration is cached so that it is explored only once.
+// and return events, sorted by time (equal times: by line in the file), form a linked list;
+// depth-first, we linearize a pending call (unlink its call and return) whenever the model allows
+// it, and backtrack when we meet a return whose op is not linearized yet. A configuration is
+// cached so that it is explored only once.
 //
 // The cache key is small: when the first remaining return event is r, every linearized op was
 // invoked before r and every op invoked before r that is not linearized is still in the list
@@ -126,17 +127,25 @@ class SeenSet {
   }
 }
 
-/** Checks one key's operations (any order). `deadline` is a performance.now() time. */
-export function checkRegister(ops: readonly Op[], deadline = Infinity): SearchResult {
-  const keep = relevant(ops);
+/** The relevant ops as arrays the search reads: kind, value id (0: not found), return time. */
+interface Prepared {
+  readonly isPut: Uint8Array;
+  readonly value: Int32Array;
+  readonly ret: Float64Array;
+  readonly list: EventList;
+  /** Ops with a known outcome: the search is done when all of them are linearized. */
+  readonly finite: number;
+}
+
+function prepare(ops: readonly Op[], keep: readonly number[]): Prepared {
   const n = keep.length;
   const values = new Map<string, number>();
   const isPut = new Uint8Array(n);
-  const value = new Int32Array(n); // 0: not found
+  const value = new Int32Array(n);
   const invoke = new Float64Array(n);
   const ret = new Float64Array(n);
   const line = new Float64Array(2 * n);
-  let finiteLeft = 0;
+  let finite = 0;
   keep.forEach((i, op) => {
     const o = ops[i]!;
     isPut[op] = o.f === "put" ? 1 : 0;
@@ -148,9 +157,17 @@ export function checkRegister(ops: readonly Op[], deadline = Infinity): SearchRe
     ret[op] = o.returnNs;
     line[2 * op] = o.invokeLine;
     line[2 * op + 1] = o.returnLine ?? Infinity;
-    if (o.returnNs !== Infinity) finiteLeft += 1;
+    if (o.returnNs !== Infinity) finite += 1;
   });
-  const list = new EventList(invoke, ret, line);
+  return { isPut, value, ret, list: new EventList(invoke, ret, line), finite };
+}
+
+/** Checks one key's operations (any order). `deadline` is a performance.now() time. */
+export function checkRegister(ops: readonly Op[], deadline = Infinity): SearchResult {
+  const keep = relevant(ops);
+  const n = keep.length;
+  const { isPut, value, ret, list, finite: finiteCount } = prepare(ops, keep);
+  let finiteLeft = finiteCount;
   const { next, opAt, isCall } = list;
   const seen = new SeenSet();
   const key = new Int32Array(n + 1);

@@ -3,11 +3,11 @@
 // cross-check on many tiny random histories (including repeated values and unknown outcomes).
 
 import { describe, expect, test } from "bun:test";
-import { seededRandom } from "../../src/check/generate.ts";
-import type { Op } from "../../src/check/history.ts";
+import { generateHistory, seededRandom } from "../../src/check/generate.ts";
+import { parseHistory, type Op } from "../../src/check/history.ts";
 import { checkRegister } from "../../src/check/register.ts";
 import { shrinkViolation } from "../../src/check/shrink.ts";
-import { check, type Row } from "./check-helpers.ts";
+import { check, textOf, type Row } from "./check-helpers.ts";
 
 describe("rejects what no linearization allows", () => {
   const violations: [string, Row[], RegExp, number][] = [
@@ -178,6 +178,12 @@ describe("accepts tricky linearizable histories", () => {
       expect(v.kind).toBe("linearizable");
     });
   }
+});
+
+test("a search past its deadline gives up (unknown), it does not guess", () => {
+  const history = parseHistory(textOf(generateHistory({ seed: 3, processes: 8, keys: 1, ops: 20_000 })));
+  expect(checkRegister(history.ops, performance.now() - 1).kind).toBe("unknown");
+  expect(checkRegister(history.ops).kind).toBe("ok");
 });
 
 /** Every order of every allowed subset, the definition itself (tiny histories only). */
