@@ -14,6 +14,7 @@ const subCommands = {
   setup: () => import("./setup.ts").then((m) => m.default),
   status: () => import("./status.ts").then((m) => m.default),
   demo: () => import("./demo.ts").then((m) => m.default),
+  check: () => import("./check.ts").then((m) => m.default),
   version: () => import("./version.ts").then((m) => m.default),
 };
 

@@ -1,0 +1,63 @@
+// Linearizability of the real thing: the kv bench writes a history on a 3-replica namespace
+// cluster and `electrode check` judges it, in calm weather and with the leader killed (-9)
+// halfway through. Each run gets a fresh cluster: the bench's values ("<session>.<request>")
+// repeat from one run to the next, and the checker assumes every key starts absent.
+
+import { afterEach, describe, expect, test } from "bun:test";
+import { dirname, join } from "node:path";
+import { binary, bench, isRoot, startCluster, type Harness } from "./harness.ts";
+
+/** A short client timeout, so that requests caught in the view change end with unknown outcome. */
+const extraConfig = { client: { timeout_ms: 250 } };
+
+async function check(file: string) {
+  const proc = Bun.spawn([binary, "check", file, "--json", "--timeout", "60"], { stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new Error(`check exited ${code}: ${stderr}\n${stdout}`);
+  return JSON.parse(stdout) as { linearizable: boolean; verdict: string; ops: number; keys: number; unknown_outcome: number; ok: number };
+}
+
+/** The leader named by the last view line of a replica's log ("view 3: ... (leader is replica 2)"). */
+async function leaderSeenBy(h: Harness, id: number): Promise<number | undefined> {
+  const log = await Bun.file(h.cluster.replicas.find((r) => r.id === id)!.logFile).text();
+  const seen = [...log.matchAll(/leader is replica (\d+)/g)];
+  const last = seen[seen.length - 1];
+  return last ? Number(last[1]) : undefined;
+}
+
+describe.skipIf(!isRoot)("kv history of a 3-replica cluster is linearizable", () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  test("steady load: every op checked", async () => {
+    h = await startCluster(3, { extraConfig });
+    const file = join(dirname(h.cluster.configPath), "history.jsonl");
+    const result = await bench(h.cluster, ["--clients", "8", "--duration", "3", "--warmup", "0", "--workload", "kv", "--history", file]);
+    const verdict = await check(file);
+    expect(verdict).toMatchObject({ linearizable: true, verdict: "linearizable", keys: 16 });
+    // With no warm-up, every invoke in the file is a measured op or an error.
+    expect(verdict.ops).toBe(result.ops + result.errors);
+    expect(verdict.unknown_outcome).toBe(result.errors);
+    expect(verdict.ops).toBeGreaterThan(1000);
+  });
+
+  test("leader killed -9 in the middle: still linearizable (unknown outcomes allowed)", async () => {
+    h = await startCluster(3, { extraConfig });
+    const cluster = h.cluster;
+    const file = join(dirname(cluster.configPath), "history.jsonl");
+    const load = bench(cluster, ["--clients", "8", "--duration", "4", "--warmup", "0", "--workload", "kv", "--history", file]);
+    await Bun.sleep(1500);
+    const leader = (await leaderSeenBy(h, 1)) ?? 1;
+    await cluster.kill(leader);
+    const result = await load;
+    const survivor = cluster.replicas.find((r) => r.id !== leader)!.id;
+    expect(await leaderSeenBy(h, survivor)).not.toBe(leader);
+    const verdict = await check(file);
+    expect(verdict).toMatchObject({ linearizable: true, verdict: "linearizable" });
+    expect(verdict.ops).toBe(result.ops + result.errors);
+    expect(verdict.ok).toBeGreaterThan(1000);
+  }, 60_000);
+});
