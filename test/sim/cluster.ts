@@ -12,6 +12,7 @@ import { Codec } from "../../src/wire/codec.ts";
 import { datagramBytesMax, MessageType } from "../../src/wire/layout.ts";
 import type { Message, ReplicaMessage, Reply, Request } from "../../src/wire/messages.ts";
 import { Checker, RecordingApp, SimFailure } from "./checker.ts";
+import { FastPathModel } from "./fast-model.ts";
 import { Prng } from "./prng.ts";
 
 export type Timing = Omit<ReplicaOptions, "replicaCount" | "index" | "recovering" | "nonce">;
@@ -38,6 +39,8 @@ export interface Packet {
   readonly from: number; // replica index, or -1 for a client
   readonly to: Address;
   readonly msg: Message;
+  /** Already through the receiver's kernel fast path (it waits for a paused process). */
+  readonly kernel?: { readonly via: "quorum" | undefined };
 }
 
 export interface ClusterOptions {
@@ -49,6 +52,8 @@ export interface ClusterOptions {
   readonly codec?: boolean;
   /** Ticks a client waits for a reply before sending its request to every replica again. */
   readonly clientRetryTicks?: number;
+  /** Model the kernel fast paths (quorum prune and fast reply, fast-model.ts) on every replica. */
+  readonly fastPaths?: boolean;
 }
 
 export class SimClient {
@@ -72,6 +77,11 @@ export class Cluster {
   readonly net: NetConditions;
   readonly checker: Checker;
   readonly replicas: (Replica | undefined)[] = [];
+  /** The fast paths of each replica's current incarnation (fastPaths option). */
+  readonly fast: (FastPathModel | undefined)[] = [];
+  /** Draws of the fast-path model (when the ring is drained) from their own stream, so a run with
+   * and without fast paths sees the same network. */
+  private readonly fastRand: Prng;
   readonly apps: RecordingApp[] = [];
   readonly clients: SimClient[] = [];
   now = 0;
@@ -94,6 +104,7 @@ export class Cluster {
     this.n = opts.replicas;
     this.f = (opts.replicas - 1) >> 1;
     this.rand = new Prng(opts.seed);
+    this.fastRand = new Prng(opts.seed ^ 0x7a57);
     this.timing = { ...simTiming, ...opts.timing };
     this.net = { loss: 0, duplication: 0, delayMax: 1, ...opts.net };
     this.codec = opts.codec ? new Codec(0x5eed) : undefined;
@@ -119,7 +130,10 @@ export class Cluster {
 
   private makeReplica(index: number, recovering: boolean, app: RecordingApp): Replica {
     const nonce = this.rand.int(1, 2 ** 31);
-    return new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing }, app);
+    if (!this.opts.fastPaths) return new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing }, app);
+    const model = new FastPathModel(index, this.f, this.fastRand.int(1, 2 ** 31), 16);
+    this.fast[index] = model;
+    return new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing, fence: (next) => model.fence(next) }, app);
   }
 
   private allConnected(): boolean[][] {
@@ -131,6 +145,7 @@ export class Cluster {
   crash(index: number): void {
     if (!this.replicas[index]) return;
     this.replicas[index] = undefined;
+    this.fast[index] = undefined; // the BPF link dies with the process
     this.stats.crashes += 1;
     this.note(`crash ${index}`);
   }
@@ -276,20 +291,62 @@ export class Cluster {
       const to = p.to.replica;
       if (!this.replicas[to]) continue;
       if (p.from >= 0 && this.blocked[p.from]![to]) continue;
+      // The kernel's fast path works on even while the process is paused (SIGSTOP).
+      const model = this.fast[to];
+      let kernel = p.kernel;
+      if (model && !kernel) {
+        const verdict = this.kernelPath(to, model, p.msg);
+        if (verdict === "consumed") continue;
+        kernel = { via: verdict };
+      }
       if (this.pausedUntil[to]! > this.now) {
-        this.enqueue(this.pausedUntil[to]!, p); // waits in the paused process's socket buffer
+        this.enqueue(this.pausedUntil[to]!, { ...p, kernel }); // waits in the paused process's socket buffer
         continue;
       }
       this.stats.delivered += 1;
       const msg = this.roundTrip(p.msg);
-      this.step(to, msg.type === MessageType.Request ? { kind: "request", msg } : { kind: "message", msg: msg as ReplicaMessage });
+      this.step(to, msg.type === MessageType.Request ? { kind: "request", msg } : { kind: "message", msg: msg as ReplicaMessage, via: kernel?.via });
       touched.add(to);
     }
     for (const i of touched) if (this.replicas[i]) this.step(i, { kind: "flush" });
   }
 
-  /** One step of replica `index`, its effects checked and then put on the network. */
+  /** The XDP program on `to`: "consumed" (acked or pruned), else how the message goes up. */
+  private kernelPath(to: number, model: FastPathModel, msg: Message): "consumed" | "quorum" | undefined {
+    if (msg.type === MessageType.Prepare) {
+      const ack = model.fastReply(msg);
+      if (!ack) return undefined;
+      // The kernel acks for the view the replica is in, never one it has left (the fence).
+      const core = this.replicas[to]!;
+      if (core.status !== Status.Normal || core.view !== msg.view) this.fail(`replica ${to} fast-acked view ${msg.view} while ${Status[core.status]} in view ${core.view}`);
+      this.post({ from: to, to: { replica: msg.sender }, msg: ack });
+      return "consumed";
+    }
+    if (msg.type === MessageType.PrepareOk) {
+      const verdict = model.prune(msg);
+      if (verdict === "quorum") return "quorum";
+      return verdict === "evicted" || verdict === "state" ? undefined : "consumed";
+    }
+    return undefined;
+  }
+
+  /** Gives the core what the ring holds, sometimes late (the node drains between receive batches). */
+  private drainRing(index: number): void {
+    const model = this.fast[index];
+    if (!model || model.ring.length === 0 || model.holdRing || this.fastRand.chance(0.3)) return;
+    for (const prepare of model.drain()) {
+      if (!this.replicas[index]) return;
+      this.stepCore(index, { kind: "message", msg: prepare, via: "fast-reply" });
+    }
+  }
+
+  /** One step of replica `index` (after the kernel's ring), effects checked and then sent. */
   step(index: number, event: Event): Effect[] {
+    this.drainRing(index);
+    return this.stepCore(index, event);
+  }
+
+  private stepCore(index: number, event: Event): Effect[] {
     const replica = this.replicas[index]!;
     const viewBefore = replica.view;
     const effects = replica.step(event);
@@ -320,6 +377,7 @@ export class Cluster {
         break;
       }
       case "kernelState":
+        this.fast[index]?.sync(effect.state);
         break;
     }
   }

@@ -27,6 +27,8 @@ export interface SimPlan {
   /** Probability that a client's op carries a large value (exercises batching and chunking). */
   readonly bigOps: number;
   readonly codec: boolean;
+  /** Model the kernel fast paths (quorum prune, fast reply) on every replica. */
+  readonly fastPaths: boolean;
 }
 
 /** Ticks every client's pending request gets to complete once everything healed. */
@@ -55,6 +57,7 @@ export function planFor(seed: number, replicas: number, faultTicks = 3000): SimP
     },
     bigOps: r.pick([0, 0, 0.1, 0.5]),
     codec: r.chance(0.25),
+    fastPaths: r.chance(0.5),
   };
 }
 
@@ -74,6 +77,7 @@ export class Simulation {
       timing: plan.timing,
       net: { loss: plan.loss, duplication: plan.duplication, delayMax: plan.delayMax },
       codec: plan.codec,
+      fastPaths: plan.fastPaths,
     });
     for (let c = 0; c < plan.clients; c++) this.cluster.addClient();
     this.restartAt = new Array<number | undefined>(plan.replicas).fill(undefined);
@@ -208,10 +212,10 @@ export class Simulation {
 }
 
 /** Runs `count` seeds from `first` (SIM_SEEDS scales count up for a soak). */
-export function runSeeds(replicas: number, first: number, count: number): { replies: number; crashes: number; viewChanges: number } {
+export function runSeeds(replicas: number, first: number, count: number, override: Partial<SimPlan> = {}): { replies: number; crashes: number; viewChanges: number } {
   const total = { replies: 0, crashes: 0, viewChanges: 0 };
   for (let seed = first; seed < first + count; seed++) {
-    const sim = new Simulation(planFor(seed, replicas));
+    const sim = new Simulation({ ...planFor(seed, replicas), ...override });
     sim.run();
     total.replies += sim.cluster.stats.replies;
     total.crashes += sim.cluster.stats.crashes;
