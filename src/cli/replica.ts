@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import { replicaById, type Config, type ReplicaConfig } from "../config/config.ts";
 import { ReplicaNode } from "../node/replica-node.ts";
 import { commonArgs, configFrom, createLogger, intArg, rejectUnknownFlags, UsageError } from "./common.ts";
+import { startReplicaMetrics } from "./replica-metrics.ts"; // ops (issue 7)
 
 const args = {
   ...commonArgs,
@@ -14,6 +15,7 @@ const args = {
     valueHint: "LIST",
   },
   stats: { type: "boolean", description: "Print message counters as JSON on exit" },
+  metrics: { type: "string", description: "Serve Prometheus metrics at http://ADDR:PORT/metrics (default: the config's metrics:, else off)", valueHint: "ADDR:PORT|off" }, // ops (issue 7)
 } as const;
 
 const fastPaths = ["tc-broadcast", "quorum-prune", "fast-reply"] as const;
@@ -56,8 +58,10 @@ export default defineCommand({
     const node = new ReplicaNode({ config, self, app: a.app, recovering: true, nonce, tcBroadcast, log });
     const mode = tcBroadcast ? "tc-broadcast" : "none (user space)";
     log.info(`replica ${self.id} (index ${self.index} of ${config.replicas.length}) on ${self.addr}, app ${a.app}, fast paths: ${mode}`);
+    const metrics = await startReplicaMetrics(a.metrics, { config, self, node, fastPaths: tcBroadcast ? "tc-broadcast" : "none", log }); // ops (issue 7)
+    const { fastPathsAfterStop } = await import("../kernel/check.ts"); // ops (issue 7)
     const stop = (signal: string) => {
-      log.info(`${signal}: stopping`);
+      log.info(`${signal}: stopping; ${fastPathsAfterStop(config, self)}`);
       node.stop();
     };
     process.on("SIGINT", () => stop("SIGINT"));
@@ -66,6 +70,7 @@ export default defineCommand({
       await node.run();
     } finally {
       node.close();
+      metrics?.stop(); // ops (issue 7)
     }
     if (a.stats) console.log(JSON.stringify(node.stats));
     log.info("stopped");
