@@ -7,6 +7,7 @@ const args = {
   id: { type: "string", description: "This node's replica id from the config", required: true, valueHint: "N" },
   teardown: { type: "boolean", description: "Detach and unpin everything electrode attached for this replica" },
   json: { type: "boolean", description: "Print the result as JSON" },
+  check: { type: "boolean", description: "Report what the kernel and NIC support and what is attached; change nothing (exit 1 if something is missing)" }, // ops (issue 7)
 } as const;
 
 export default defineCommand({
@@ -20,6 +21,7 @@ export default defineCommand({
     const log = createLogger(a, "setup");
     const config = configFrom(a);
     const self = replicaById(config, intArg(a.id, "id", 0, 2 ** 31 - 1));
+    if (a.check) return (await import("./setup-check.ts")).runSetupCheck(config, self, Boolean(a.json)); // ops (issue 7)
     if (process.getuid?.() !== 0) throw new RuntimeError("setup needs root (or CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN) to load and attach eBPF");
     // Imported here so that commands without eBPF never load libbpf.
     const kernel = await import("../kernel/broadcast.ts");
