@@ -20,9 +20,9 @@ export interface ReplicaMetrics {
   stop(): void;
 }
 
-/** Starts metrics when asked for (flag or config); undefined when they are off. */
+/** Starts metrics at `listen` (see metricsAddress); undefined when they are off. */
 export async function startReplicaMetrics(
-  flag: string | undefined,
+  listen: ListenAddr | undefined,
   opts: {
     readonly config: Config;
     readonly self: ReplicaConfig;
@@ -33,7 +33,6 @@ export async function startReplicaMetrics(
   },
 ): Promise<ReplicaMetrics | undefined> {
   const { config, self, node, log } = opts;
-  const listen = metricsAddress(flag, config);
   if (!listen) return undefined;
   const layout = createLayout({
     info: { version, cluster: config.name, replica: String(self.id), fast_paths: opts.fastPaths },

@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { replicaById, type Config, type ReplicaConfig } from "../config/config.ts";
 import { ReplicaNode } from "../node/replica-node.ts";
 import { commonArgs, configFrom, createLogger, intArg, rejectUnknownFlags, UsageError } from "./common.ts";
-import { startReplicaMetrics } from "./replica-metrics.ts"; // ops (issue 7)
+import { metricsAddress, startReplicaMetrics } from "./replica-metrics.ts"; // ops (issue 7)
 
 const args = {
   ...commonArgs,
@@ -51,6 +51,7 @@ export default defineCommand({
     const config = configFrom(a);
     const self = replicaById(config, intArg(a.id, "id", 0, 2 ** 31 - 1));
     if (a.app !== "kv" && a.app !== "null") throw new UsageError(`--app: expected kv or null, got '${a.app}'`);
+    const metricsAt = metricsAddress(a.metrics, config); // ops (issue 7)
     const tcBroadcast = await chooseTcBroadcast(a.opt, config, self, log);
     // A replica always starts without memory; VR recovery fetches the state from a quorum, and a
     // cluster whose replicas all start together bootstraps an empty log (see src/core).
@@ -58,7 +59,7 @@ export default defineCommand({
     const node = new ReplicaNode({ config, self, app: a.app, recovering: true, nonce, tcBroadcast, log });
     const mode = tcBroadcast ? "tc-broadcast" : "none (user space)";
     log.info(`replica ${self.id} (index ${self.index} of ${config.replicas.length}) on ${self.addr}, app ${a.app}, fast paths: ${mode}`);
-    const metrics = await startReplicaMetrics(a.metrics, { config, self, node, fastPaths: tcBroadcast ? "tc-broadcast" : "none", log }); // ops (issue 7)
+    const metrics = await startReplicaMetrics(metricsAt, { config, self, node, fastPaths: tcBroadcast ? "tc-broadcast" : "none", log }); // ops (issue 7)
     const { fastPathsAfterStop } = await import("../kernel/check.ts"); // ops (issue 7)
     const stop = (signal: string) => {
       log.info(`${signal}: stopping; ${fastPathsAfterStop(config, self)}`);
