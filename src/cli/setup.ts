@@ -38,6 +38,7 @@ export default defineCommand({
         log.success(`tc broadcast attached on ${state.iface} egress (program ${state.progId}), ${state.peers.length - 1} peers, pinned under ${state.pinDir}`);
       }
     } catch (e) {
+      if (a.verbose) log.error((e as Error).message); // ops (issue 7): the whole message, e.g. the verifier log's tail
       throw new RuntimeError((e as Error).message.split("\n")[0]!);
     }
   },
