@@ -29,7 +29,7 @@ export async function startReplicaMetrics(
     readonly node: MeteredNode;
     /** The fast-path mode the replica runs with, for electrode_info. */
     readonly fastPaths: string;
-    readonly log: { info(m: string): void; debug(m: string): void };
+    readonly log: { info(m: string): void; warn(m: string): void; debug(m: string): void };
   },
 ): Promise<ReplicaMetrics | undefined> {
   const { config, self, node, log } = opts;
@@ -48,7 +48,7 @@ export async function startReplicaMetrics(
   recorder.syncStats(node.stats);
   let server: MetricsServer;
   try {
-    server = await MetricsServer.start(recorder, listen.host, listen.port);
+    server = await MetricsServer.start(recorder, listen.host, listen.port, { onError: (m) => log.warn(m) });
   } catch (e) {
     throw new RuntimeError((e as Error).message);
   }

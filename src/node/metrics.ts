@@ -397,7 +397,13 @@ export class MetricsServer {
     readonly url: string,
   ) {}
 
-  static async start(recorder: MetricsRecorder, host: string, port: number, timeoutMs = 10_000): Promise<MetricsServer> {
+  static async start(
+    recorder: MetricsRecorder,
+    host: string,
+    port: number,
+    opts: { timeoutMs?: number; onError?: (message: string) => void } = {},
+  ): Promise<MetricsServer> {
+    const timeoutMs = opts.timeoutMs ?? 10_000;
     const worker = new Worker(workerEntry());
     const started = new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the metrics worker did not start within ${timeoutMs} ms`)), timeoutMs);
@@ -420,6 +426,7 @@ export class MetricsServer {
       throw e;
     }
     worker.onmessage = null;
+    worker.onerror = (e) => opts.onError?.(`metrics worker failed: ${e.message}`); // the replica keeps running
     const server = new MetricsServer(worker, `http://${host}:${bound}/metrics`);
     recorder.onFastPathNames = (names) => worker.postMessage({ kind: "fastPathNames", names } satisfies ToWorker);
     if (recorder.currentFastPathNames.length) recorder.onFastPathNames([...recorder.currentFastPathNames]);

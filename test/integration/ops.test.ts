@@ -54,13 +54,18 @@ describe.skipIf(!isRoot)("metrics and setup --check on a namespace cluster", () 
       expect(m.get("electrode_view")).toBe(before[leader]!.get("electrode_view")!);
       expect(m.get('electrode_info{version="0.1.0",cluster="' + h!.cluster.config.name + '",replica="' + (before.indexOf(m) + 1) + '",fast_paths="tc-broadcast"}')).toBe(1);
     }
-    const result = await bench(h!.cluster, ["--clients", "8", "--duration", "2", "--warmup", "0.3"]);
+    const load = bench(h!.cluster, ["--clients", "8", "--duration", "2", "--warmup", "0.3"]);
+    await Bun.sleep(1300);
+    const during = await metricsOf(h!, leader); // the worker answers while the loop is busy
+    const result = await load;
     expect(result.errors).toBe(0);
     expect(result.ops).toBeGreaterThan(100);
     await Bun.sleep(1200); // fast-path counters are refreshed about once a second
     const after = await Promise.all([0, 1, 2].map((i) => metricsOf(h!, i)));
     const grew = (i: number, name: string) => after[i]!.get(name)! - before[i]!.get(name)!;
     expect(grew(leader, "electrode_requests_total")).toBeGreaterThanOrEqual(result.ops);
+    expect(during.get("electrode_requests_total")!).toBeGreaterThan(before[leader]!.get("electrode_requests_total")!);
+    expect(during.get("electrode_requests_total")!).toBeLessThanOrEqual(after[leader]!.get("electrode_requests_total")!);
     expect(grew(leader, "electrode_replies_total")).toBeGreaterThanOrEqual(result.ops);
     expect(grew(leader, "electrode_commit_number")).toBeGreaterThanOrEqual(result.ops);
     expect(grew(leader, "electrode_commit_latency_seconds_count")).toBeGreaterThanOrEqual(result.ops);
