@@ -17,5 +17,6 @@ for (const name of ["tc_broadcast", "xdp_fast", "xdp_pass"]) {
   await $`llvm-strip -g ${object}`; // drop DWARF, keep BTF
 }
 
-await $`bun build --compile --minify-syntax --sourcemap=none ${root}/src/cli/main.ts --outfile ${root}/dist/electrode`.cwd(root).quiet();
+// The metrics worker is a second entry point: a Worker's code must be listed to be in the binary.
+await $`bun build --compile --minify-syntax --sourcemap=none ${root}/src/cli/main.ts ${root}/src/node/metrics-worker.ts --outfile ${root}/dist/electrode`.cwd(root).quiet();
 console.log(`built dist/electrode in ${((performance.now() - started) / 1000).toFixed(1)}s`);

@@ -6,6 +6,7 @@ import { defineCommand, renderUsage, runCommand, type CommandDef } from "citty";
 import { ConfigError } from "../config/config.ts";
 import { NetError } from "../net/udp.ts";
 import { RuntimeError, UsageError } from "./common.ts";
+import { formatExamples } from "./examples.ts";
 import { version } from "./version.ts";
 
 const subCommands = {
@@ -16,6 +17,7 @@ const subCommands = {
   demo: () => import("./demo.ts").then((m) => m.default),
   check: () => import("./check.ts").then((m) => m.default),
   version: () => import("./version.ts").then((m) => m.default),
+  config: () => import("./config-check.ts").then((m) => m.default),
 };
 
 export const main = defineCommand({
@@ -29,19 +31,21 @@ function exitCodeOf(error: unknown): number {
   return 1;
 }
 
-/** The subcommand chain named by argv, for --help (citty resolves lazily). */
-async function resolveHelpTarget(argv: string[]): Promise<[CommandDef, CommandDef | undefined]> {
+/** The subcommand chain named by argv, for --help (citty resolves lazily), and its path ("client put"). */
+export async function resolveHelpTarget(argv: readonly string[]): Promise<[CommandDef, CommandDef | undefined, string]> {
   let cmd: CommandDef = main;
   let parent: CommandDef | undefined;
+  const path: string[] = [];
   for (const word of argv) {
     if (word.startsWith("-")) continue;
     const subs = (typeof cmd.subCommands === "function" ? await cmd.subCommands() : cmd.subCommands) as Record<string, unknown> | undefined;
     const next = subs?.[word];
     if (!next) break;
     parent = cmd;
+    path.push(word);
     cmd = (typeof next === "function" ? await (next as () => Promise<CommandDef>)() : next) as CommandDef;
   }
-  return [cmd, parent];
+  return [cmd, parent, path.join(" ")];
 }
 
 /** Value-taking flags of `client`, so that their values are not mistaken for a subcommand. */
@@ -73,8 +77,10 @@ export async function runCli(rawArgv: string[]): Promise<number> {
   const verbose = argv.includes("--verbose") || argv.includes("-v");
   try {
     if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {
-      const [cmd, parent] = await resolveHelpTarget(argv);
+      const [cmd, parent, path] = await resolveHelpTarget(argv);
       console.log(await renderUsage(cmd, parent));
+      const examples = formatExamples(path);
+      if (examples) console.log(examples);
       return 0;
     }
     if (argv.length === 1 && argv[0] === "--version") {

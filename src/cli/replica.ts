@@ -4,6 +4,7 @@ import { replicaById, type Config, type ReplicaConfig } from "../config/config.t
 import type { KernelFastPath } from "../kernel/fast-path.ts";
 import { ReplicaNode } from "../node/replica-node.ts";
 import { commonArgs, configFrom, createLogger, intArg, rejectUnknownFlags, RuntimeError, UsageError } from "./common.ts";
+import { metricsAddress, startReplicaMetrics } from "./replica-metrics.ts";
 
 const args = {
   ...commonArgs,
@@ -17,6 +18,7 @@ const args = {
   },
   stats: { type: "boolean", description: "Print message counters as JSON on exit" },
   "stats-file": { type: "string", description: "On exit (SIGTERM/SIGINT), write syscall, datagram and commit counters as JSON to FILE", valueHint: "FILE" },
+  metrics: { type: "string", description: "Serve Prometheus metrics at http://ADDR:PORT/metrics (default: the config's metrics:, else off)", valueHint: "ADDR:PORT|off" },
 } as const;
 
 export const fastPaths = ["tc-broadcast", "quorum-prune", "fast-reply"] as const;
@@ -100,6 +102,7 @@ export default defineCommand({
     const config = configFrom(a);
     const self = replicaById(config, intArg(a.id, "id", 0, 2 ** 31 - 1));
     if (a.app !== "kv" && a.app !== "null") throw new UsageError(`--app: expected kv or null, got '${a.app}'`);
+    const metricsAt = metricsAddress(a.metrics, config);
     // A replica always starts without memory; VR recovery fetches the state from a quorum, and a
     // cluster whose replicas all start together bootstraps an empty log (see src/core).
     const [nonce, epoch] = crypto.getRandomValues(new Uint32Array(2));
@@ -113,8 +116,10 @@ export default defineCommand({
     }
     const mode = chosen.names.length > 0 ? chosen.names.join(", ") : "none (user space)";
     log.info(`replica ${self.id} (index ${self.index} of ${config.replicas.length}) on ${self.addr}, app ${a.app}, fast paths: ${mode}`);
+    const metrics = await startReplicaMetrics(metricsAt, { config, self, node, fastPaths: chosen.names.join(",") || "none", log });
+    const { fastPathsAfterStop } = await import("../kernel/check.ts");
     const stop = (signal: string) => {
-      log.info(`${signal}: stopping`);
+      log.info(`${signal}: stopping; ${fastPathsAfterStop(config, self)}`);
       node.stop();
     };
     process.on("SIGINT", () => stop("SIGINT"));
@@ -123,6 +128,7 @@ export default defineCommand({
       await node.run();
     } finally {
       node.close();
+      metrics?.stop();
     }
     if (a.stats) console.log(JSON.stringify(node.stats));
     if (a["stats-file"]) writeStats(a["stats-file"], node.counters());

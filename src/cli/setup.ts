@@ -25,6 +25,7 @@ const args = {
   },
   teardown: { type: "boolean", description: "Detach and unpin everything electrode attached for this replica (or the --stub)" },
   json: { type: "boolean", description: "Print the result as JSON" },
+  check: { type: "boolean", description: "Report what the kernel and NIC support and what is attached; change nothing (exit 1 if something is missing)" },
 } as const;
 
 const examples = `
@@ -63,6 +64,10 @@ export default defineCommand({
     if (a.stub === undefined && a.id === undefined) throw new UsageError("setup: --id N is required (or --stub IFACE)");
     const config = a.stub === undefined ? configFrom(a) : undefined;
     const self = config ? replicaById(config, intArg(a.id, "id", 0, 2 ** 31 - 1)) : undefined;
+    if (a.check) {
+      if (!config || !self) throw new UsageError("setup --check needs --id N");
+      return (await import("./setup-check.ts")).runSetupCheck(config, self, Boolean(a.json));
+    }
     if (process.getuid?.() !== 0) throw new RuntimeError("setup needs root: it loads eBPF programs, attaches them with tc and XDP and pins them under /sys/fs/bpf (run it with sudo)");
     try {
       if (!config || !self) return await stub(String(a.stub), Boolean(a.teardown), Boolean(a.json), log);

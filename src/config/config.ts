@@ -43,6 +43,15 @@ export interface Config {
   readonly clientRetryMs: number;
   /** Client: give up (outcome unknown) after this long. */
   readonly clientTimeoutMs: number;
+  /** Prometheus endpoint each replica serves (`metrics: ADDR:PORT`); off when absent. */
+  readonly metrics: ListenAddr | undefined;
+}
+
+/** An IPv4 address and port to listen on, e.g. 0.0.0.0:9464. */
+export interface ListenAddr {
+  readonly host: string;
+  readonly port: number;
+  readonly addr: string;
 }
 
 export class ConfigError extends Error {
@@ -75,6 +84,7 @@ const topLevelKeys = new Set([
   "batch_max",
   "pipeline_max",
   "client",
+  "metrics",
 ]);
 const replicaKeys = new Set(["id", "addr", "iface", "mac"]);
 const timingKeys = new Set(["tick_ms", "view_change_ms", "heartbeat_ms", "resend_ms"]);
@@ -204,6 +214,15 @@ function validateTiming(raw: unknown, file: string): Timing {
   return { tickMs, viewChangeMs, heartbeatMs, resendMs };
 }
 
+function validateMetrics(raw: unknown, file: string): ListenAddr | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const hostPort = typeof raw === "string" ? parseHostPort(raw) : undefined;
+  if (!hostPort) {
+    throw new ConfigError(file, "metrics", `expected ADDR:PORT for the Prometheus endpoint, e.g. 0.0.0.0:9464, got ${JSON.stringify(raw)}`);
+  }
+  return { ...hostPort, addr: raw as string };
+}
+
 function validate(doc: unknown, file: string): Config {
   if (!isRecord(doc)) throw new ConfigError(file, "", "expected a mapping with 'f' and 'replicas'");
   checkKeys(doc, topLevelKeys, file, "");
@@ -237,6 +256,7 @@ function validate(doc: unknown, file: string): Config {
     pipelineMax: optionalInt(doc, "pipeline_max", file, "pipeline_max", 1, 1 << 20, defaults.pipelineMax),
     clientRetryMs,
     clientTimeoutMs,
+    metrics: validateMetrics(doc.metrics, file),
   };
 }
 

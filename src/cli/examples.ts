@@ -1,0 +1,47 @@
+// Examples shown under `--help`, by command path ("" is electrode itself). A unit test checks that
+// every command and subcommand has some.
+
+export const examples: Readonly<Record<string, readonly string[]>> = {
+  "": [
+    "electrode config check --config cluster.yaml   # is the file right?",
+    "electrode setup --id 1                         # as root: attach the eBPF fast paths",
+    "electrode replica --id 1 --metrics 0.0.0.0:9464",
+    "electrode client --bench --clients 16 --duration 10",
+    "electrode status --json",
+    "electrode demo                                 # no cluster at hand: namespaces on this machine",
+  ],
+  replica: [
+    "electrode replica --id 1                                   # config from ./electrode.yaml or /etc/electrode/cluster.yaml",
+    "electrode replica --id 2 --config /etc/electrode/cluster.yaml --metrics 0.0.0.0:9464",
+    "electrode replica --id 3 --opt none                        # pure user space, even if setup attached fast paths",
+    "electrode replica --id 1 --app null --stats                # protocol only; print counters as JSON on exit",
+  ],
+  client: [
+    "electrode client put color blue",
+    "electrode client get color --json",
+    "electrode client --bench --clients 16 --duration 10 --json result.json",
+    "electrode client --bench --workload kv --history history.jsonl   # for a linearizability checker",
+  ],
+  "client put": ["electrode client put color blue", "electrode client put color blue --json --timeout 2000"],
+  "client get": ["electrode client get color", "electrode client get color --json    # {\"ok\":true,\"key\":\"color\",\"value\":\"blue\",...}"],
+  setup: [
+    "electrode setup --id 1                 # as root: load, fill the peer table, pin, attach",
+    "electrode setup --id 1 --check         # what the kernel and NIC support, what is attached; changes nothing",
+    "electrode setup --id 1 --check --json",
+    "electrode setup --id 1 --teardown      # detach and unpin everything setup made",
+  ],
+  status: ["electrode status                 # the replicas of this node, what is attached, live counters", "electrode status --id 2 --json"],
+  demo: ["electrode demo", "electrode demo --replicas 5 --clients 32 --duration 10 --json demo.json"],
+  version: ["electrode version", "electrode version --json           # version, kernel, libbpf, bun"],
+  config: ["electrode config check", "electrode config check --config cluster.yaml --json"],
+  "config check": [
+    "electrode config check                         # the file the lookup finds ($ELECTRODE_CONFIG, ./electrode.yaml, /etc/electrode/cluster.yaml)",
+    "electrode config check --config cluster.yaml --json   # exit 2 and {\"ok\":false,...} when broken",
+  ],
+};
+
+export function formatExamples(path: string): string | undefined {
+  const list = examples[path];
+  if (!list || list.length === 0) return undefined;
+  return ["EXAMPLES", "", ...list.map((line) => `  ${line}`), ""].join("\n");
+}
