@@ -50,7 +50,7 @@ function fail(what: string): never {
   throw new Error(`${what}: ${errnoName(errno())}`);
 }
 
-function enterNamespace(ns: string): void {
+export function enterNamespace(ns: string): void {
   const fd = libc.open(Buffer.from(`/run/netns/${ns}\0`), O_RDONLY);
   if (fd < 0) fail(`open /run/netns/${ns}`);
   const ret = libc.setns(fd, CLONE_NEWNET);
@@ -59,7 +59,7 @@ function enterNamespace(ns: string): void {
 }
 
 /** An AF_PACKET socket on `iface` of the current namespace, receiving every protocol. */
-function packetSocket(iface: string): number {
+export function packetSocket(iface: string): number {
   const protocol = ((ETH_P_ALL & 0xff) << 8) | (ETH_P_ALL >> 8); // htons
   const fd = libc.socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
   if (fd < 0) fail("socket(AF_PACKET)");
