@@ -1,12 +1,17 @@
 // Compares fast-path modes side by side in one run on namespace clusters (root), printing a table
-// with ratios to `none` and writing JSON. The machine is noisy: compare within one run.
+// with ratios to `none` and writing JSON. The machine is noisy: compare within one run. Modes:
+// none (user space), tc-broadcast, + quorum-prune, + fast-reply (all three). Setup attaches every
+// fast path once per cluster; each run's replicas choose theirs with --opt. The kernel counters
+// each run moved (from `electrode status --json` in every replica namespace) go in the JSON's
+// fast_path_counters.
 //
 // Every run starts the replicas afresh and stops them afterwards (SIGTERM), so each replica writes
 // its counters (--stats-file); a second table shows what the leader's user space paid in sends:
 // syscalls and datagrams per committed op, and per broadcast (Prepare or Commit). Without eBPF a
 // broadcast costs n-1 datagrams; with tc-broadcast one, the kernel making the other copies.
 //
-// Usage: bun run scripts/bench-modes.ts [--replicas 3,5,7] [--clients 1,16] [--duration 3] [--json out.json]
+// Usage: bun run scripts/bench-modes.ts [--replicas 3,5,7] [--clients 1,16] [--duration 3]
+//        [--modes none,tc-broadcast,...] [--json out.json]
 
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,14 +26,36 @@ const { values } = parseArgs({
     replicas: { type: "string", default: "3,5,7" },
     clients: { type: "string", default: "1,16" },
     duration: { type: "string", default: "3" },
+    modes: { type: "string", default: "none,tc-broadcast,tc-broadcast+quorum-prune,all" },
     json: { type: "string" },
   },
 });
 const binary = new URL("../dist/electrode", import.meta.url).pathname;
-const modes = [
-  { opt: "none", setup: false },
-  { opt: "tc-broadcast", setup: true },
-];
+/** Mode names as the table shows them, and the replica's --opt for each. */
+const modeOpts: Record<string, string> = {
+  none: "none",
+  "tc-broadcast": "tc-broadcast",
+  "tc-broadcast+quorum-prune": "tc-broadcast,quorum-prune",
+  all: "tc-broadcast,quorum-prune,fast-reply",
+  "quorum-prune": "quorum-prune",
+  "fast-reply": "fast-reply",
+};
+const modes = values.modes!.split(",").map((opt) => {
+  if (!modeOpts[opt]) throw new Error(`--modes: unknown mode '${opt}' (${Object.keys(modeOpts).join(", ")})`);
+  return { opt, replicaOpt: modeOpts[opt]! };
+});
+
+/** Sum over replicas of the kernel counters (pinned maps, so cumulative across runs). */
+function kernelCounters(cluster: RunningCluster): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const r of cluster.local.replicas) {
+    const out = Bun.spawnSync(cluster.local.nsExec(r.ns, [binary, "status", "--json", "--config", cluster.configPath]));
+    if (out.exitCode !== 0) continue;
+    const rows = (JSON.parse(out.stdout.toString()) as { replicas: { counters: Record<string, number> }[] }).replicas;
+    for (const [k, v] of Object.entries(rows[0]?.counters ?? {})) sum[k] = (sum[k] ?? 0) + v;
+  }
+  return sum;
+}
 
 /** What `electrode replica --stats-file` writes (the fields used here). */
 interface ReplicaCounters {
@@ -97,6 +124,7 @@ function formatSendsTable(rows: readonly Row[]): string {
 }
 
 async function runOnce(cluster: RunningCluster, statsFile: (id: number) => string, mode: string, clients: string): Promise<Row> {
+  const before = kernelCounters(cluster);
   cluster.startAll();
   let row: Row;
   try {
@@ -107,6 +135,8 @@ async function runOnce(cluster: RunningCluster, statsFile: (id: number) => strin
   } finally {
     await cluster.stopAll(); // SIGTERM: each replica writes its --stats-file
   }
+  const after = kernelCounters(cluster);
+  row.fast_path_counters = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0));
   const counters = cluster.replicas.flatMap((r) => {
     try {
       return [JSON.parse(readFileSync(statsFile(r.id), "utf8")) as ReplicaCounters];
@@ -125,13 +155,15 @@ const dir = mkdtempSync(join(tmpdir(), "electrode-bench-"));
 for (const n of values.replicas!.split(",").map(Number)) {
   const local = await createCluster({ replicas: n });
   try {
+    let setupDone = false;
     for (const mode of modes) {
       let run = "";
       const statsFile = (id: number) => join(dir, `stats-${run}-r${id}.json`);
-      const replicaArgs = (id: number) => ["--opt", mode.setup ? mode.opt : "none", "--stats-file", statsFile(id)];
-      const cluster = new RunningCluster(local, { dir, command: [binary], setup: mode.setup, replicaArgs });
+      const replicaArgs = (id: number) => ["--opt", mode.replicaOpt, "--stats-file", statsFile(id)];
+      const cluster = new RunningCluster(local, { dir, command: [binary], replicaArgs });
       try {
-        if (mode.setup) await cluster.setupAll();
+        if (!setupDone) await cluster.setupAll();
+        setupDone = true;
         for (const clients of values.clients!.split(",")) {
           run = `${n}-${mode.opt}-${clients}`;
           const row = await runOnce(cluster, statsFile, mode.opt, clients);

@@ -48,7 +48,7 @@ function pad(text: string, width: number, right = true): string {
 export function formatBenchTable(rows: readonly BenchJson[]): string {
   const base = rows.find((r) => r.opt === "none");
   const header = ["replicas", "opt", "clients", "ops/s", "p50 us", "p90 us", "p99 us", "p99.9 us", "max us", "errors"];
-  if (base && rows.length > 1) header.push("tput x", "p50 x");
+  if (base && rows.length > 1) header.push("tput x", "p50 x", "p99 x");
   const body = rows.map((r) => {
     const cells = [
       String(r.replicas),
@@ -64,7 +64,8 @@ export function formatBenchTable(rows: readonly BenchJson[]): string {
     ];
     if (base && rows.length > 1) {
       const same = rows.find((b) => b.opt === "none" && b.replicas === r.replicas && b.clients === r.clients) ?? base;
-      cells.push((r.throughput_ops_s / Math.max(1, same.throughput_ops_s)).toFixed(2), (r.latency_us.p50 / Math.max(0.001, same.latency_us.p50)).toFixed(2));
+      const ratio = (a: number, b: number) => (a / Math.max(0.001, b)).toFixed(2);
+      cells.push(ratio(r.throughput_ops_s, Math.max(1, same.throughput_ops_s)), ratio(r.latency_us.p50, same.latency_us.p50), ratio(r.latency_us.p99, same.latency_us.p99));
     }
     return cells;
   });

@@ -172,6 +172,7 @@ export class ReplicaNode {
       this.opts.log.warn(`fast reply handed over an unreadable Prepare (${decoded.ok ? MessageType[decoded.msg.type] : decoded.error})`);
       return;
     }
+    this.stats.byType.Prepare = (this.stats.byType.Prepare ?? 0) + 1;
     this.pendingFast.push(decoded.msg);
   }
 
