@@ -11,7 +11,7 @@
 // broadcast costs n-1 datagrams; with tc-broadcast one, the kernel making the other copies.
 //
 // Usage: bun run scripts/bench-modes.ts [--replicas 3,5,7] [--clients 1,16] [--duration 3]
-//        [--modes none,tc-broadcast,...] [--json out.json]
+//        [--modes none,tc-broadcast,+quorum-prune,all] [--json out.json]
 
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,42 +20,19 @@ import { parseArgs } from "node:util";
 import { formatBenchTable, type BenchJson } from "../src/bench/report.ts";
 import { createCluster } from "../src/local/cluster.ts";
 import { RunningCluster } from "../src/local/processes.ts";
+import { benchMode, counterDelta, defaultModes } from "../src/bench/modes.ts";
 
 const { values } = parseArgs({
   options: {
     replicas: { type: "string", default: "3,5,7" },
     clients: { type: "string", default: "1,16" },
     duration: { type: "string", default: "3" },
-    modes: { type: "string", default: "none,tc-broadcast,tc-broadcast+quorum-prune,all" },
+    modes: { type: "string", default: defaultModes.join(",") },
     json: { type: "string" },
   },
 });
 const binary = new URL("../dist/electrode", import.meta.url).pathname;
-/** Mode names as the table shows them, and the replica's --opt for each. */
-const modeOpts: Record<string, string> = {
-  none: "none",
-  "tc-broadcast": "tc-broadcast",
-  "tc-broadcast+quorum-prune": "tc-broadcast,quorum-prune",
-  all: "tc-broadcast,quorum-prune,fast-reply",
-  "quorum-prune": "quorum-prune",
-  "fast-reply": "fast-reply",
-};
-const modes = values.modes!.split(",").map((opt) => {
-  if (!modeOpts[opt]) throw new Error(`--modes: unknown mode '${opt}' (${Object.keys(modeOpts).join(", ")})`);
-  return { opt, replicaOpt: modeOpts[opt]! };
-});
-
-/** Sum over replicas of the kernel counters (pinned maps, so cumulative across runs). */
-function kernelCounters(cluster: RunningCluster): Record<string, number> {
-  const sum: Record<string, number> = {};
-  for (const r of cluster.local.replicas) {
-    const out = Bun.spawnSync(cluster.local.nsExec(r.ns, [binary, "status", "--json", "--config", cluster.configPath]));
-    if (out.exitCode !== 0) continue;
-    const rows = (JSON.parse(out.stdout.toString()) as { replicas: { counters: Record<string, number> }[] }).replicas;
-    for (const [k, v] of Object.entries(rows[0]?.counters ?? {})) sum[k] = (sum[k] ?? 0) + v;
-  }
-  return sum;
-}
+const modes = values.modes!.split(",").map(benchMode);
 
 /** What `electrode replica --stats-file` writes (the fields used here). */
 interface ReplicaCounters {
@@ -124,7 +101,7 @@ function formatSendsTable(rows: readonly Row[]): string {
 }
 
 async function runOnce(cluster: RunningCluster, statsFile: (id: number) => string, mode: string, clients: string): Promise<Row> {
-  const before = kernelCounters(cluster);
+  const before = await cluster.fastPathCounters();
   cluster.startAll();
   let row: Row;
   try {
@@ -135,8 +112,7 @@ async function runOnce(cluster: RunningCluster, statsFile: (id: number) => strin
   } finally {
     await cluster.stopAll(); // SIGTERM: each replica writes its --stats-file
   }
-  const after = kernelCounters(cluster);
-  row.fast_path_counters = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0));
+  row.fast_path_counters = counterDelta(before, await cluster.fastPathCounters());
   const counters = cluster.replicas.flatMap((r) => {
     try {
       return [JSON.parse(readFileSync(statsFile(r.id), "utf8")) as ReplicaCounters];
@@ -159,18 +135,18 @@ for (const n of values.replicas!.split(",").map(Number)) {
     for (const mode of modes) {
       let run = "";
       const statsFile = (id: number) => join(dir, `stats-${run}-r${id}.json`);
-      const replicaArgs = (id: number) => ["--opt", mode.replicaOpt, "--stats-file", statsFile(id)];
+      const replicaArgs = (id: number) => ["--opt", mode.opt, "--stats-file", statsFile(id)];
       const cluster = new RunningCluster(local, { dir, command: [binary], replicaArgs });
       try {
         if (!setupDone) await cluster.setupAll();
         setupDone = true;
         for (const clients of values.clients!.split(",")) {
-          run = `${n}-${mode.opt}-${clients}`;
-          const row = await runOnce(cluster, statsFile, mode.opt, clients);
+          run = `${n}-${mode.name}-${clients}`;
+          const row = await runOnce(cluster, statsFile, mode.name, clients);
           rows.push(row);
           const s = row.leader_sends;
           const sends = s ? `, leader ${s.syscalls_per_op} send syscalls and ${s.datagrams_per_op} datagrams per op, ${s.replica_datagrams_per_broadcast} datagrams per broadcast` : "";
-          console.error(`${n} replicas, ${mode.opt}, ${clients} clients: ${row.throughput_ops_s} ops/s, p50 ${row.latency_us.p50} us${sends}`);
+          console.error(`${n} replicas, ${mode.name}, ${clients} clients: ${row.throughput_ops_s} ops/s, p50 ${row.latency_us.p50} us${sends}`);
         }
       } finally {
         await cluster.close();

@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { benchMode, counterDelta, defaultModes } from "../bench/modes.ts";
 import { formatBenchTable, type BenchJson } from "../bench/report.ts";
 import { createCluster } from "../local/cluster.ts";
 import { RunningCluster } from "../local/processes.ts";
@@ -47,21 +48,32 @@ export default defineCommand({
     process.once("SIGTERM", interrupted);
     try {
       const rows: BenchJson[] = [];
-      // Without eBPF, then with the fast paths that setup attaches, on the same namespaces.
-      for (const mode of [{ opt: "none", setup: false }, { opt: "tc-broadcast", setup: true }]) {
-        running = new RunningCluster(local, { dir, setup: mode.setup, replicaArgs: ["--opt", mode.opt] });
-        if (mode.setup) await running.setupAll();
+      // Setup attaches every fast path once; then, on the same namespaces, the replicas run
+      // without eBPF and with one more of Electrode's optimizations each time.
+      log.start("attaching the eBPF fast paths in every replica namespace (electrode setup)");
+      await new RunningCluster(local, { dir }).setupAll();
+      for (const mode of defaultModes.map(benchMode)) {
+        running = new RunningCluster(local, { dir, replicaArgs: ["--opt", mode.opt] });
+        const before = await running.fastPathCounters();
         running.startAll();
         await running.waitServing();
-        log.start(`benchmark: opt ${mode.opt}, ${clients} clients, ${duration}s`);
-        const jsonFile = join(dir, `bench-${mode.opt}.json`);
-        const out = await running.client(["--bench", "--clients", String(clients), "--duration", String(duration), "--warmup", "1", "--opt", mode.opt, "--json", jsonFile, "--quiet"]);
+        log.start(`benchmark: ${mode.name} (--opt ${mode.opt}), ${clients} clients, ${duration}s`);
+        const jsonFile = join(dir, `bench-${mode.name}.json`);
+        const out = await running.client(["--bench", "--clients", String(clients), "--duration", String(duration), "--warmup", "1", "--opt", mode.name, "--json", jsonFile, "--quiet"]);
         if (out.code !== 0) throw new RuntimeError(`benchmark failed: ${out.stderr.trim()}`);
-        rows.push(JSON.parse(readFileSync(jsonFile, "utf8")) as BenchJson);
         await running.close();
         running = undefined;
+        const row = JSON.parse(readFileSync(jsonFile, "utf8")) as BenchJson;
+        row.fast_path_counters = counterDelta(before, await new RunningCluster(local, { dir }).fastPathCounters());
+        rows.push(row);
       }
       console.log(formatBenchTable(rows));
+      console.log("\nfast-path counters per mode (all replicas, this run):");
+      for (const row of rows) {
+        const c = row.fast_path_counters;
+        const shown = ["tc_broadcast_clones", "xdp_pass_quorum", "xdp_prune_early", "xdp_prune_late", "xdp_fast_acked"].map((k) => `${k} ${c[k] ?? 0}`);
+        console.log(`  ${row.opt.padEnd(14)} ${shown.join(", ")}`);
+      }
       if (a.json) await Bun.write(a.json, JSON.stringify(rows, null, 2) + "\n");
     } finally {
       process.off("SIGINT", interrupted);

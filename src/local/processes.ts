@@ -71,6 +71,20 @@ export class RunningCluster {
     }
   }
 
+  /** The kernel fast-path counters of every replica (`electrode status --json`), summed. The maps
+   * are pinned, so the sums grow across replica restarts: take differences. */
+  async fastPathCounters(): Promise<Record<string, number>> {
+    const sum: Record<string, number> = {};
+    for (const r of this.replicas) {
+      const proc = Bun.spawn(this.local.nsExec(r.ns, [...this.command, "status", "--json", "--id", String(r.id), "--config", this.configPath]), { stdout: "pipe", stderr: "ignore", stdin: "ignore" });
+      const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+      if (code !== 0) continue;
+      const rows = (JSON.parse(out) as { replicas: { counters: Record<string, number> }[] }).replicas;
+      for (const [k, v] of Object.entries(rows[0]?.counters ?? {})) sum[k] = (sum[k] ?? 0) + v;
+    }
+    return sum;
+  }
+
   private async electrode(ns: string, args: readonly string[], what: string): Promise<void> {
     const proc = Bun.spawn(this.local.nsExec(ns, [...this.command, ...args]), { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
     const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);

@@ -121,11 +121,27 @@ export class ReplicaNode {
       receive_syscalls: s.receiveSyscalls,
       datagrams_received: s.datagramsReceived,
       committed_ops: this.core.commit,
+      committed_ops_digest: this.committedDigest(),
       view: this.core.view,
       leader: this.core.isLeader,
       tc_broadcast: this.opts.tcBroadcast,
       messages: this.stats,
     };
+  }
+
+  /** FNV-1a (64-bit) over the operations of the committed log, in order: equal on two replicas,
+   * or on two runs of the same sequential workload, exactly when they committed the same ops. */
+  committedDigest(): string {
+    let h = 0xcbf29ce484222325n;
+    const mix = (byte: number) => {
+      h = ((h ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+    };
+    for (let op = 1; op <= this.core.commit; op++) {
+      const bytes = this.core.entryAt(op)!.op;
+      for (let i = 0; i < 4; i++) mix((bytes.length >>> (8 * i)) & 0xff);
+      for (const b of bytes) mix(b);
+    }
+    return h.toString(16).padStart(16, "0");
   }
 
   /** Runs until stop(). Yields to Bun's event loop once per tick so signals and timers run. */
