@@ -29,6 +29,13 @@ export const examples: Readonly<Record<string, readonly string[]>> = {
     "electrode setup --id 1 --check         # what the kernel and NIC support, what is attached; changes nothing",
     "electrode setup --id 1 --check --json",
     "electrode setup --id 1 --teardown      # detach and unpin everything setup made",
+    "electrode setup --id 1 --opt tc-broadcast        # only some fast paths",
+    "electrode setup --id 1 --xdp-mode generic        # XDP in generic (skb) mode",
+    "electrode setup --stub veth-r1                   # XDP_PASS stub on a veth peer, so native XDP_TX arrives",
+  ],
+  check: [
+    "electrode check history.jsonl                  # from: electrode client --bench --workload kv --history history.jsonl",
+    "electrode check history.jsonl --json --timeout 120   # exit 0 linearizable, 1 not (or undecided), 2 bad input",
   ],
   status: ["electrode status                 # the replicas of this node, what is attached, live counters", "electrode status --id 2 --json"],
   demo: ["electrode demo", "electrode demo --replicas 5 --clients 32 --duration 10 --json demo.json"],

@@ -28,14 +28,6 @@ const args = {
   check: { type: "boolean", description: "Report what the kernel and NIC support and what is attached; change nothing (exit 1 if something is missing)" },
 } as const;
 
-const examples = `
-Examples:
-  electrode setup --id 1                         attach every fast path for replica 1
-  electrode setup --id 1 --opt tc-broadcast      only the tc egress broadcast
-  electrode setup --id 1 --xdp-mode generic      XDP in generic (skb) mode
-  electrode setup --id 1 --teardown              remove what setup attached and pinned
-  electrode setup --stub veth-r1                 XDP_PASS stub on a veth peer`;
-
 async function stub(iface: string, teardown: boolean, json: boolean, log: { info(m: string): void; success(m: string): void }) {
   const xdp = await import("../kernel/xdp.ts");
   if (teardown) {
@@ -52,7 +44,7 @@ async function stub(iface: string, teardown: boolean, json: boolean, log: { info
 export default defineCommand({
   meta: {
     name: "setup",
-    description: `Attach the eBPF fast paths for one replica: electrode setup --id 1 | --teardown${examples}`,
+    description: "Attach the eBPF fast paths for one replica: electrode setup --id 1 | --teardown",
   },
   args,
   async run({ args: a }) {
