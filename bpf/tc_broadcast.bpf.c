@@ -36,14 +36,14 @@ struct {
 	__uint(max_entries, ELECTRODE_REPLICAS_MAX);
 	__type(key, __u32);
 	__type(value, struct electrode_peer);
-} electrode_peers SEC(".maps");
+} el_bcast_peers SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, ELECTRODE_BCAST_COUNTERS);
 	__type(key, __u32);
 	__type(value, __u64);
-} electrode_bcast_stats SEC(".maps");
+} el_bcast_stats SEC(".maps");
 
 #define L3_OFF (sizeof(struct ethhdr))
 #define L4_OFF (L3_OFF + sizeof(struct iphdr))
@@ -59,7 +59,7 @@ _Static_assert(__builtin_offsetof(struct electrode_hdr, flags) % 2 == 0, "flags 
 
 static __always_inline void count(__u32 which)
 {
-	__u64 *value = bpf_map_lookup_elem(&electrode_bcast_stats, &which);
+	__u64 *value = bpf_map_lookup_elem(&el_bcast_stats, &which);
 	if (value)
 		*value += 1;
 }
@@ -92,7 +92,7 @@ static __always_inline int broadcast_request(struct __sk_buff *skb, __u16 *flags
 }
 
 SEC("tc")
-int electrode_tc_broadcast(struct __sk_buff *skb)
+int electrode_bcast(struct __sk_buff *skb)
 {
 	__u16 old_word, new_word;
 	__u32 old_ip, i;
@@ -125,7 +125,7 @@ int electrode_tc_broadcast(struct __sk_buff *skb)
 			break;
 		if (i == electrode_cfg.self_index)
 			continue;
-		peer = bpf_map_lookup_elem(&electrode_peers, &key);
+		peer = bpf_map_lookup_elem(&el_bcast_peers, &key);
 		if (!peer || !peer->valid) {
 			count(ELECTRODE_BCAST_CLONE_ERRORS);
 			continue;

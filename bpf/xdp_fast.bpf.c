@@ -78,26 +78,26 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct state_value);
-} el_kstate SEC(".maps");
+} el_xdp_state SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct cursor_value);
-} el_cursor SEC(".maps");
+} el_xdp_cursor SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, ELECTRODE_QUORUM_SLOTS);
 	__type(key, __u32);
 	__type(value, struct quorum_slot);
-} el_quorum SEC(".maps");
+} el_xdp_quorum SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, ELECTRODE_FAST_RING_BYTES);
-} el_fast_ring SEC(".maps");
+} el_xdp_ring SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -165,7 +165,7 @@ static __always_inline int from_peer(struct packet *p)
 static __always_inline int read_state(struct electrode_kstate *out)
 {
 	__u32 key = 0;
-	struct state_value *v = bpf_map_lookup_elem(&el_kstate, &key);
+	struct state_value *v = bpf_map_lookup_elem(&el_xdp_state, &key);
 
 	if (!v)
 		return -1;
@@ -217,7 +217,7 @@ static __always_inline int count_ack(struct electrode_kstate *st, __u64 op, __u3
 {
 	__u32 view = st->view, epoch = st->epoch;
 	__u32 key = (__u32)op & (ELECTRODE_QUORUM_SLOTS - 1);
-	struct quorum_slot *slot = bpf_map_lookup_elem(&el_quorum, &key);
+	struct quorum_slot *slot = bpf_map_lookup_elem(&el_xdp_quorum, &key);
 	__u32 bit = 1u << (sender & 31);
 	int verdict;
 
@@ -285,7 +285,7 @@ static __always_inline int quorum_prune(struct packet *p)
 static __always_inline int claim(struct electrode_kstate *st, __u64 first, __u64 op)
 {
 	__u32 key = 0;
-	struct cursor_value *c = bpf_map_lookup_elem(&el_cursor, &key);
+	struct cursor_value *c = bpf_map_lookup_elem(&el_xdp_cursor, &key);
 	__u64 held;
 	int ok;
 
@@ -375,7 +375,7 @@ static __always_inline int fast_reply(struct xdp_md *ctx, struct packet *p)
 	first = op - body->count + 1;
 
 	/* Reserve before reading the state: see the file comment (the fence). */
-	rec = bpf_ringbuf_reserve(&el_fast_ring, sizeof(*rec), 0);
+	rec = bpf_ringbuf_reserve(&el_xdp_ring, sizeof(*rec), 0);
 	if (!rec)
 		return count(ELECTRODE_XDP_FAST_PASS_RING_FULL, XDP_PASS);
 	if (bpf_xdp_load_bytes(ctx, MSG_OFF, rec->data, len)) {

@@ -16,7 +16,7 @@ import { BpfObject } from "./object.ts";
 import { attachEgress, destroyClsact, detachEgress, ensureClsact, foreignFilterCount, queryEgress } from "./tc.ts";
 
 export { bpffsRoot };
-const programName = "electrode_tc_broadcast";
+const programName = "electrode_bcast";
 /** The pins this fast path owns in pinDir (the XDP fast paths pin beside them). */
 const pinNames = ["tc_broadcast", "peers", "bcast_stats"] as const;
 
@@ -120,7 +120,7 @@ export async function setupBroadcast(config: Config, self: ReplicaConfig): Promi
   try {
     obj.setSection(".rodata.cfg", tcConfigBytes(config, self));
     obj.load([programName]);
-    const peersFd = obj.mapFd("electrode_peers");
+    const peersFd = obj.mapFd("el_bcast_peers");
     const key = new Uint32Array(new ArrayBuffer(4));
     for (const r of config.replicas) {
       key[0] = r.index;
@@ -131,8 +131,8 @@ export async function setupBroadcast(config: Config, self: ReplicaConfig): Promi
     removePins(dir, pinNames); // stale pins of a killed run would make pinning fail with EEXIST
     mkdirSync(dir, { recursive: true });
     obj.pinProgram(programName, `${dir}/tc_broadcast`);
-    obj.pinMap("electrode_peers", `${dir}/peers`);
-    obj.pinMap("electrode_bcast_stats", `${dir}/bcast_stats`);
+    obj.pinMap("el_bcast_peers", `${dir}/peers`);
+    obj.pinMap("el_bcast_stats", `${dir}/bcast_stats`);
     const previous = readState(config, self);
     // With the state file of an earlier run lost (killed before writing it, /run wiped) but its
     // filter still attached, the qdisc is taken as electrode's when nothing else hangs on it.

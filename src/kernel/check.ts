@@ -211,7 +211,7 @@ function planned(config: Config, self: ReplicaConfig, iface: Interface | undefin
   try {
     const active = broadcastActive(config, self);
     attached = active.active;
-    detail = `${active.why}; program electrode_tc_broadcast, maps electrode_peers and electrode_bcast_stats pinned under ${pinDir(config, self)}`;
+    detail = `${active.why}; program electrode_bcast, maps el_bcast_peers and el_bcast_stats pinned under ${pinDir(config, self)}`;
   } catch (e) {
     detail = `cannot tell: ${(e as Error).message.split("\n")[0]}`;
   }

@@ -32,10 +32,10 @@ const pins = {
 } as const;
 const mapPins: Record<string, string> = {
   el_xdp_peers: pins.peers,
-  el_kstate: pins.kstate,
-  el_cursor: pins.cursor,
-  el_quorum: pins.quorum,
-  el_fast_ring: pins.ring,
+  el_xdp_state: pins.kstate,
+  el_xdp_cursor: pins.cursor,
+  el_xdp_quorum: pins.quorum,
+  el_xdp_ring: pins.ring,
   el_xdp_stats: pins.stats,
 };
 
@@ -112,7 +112,7 @@ function configBytes(config: Config, self: ReplicaConfig, prune: boolean, fastRe
   return bytes;
 }
 
-/** The el_kstate value: bpf_spin_lock (4) and padding (4), then struct electrode_kstate. */
+/** The el_xdp_state value: bpf_spin_lock (4) and padding (4), then struct electrode_kstate. */
 export const kstateValueBytes = 8 + kernelStateLayout.size;
 
 export type KstateFields = Pick<KernelState, "status" | "view" | "leader" | "lastOp"> & { readonly epoch: number; readonly enable: number };
@@ -200,7 +200,7 @@ export async function setupXdp(config: Config, self: ReplicaConfig, opts: XdpSet
     }
     key[0] = 0;
     const recovering = kstateValue({ status: Status.Recovering, view: 0, leader: 0, lastOp: 0, epoch: 0, enable: 0 });
-    check("bpf_map_update_elem (kstate)", libbpf().bpf_map_update_elem(obj.mapFd("el_kstate"), ptr(key), ptr(recovering), BPF_F_LOCK));
+    check("bpf_map_update_elem (kstate)", libbpf().bpf_map_update_elem(obj.mapFd("el_xdp_state"), ptr(key), ptr(recovering), BPF_F_LOCK));
     const fd = obj.programFd(programName);
     // Prove now that it attaches in this mode, so the replica does not find out at start; unless
     // the replica runs and holds the program an earlier setup made (it keeps that one until it

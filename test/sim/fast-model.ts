@@ -25,7 +25,7 @@ function popcount(x: number): number {
 }
 
 export class FastPathModel {
-  /** What the node last wrote (el_kstate), and the ops the kernel acked since in that view. */
+  /** What the node last wrote (el_xdp_state), and the ops the kernel acked since in that view. */
   private written: KernelState | undefined;
   private fastHeldOp = 0;
   private cursor = { epoch: -1, view: 0, op: 0 };
