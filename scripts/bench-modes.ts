@@ -11,7 +11,7 @@
 // broadcast costs n-1 datagrams; with tc-broadcast one, the kernel making the other copies.
 //
 // Usage: bun run scripts/bench-modes.ts [--replicas 3,5,7] [--clients 1,16] [--duration 3]
-//        [--modes none,tc-broadcast,+quorum-prune,all] [--json out.json]
+//        [--modes none,tc-broadcast,+quorum-prune,all] [--json out.json] [--binary dist/electrode]
 
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,9 +29,10 @@ const { values } = parseArgs({
     duration: { type: "string", default: "3" },
     modes: { type: "string", default: defaultModes.join(",") },
     json: { type: "string" },
+    binary: { type: "string", default: new URL("../dist/electrode", import.meta.url).pathname },
   },
 });
-const binary = new URL("../dist/electrode", import.meta.url).pathname;
+const binary = values.binary!;
 const modes = values.modes!.split(",").map(benchMode);
 
 /** What `electrode replica --stats-file` writes (the fields used here). */

@@ -35,7 +35,7 @@ export class KernelFastPath {
   private readonly data: Uint8Array | undefined;
   private readonly dataView: DataView | undefined;
   private readonly mapped: { at: Pointer; length: number }[] = [];
-  readonly ringFd: number;
+  private readonly ringFd: number;
   private linkFd = -1;
   /** Records the ring handed over (Prepares acked in XDP). */
   records = 0;

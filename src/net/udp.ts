@@ -144,9 +144,8 @@ export class UdpSocket {
   private readonly from: Addr = { ip: 0, port: 0 };
   // Typed arrays are backed by an explicit ArrayBuffer: taking `.buffer` of a small inline typed
   // array later would move its storage and leave a pointer taken earlier dangling.
-  private readonly pollBuf = new Uint8Array(new ArrayBuffer(2 * pollfd.size));
+  private readonly pollBuf = new Uint8Array(new ArrayBuffer(pollfd.size));
   private readonly pollPtr = ptr(this.pollBuf);
-  private pollCount = 1;
   private readonly sendName = new Uint8Array(new ArrayBuffer(sockaddrIn.size));
   private readonly sendNameView = new DataView(this.sendName.buffer);
   private readonly sendNamePtr = ptr(this.sendName);
@@ -255,17 +254,9 @@ export class UdpSocket {
     return n;
   }
 
-  /** Blocks up to `timeoutMs` until a datagram is readable (or `alsoWakeOn`'s fd is). */
+  /** Blocks up to `timeoutMs` until a datagram is readable. */
   wait(timeoutMs: number): boolean {
-    return libc.poll(this.pollPtr, this.pollCount, timeoutMs) > 0;
-  }
-
-  /** Lets `wait` return when `fd` is readable too (e.g. a BPF ring buffer). */
-  alsoWakeOn(fd: number): void {
-    const view = new DataView(this.pollBuf.buffer);
-    view.setInt32(pollfd.size + pollfd.fd, fd, true);
-    view.setInt16(pollfd.size + pollfd.events, POLLIN, true);
-    this.pollCount = 2;
+    return libc.poll(this.pollPtr, 1, timeoutMs) > 0;
   }
 
   close(): void {

@@ -84,7 +84,6 @@ export class ReplicaNode {
     this.peerKeys = this.peers.map(addrKey);
     this.socket = UdpSocket.bind(self.host, self.port, { rcvbufBytes: 8 << 20, sndbufBytes: 8 << 20 });
     this.fast = opts.fastPath;
-    if (this.fast?.fastReply) this.socket.alsoWakeOn(this.fast.ringFd);
     this.core = new Replica(
       {
         replicaCount: config.replicas.length,
