@@ -17,6 +17,21 @@ export interface BenchJson {
   fast_path_counters: Record<string, number>;
   kernel: string;
   version: string;
+  /** Latency distribution for plots: [microseconds, fraction of requests at or below]. */
+  latency_cdf?: [number, number][];
+}
+
+/** At most `points` CDF points of a histogram, evenly spread over the fraction axis. */
+export function cdfPoints(result: BenchResult, points = 200): [number, number][] {
+  const all = result.latency.cdf();
+  const out: [number, number][] = [];
+  let next = 0;
+  for (const p of all) {
+    if (p.fraction < next && p !== all[all.length - 1]) continue;
+    out.push([Math.round(p.value * 10) / 10, Math.round(p.fraction * 1e5) / 1e5]);
+    next = p.fraction + 1 / points;
+  }
+  return out;
 }
 
 export async function benchJson(
@@ -37,6 +52,7 @@ export async function benchJson(
     fast_path_counters: run.counters ?? {},
     kernel: info.kernel,
     version: info.version,
+    latency_cdf: cdfPoints(run.result),
   };
 }
 

@@ -4,19 +4,43 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchMode, counterDelta, defaultModes } from "../bench/modes.ts";
 import { formatBenchTable, type BenchJson } from "../bench/report.ts";
-import { createCluster } from "../local/cluster.ts";
-import { RunningCluster } from "../local/processes.ts";
+import type { FloorResult } from "../bench/floor.ts";
+import { renderHtmlReport } from "../bench/html-report.ts";
+import { createCluster, type LocalCluster } from "../local/cluster.ts";
+import { RunningCluster, selfCommand } from "../local/processes.ts";
 import { createLogger, intArg, numberArg, rejectUnknownFlags, RuntimeError } from "./common.ts";
 
 const args = {
   replicas: { type: "string", description: "Replicas (odd)", default: "3", valueHint: "N" },
   clients: { type: "string", description: "Closed-loop clients", default: "16", valueHint: "K" },
   duration: { type: "string", description: "Measured seconds per mode", default: "5", valueHint: "S" },
-  json: { type: "string", description: "Write all results as JSON to FILE", valueHint: "FILE" },
+  json: { type: "string", description: "Write all results (and the floor) as JSON to FILE", default: "electrode-demo.json", valueHint: "FILE" },
+  html: { type: "string", description: "Write a self-contained HTML report with plots to FILE", default: "electrode-demo.html", valueHint: "FILE" },
   keep: { type: "boolean", description: "Keep the logs directory" },
   verbose: { type: "boolean", description: "Debug logs", alias: "v" },
   quiet: { type: "boolean", description: "Only warnings and errors" },
 } as const;
+
+/** The floor: a bare ping-pong from the client namespace to replica 1's (nothing running there). */
+async function measureFloor(local: LocalCluster, log: { start(m: string): void; warn(m: string): void }): Promise<FloorResult | undefined> {
+  log.start("measuring the floor: bare UDP ping-pong between two namespaces");
+  const self = selfCommand();
+  const target = `${local.replicas[0]!.ip}:12399`;
+  const server = Bun.spawn(local.nsExec(local.replicas[0]!.ns, [...self, "floor", "--serve", target, "--duration", "6"]), { stdout: "ignore", stderr: "pipe", stdin: "ignore" });
+  try {
+    await Bun.sleep(300);
+    const ping = Bun.spawn(local.nsExec(local.clients[0]!.ns, [...self, "floor", "--to", target, "--from", local.clients[0]!.ip, "--duration", "3", "--json"]), { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+    const [out, err, code] = await Promise.all([new Response(ping.stdout).text(), new Response(ping.stderr).text(), ping.exited]);
+    if (code !== 0) {
+      log.warn(`floor not measured: ${err.trim()}`);
+      return undefined;
+    }
+    return JSON.parse(out) as FloorResult;
+  } finally {
+    server.kill();
+    await server.exited;
+  }
+}
 
 export default defineCommand({
   meta: {
@@ -48,6 +72,7 @@ export default defineCommand({
     process.once("SIGTERM", interrupted);
     try {
       const rows: BenchJson[] = [];
+      const floor = await measureFloor(local, log);
       // Setup attaches every fast path once; then, on the same namespaces, the replicas run
       // without eBPF and with one more of Electrode's optimizations each time.
       log.start("attaching the eBPF fast paths in every replica namespace (electrode setup)");
@@ -68,13 +93,19 @@ export default defineCommand({
         rows.push(row);
       }
       console.log(formatBenchTable(rows));
+      if (floor) {
+        console.log(`\nfloor (bare UDP ping-pong between two namespaces): p50 ${floor.latency_us.p50} us, p99 ${floor.latency_us.p99} us`);
+        for (const row of rows) console.log(`  ${row.opt.padEnd(14)} p50 = ${(row.latency_us.p50 / floor.latency_us.p50).toFixed(2)} x floor`);
+      }
       console.log("\nfast-path counters per mode (all replicas, this run):");
       for (const row of rows) {
         const c = row.fast_path_counters;
         const shown = ["tc_broadcast_clones", "xdp_pass_quorum", "xdp_prune_early", "xdp_prune_late", "xdp_fast_acked"].map((k) => `${k} ${c[k] ?? 0}`);
         console.log(`  ${row.opt.padEnd(14)} ${shown.join(", ")}`);
       }
-      if (a.json) await Bun.write(a.json, JSON.stringify(rows, null, 2) + "\n");
+      await Bun.write(a.json, JSON.stringify({ floor, runs: rows }, null, 2) + "\n");
+      await Bun.write(a.html, renderHtmlReport(rows, floor, `electrode demo: ${replicas} replicas, ${clients} clients`));
+      log.success(`wrote ${a.json} and ${a.html}`);
     } finally {
       process.off("SIGINT", interrupted);
       process.off("SIGTERM", interrupted);

@@ -33,6 +33,10 @@ export const examples: Readonly<Record<string, readonly string[]>> = {
     "electrode setup --id 1 --xdp-mode generic        # XDP in generic (skb) mode",
     "electrode setup --stub veth-r1                   # XDP_PASS stub on a veth peer, so native XDP_TX arrives",
   ],
+  floor: [
+    "electrode floor --serve 10.0.0.2:12399 --duration 10     # on one host",
+    "electrode floor --to 10.0.0.2:12399 --duration 3 --json  # on another: round trips with nothing in between",
+  ],
   check: [
     "electrode check history.jsonl                  # from: electrode client --bench --workload kv --history history.jsonl",
     "electrode check history.jsonl --json --timeout 120   # exit 0 linearizable, 1 not (or undecided), 2 bad input",

@@ -16,6 +16,7 @@ const subCommands = {
   status: () => import("./status.ts").then((m) => m.default),
   demo: () => import("./demo.ts").then((m) => m.default),
   check: () => import("./check.ts").then((m) => m.default),
+  floor: () => import("./floor.ts").then((m) => m.default),
   version: () => import("./version.ts").then((m) => m.default),
   config: () => import("./config-check.ts").then((m) => m.default),
 };
