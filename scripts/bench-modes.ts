@@ -11,7 +11,8 @@
 // broadcast costs n-1 datagrams; with tc-broadcast one, the kernel making the other copies.
 //
 // Usage: bun run scripts/bench-modes.ts [--replicas 3,5,7] [--clients 1,16] [--duration 3]
-//        [--modes none,tc-broadcast,+quorum-prune,all] [--json out.json] [--binary dist/electrode]
+//        [--modes none,tc-broadcast,+quorum-prune,all] [--xdp-mode native|generic] [--json out.json]
+//        [--binary dist/electrode]
 
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     duration: { type: "string", default: "3" },
     modes: { type: "string", default: defaultModes.join(",") },
     json: { type: "string" },
+    "xdp-mode": { type: "string", default: "native" },
     binary: { type: "string", default: new URL("../dist/electrode", import.meta.url).pathname },
   },
 });
@@ -139,7 +141,7 @@ for (const n of values.replicas!.split(",").map(Number)) {
       const replicaArgs = (id: number) => ["--opt", mode.opt, "--stats-file", statsFile(id)];
       const cluster = new RunningCluster(local, { dir, command: [binary], replicaArgs });
       try {
-        if (!setupDone) await cluster.setupAll();
+        if (!setupDone) await cluster.setupAll(false, { xdpMode: values["xdp-mode"] as "native" | "generic" });
         setupDone = true;
         for (const clients of values.clients!.split(",")) {
           run = `${n}-${mode.name}-${clients}`;
