@@ -2,24 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, findConfigFile, parseConfig, replicaById } from "../../src/config/config.ts";
+import { findConfigFile, parseConfig, replicaById } from "../../src/config/config.ts";
 
-const minimal = `f: 1
-replicas:
-  - { id: 1, addr: 10.20.0.1:12345 }
-  - { id: 2, addr: 10.20.0.2:12345 }
-  - { id: 3, addr: 10.20.0.3:12345 }
-`;
-
-function errorOf(text: string): string {
-  try {
-    parseConfig(text, "c.yaml");
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as Error).message;
-  }
-  throw new Error("expected a ConfigError");
-}
+import { errorOf, minimal } from "./config-fixtures.ts";
 
 describe("config", () => {
   test("the contract's minimal form", () => {

@@ -3,7 +3,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { ConfigError, parseConfig } from "../../src/config/config.ts";
+import { parseConfig } from "../../src/config/config.ts";
 import { configSummary, formatSummary } from "../../src/cli/config-check.ts";
 import { examples } from "../../src/cli/examples.ts";
 import { main } from "../../src/cli/main.ts";
@@ -11,22 +11,7 @@ import { metricsAddress } from "../../src/cli/replica-metrics.ts";
 import { UsageError } from "../../src/cli/common.ts";
 import { checkPermission } from "../../src/kernel/check.ts";
 
-const minimal = `f: 1
-replicas:
-  - { id: 1, addr: 10.20.0.1:12345 }
-  - { id: 2, addr: 10.20.0.2:12345 }
-  - { id: 3, addr: 10.20.0.3:12345 }
-`;
-
-function errorOf(text: string): string {
-  try {
-    parseConfig(text, "c.yaml");
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as Error).message;
-  }
-  throw new Error("expected a ConfigError");
-}
+import { errorOf, minimal } from "./config-fixtures.ts";
 
 describe("metrics in the config and on the command line", () => {
   test("off by default; metrics: ADDR:PORT parsed", () => {
