@@ -230,11 +230,14 @@ export class ReplicaNode {
     if (!before || before.view !== state.view || before.status !== state.status) this.fastHeldOp = 0;
   }
 
-  /** Writes on every status, view or leader change, and when the log grew beyond what the kernel
-   * knows (not when it grew by what the kernel itself acked: that would be a syscall per op). */
+  /** Writes on every status, view or leader change, and when a follower's log grew beyond what
+   * the kernel knows (not when it grew by what the kernel itself acked, nor on the leader, whose
+   * log end the kernel does not use: that would be a syscall per op). */
   private syncKernelState(state: KernelState): void {
     const w = this.written;
-    if (w && w.status === state.status && w.view === state.view && w.leader === state.leader && state.lastOp <= Math.max(w.lastOp, this.fastHeldOp)) return;
+    if (w && w.status === state.status && w.view === state.view && w.leader === state.leader) {
+      if (state.leader === this.opts.self.index || state.lastOp <= Math.max(w.lastOp, this.fastHeldOp)) return;
+    }
     this.writeKernelState(state);
   }
 

@@ -63,7 +63,9 @@ export class FastPathModel {
   /** A kernelState effect (ReplicaNode.syncKernelState). */
   sync(state: KernelState): void {
     const w = this.written;
-    if (w && w.status === state.status && w.view === state.view && w.leader === state.leader && state.lastOp <= Math.max(w.lastOp, this.fastHeldOp)) return;
+    if (w && w.status === state.status && w.view === state.view && w.leader === state.leader) {
+      if (state.leader === this.index || state.lastOp <= Math.max(w.lastOp, this.fastHeldOp)) return;
+    }
     this.write(state);
   }
 
