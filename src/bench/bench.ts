@@ -26,6 +26,9 @@ export interface BenchOptions {
   /** Prefix of the kv workload's keys and values (default: random per run). */
   readonly runId?: string;
   readonly bindHost?: string;
+  /** Ends the run early (no new requests; those in flight complete or time out). Checked about
+   * once a second. */
+  readonly signal?: AbortSignal;
   /** Called about once a second while running. */
   readonly onProgress?: (elapsedS: number, ops: number) => void;
 }
@@ -112,7 +115,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
 
   const t0 = Bun.nanoseconds();
   const measureFrom = t0 + opts.warmupS * 1e9;
-  const endAt = measureFrom + opts.durationS * 1e9;
+  let endAt = measureFrom + opts.durationS * 1e9;
   let lastProgress = t0;
   for (const session of client.sessions) start(session, t0);
   try {
@@ -130,6 +133,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
         opts.onProgress?.((now - t0) / 1e9, ops);
         // Let the event loop run (signals, timers) without disturbing the loop much.
         await new Promise<void>((resolve) => setImmediate(resolve));
+        if (opts.signal?.aborted && endAt > now) endAt = Math.max(now, measureFrom);
       }
     }
   } finally {
@@ -137,11 +141,12 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
     await history?.end();
   }
   const micro = (ns: number) => Math.round(ns / 10) / 100;
+  const measuredS = Math.round((endAt - measureFrom) / 1e6) / 1e3; // less than asked when stopped early
   return {
     ops,
     errors,
-    durationS: opts.durationS,
-    throughputOpsS: Math.round(ops / opts.durationS),
+    durationS: measuredS,
+    throughputOpsS: measuredS > 0 ? Math.round(ops / measuredS) : 0,
     latency,
     latencyUs: {
       p50: micro(latency.quantile(0.5)),
