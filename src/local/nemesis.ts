@@ -70,6 +70,8 @@ export class Nemesis {
   private chaos: Chaos | undefined;
   private readonly chaosRates = new Map<number, ChaosRates[]>();
   private rulesInstalled = false;
+  /** Replicas whose process ended without the nemesis killing it, with how. */
+  readonly unexpectedExits: string[] = [];
   private closed = false;
   private probeCount = 0;
 
@@ -167,6 +169,19 @@ export class Nemesis {
     return false;
   }
 
+  /** Notes every replica process that ended on its own (a crash: a bug, not a fault). */
+  checkAlive(): void {
+    for (const r of this.cluster.replicas) {
+      const code = r.proc?.exitCode;
+      if (code === null || code === undefined) continue;
+      const what = `replica ${r.id} exited on its own (code ${code}${r.proc!.signalCode ? `, ${r.proc!.signalCode}` : ""}); see ${r.logFile}`;
+      if (!this.unexpectedExits.includes(what)) {
+        this.unexpectedExits.push(what);
+        this.log(`CRASH:  ${what}`);
+      }
+    }
+  }
+
   /** How many more replicas may lose their memory now (f minus those killed or recovering). */
   crashBudget(): number {
     for (const id of [...this.lostMemory]) if (this.live(id) && this.recovered(id)) this.lostMemory.delete(id);
@@ -193,8 +208,8 @@ export class Nemesis {
       heal: () => {
         healed ??= (async () => {
           this.active.delete(fault);
-          await undo();
           this.log(`heal:   ${description}`);
+          await undo();
         })();
         return healed;
       },
@@ -210,15 +225,19 @@ export class Nemesis {
    * replicas already lost their memory.
    */
   async kill(id: number, restart: "now" | "at-heal" = "at-heal", why = ""): Promise<Fault> {
+    this.checkAlive();
     if (this.crashBudget() < 1) throw new Error(`refusing to kill replica ${id}: ${[...this.lostMemory].join(", ")} lost memory already (f = ${this.f})`);
     if (this.paused.delete(id)) this.cluster.signal(id, "SIGCONT"); // a kill ends a pause
     await this.cluster.kill(id, "SIGKILL");
     this.lostMemory.add(id);
     if (restart === "now") this.cluster.start(id);
     const what = `kill -9 replica ${id}${why ? ` (${why})` : ""}${restart === "now" ? ", restarted at once" : ""}`;
+    const started = performance.now();
     return this.track(what, [id], async () => {
       if (!this.cluster.replicas.find((r) => r.id === id)!.proc) this.cluster.start(id);
-      if (!(await this.waitRecovered(id))) this.log(`warning: replica ${id} did not finish recovery in time`);
+      const wasDown = performance.now();
+      if (await this.waitRecovered(id)) this.log(`replica ${id} recovered, ${Math.round(performance.now() - wasDown)} ms after its heal (${Math.round(performance.now() - started)} ms after the kill)`);
+      else this.log(`warning: replica ${id} did not finish recovery within ${this.opts.recoverTimeoutMs ?? 20_000} ms`);
     });
   }
 

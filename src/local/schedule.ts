@@ -167,6 +167,7 @@ export async function runStep(nemesis: Nemesis, step: Step, index: number, opts:
   const healedS = seconds();
   const serveMs = await nemesis.timeToServe(opts.serveTimeoutMs ?? 30_000);
   await Promise.all(restarts);
+  nemesis.checkAlive();
   nemesis.log(serveMs === undefined ? `NOT serving ${opts.serveTimeoutMs ?? 30_000} ms after the heal` : `serving ${serveMs} ms after the heal`);
   await Bun.sleep(step.gapMs);
   return { index, kinds: step.faults, injected: faults.map((f) => f.description), skipped, startS, healedS, serveMs };

@@ -1,0 +1,139 @@
+// One nemesis run from start to verdict, shared by the CI test (test/integration/nemesis.test.ts)
+// and the soak (scripts/soak.ts): a fresh namespace cluster, a kv bench with a history, a schedule
+// of faults run step by step, then heal, time to serve again, read-back and the checker.
+//
+// The bench runs in segments (a new bench process, with its own keys, every `segmentS`, changed
+// between steps when no fault is in force) so that a long soak's histories stay small enough to
+// check; the read-back at the end still catches a write lost after its segment ended.
+
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { createCluster, type LocalCluster } from "./cluster.ts";
+import { Nemesis, type PartitionMethod } from "./nemesis.ts";
+import { RunningCluster } from "./processes.ts";
+import { runStep, type Step, type StepReport } from "./schedule.ts";
+import { BenchRun, checkFile, readBack, type BenchJson, type CheckResult } from "./workload.ts";
+
+export interface ScenarioOptions {
+  readonly replicas: number;
+  /** Fast paths: "all" runs `electrode setup` (tc broadcast, quorum prune, fast reply, native XDP);
+   * "none" runs the replicas with --opt none and no setup. */
+  readonly opt: "all" | "none";
+  readonly partition?: PartitionMethod;
+  /** The steps, drawn one at a time until the iterator ends or `until` (performance.now()) passes. */
+  readonly steps: Iterable<Step>;
+  readonly until?: number;
+  /** Where the config, replica logs and histories go (kept by the caller or not). */
+  readonly dir: string;
+  /** The electrode command for replicas and clients (default: this executable). */
+  readonly command?: readonly string[];
+  readonly clients?: number;
+  /** Seconds per bench segment (default: one segment for the whole run). */
+  readonly segmentS?: number;
+  readonly log?: (line: string) => void;
+  /** Called after each step. */
+  readonly onStep?: (report: StepReport) => void;
+}
+
+export interface SegmentResult {
+  readonly file: string;
+  readonly bench: BenchJson;
+  readonly readBackOk: number;
+  readonly check: CheckResult;
+}
+
+export interface ScenarioResult {
+  readonly steps: StepReport[];
+  readonly segments: SegmentResult[];
+  /** From the final heal to the first successful put. */
+  readonly finalServeMs: number | undefined;
+  /** Replica processes that ended without the nemesis killing them (crashes), described. */
+  readonly crashed: string[];
+  readonly linearizable: boolean;
+  readonly ops: number;
+}
+
+/** The client timeout of the run: requests caught in a fault end as unknown outcome soon. */
+export const scenarioConfig = { client: { timeout_ms: 500 } };
+
+export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult> {
+  mkdirSync(opts.dir, { recursive: true });
+  const log = opts.log ?? (() => {});
+  let local: LocalCluster | undefined;
+  let cluster: RunningCluster | undefined;
+  let nemesis: Nemesis | undefined;
+  let bench: BenchRun | undefined;
+  try {
+    local = await createCluster({ replicas: opts.replicas });
+    cluster = new RunningCluster(local, {
+      dir: opts.dir,
+      command: opts.command,
+      setup: opts.opt === "all",
+      replicaArgs: opts.opt === "none" ? ["--opt", "none"] : [],
+      extraConfig: scenarioConfig,
+    });
+    if (opts.opt === "all") await cluster.setupAll();
+    cluster.startAll();
+    await cluster.waitServing();
+    nemesis = new Nemesis(cluster, { partition: opts.partition, log });
+    log(`${opts.replicas} replicas, fast paths ${opts.opt}, partitions by ${nemesis.method}, cluster ${local.name}, files in ${opts.dir}`);
+
+    const finished: { file: string; bench: BenchJson }[] = [];
+    let segment = 0;
+    let segmentStart = 0;
+    const startSegment = () => {
+      const file = join(opts.dir, `history-${++segment}.jsonl`);
+      bench = BenchRun.start(cluster!, { historyFile: file, clients: opts.clients ?? 8 });
+      segmentStart = performance.now();
+      log(`${nemesis!.elapsed()} bench segment ${segment} -> ${file}`);
+    };
+    const endSegment = async () => {
+      const run = bench!;
+      bench = undefined;
+      const result = await run.stop();
+      finished.push({ file: run.historyFile, bench: result });
+      log(`${nemesis!.elapsed()} bench segment ${segment}: ${result.ops} ops ok, ${result.errors} unknown outcome, ${result.throughput_ops_s} ops/s`);
+    };
+
+    startSegment();
+    const reports: StepReport[] = [];
+    let index = 0;
+    for (const step of opts.steps) {
+      if (opts.until !== undefined && performance.now() >= opts.until) break;
+      if (opts.segmentS !== undefined && performance.now() - segmentStart >= opts.segmentS * 1000) {
+        await endSegment();
+        startSegment();
+      }
+      const report = await runStep(nemesis, step, ++index);
+      reports.push(report);
+      opts.onStep?.(report);
+    }
+    await nemesis.healAll();
+    const finalServeMs = await nemesis.timeToServe();
+    log(`${nemesis.elapsed()} all healed; serving again after ${finalServeMs ?? "(not within 30 s)"} ms`);
+    await endSegment();
+
+    nemesis.checkAlive();
+    const crashed = [...nemesis.unexpectedExits];
+    const segments: SegmentResult[] = [];
+    for (const s of finished) {
+      const readBackOk = await readBack(cluster, s.file);
+      const check = checkFile(s.file);
+      log(`${s.file}: ${check.text.split("\n")[0]} (read-back ${readBackOk} of its keys)`);
+      segments.push({ ...s, readBackOk, check });
+    }
+    return {
+      steps: reports,
+      segments,
+      finalServeMs,
+      crashed,
+      linearizable: segments.every((s) => s.check.verdict.kind === "linearizable"),
+      ops: segments.reduce((sum, s) => sum + s.check.verdict.ops, 0),
+    };
+  } finally {
+    bench?.kill();
+    await nemesis?.close().catch((e: Error) => log(`nemesis cleanup: ${e.message}`));
+    await cluster?.close().catch((e: Error) => log(`cluster cleanup: ${e.message}`));
+    await local?.destroy();
+  }
+}
