@@ -133,6 +133,7 @@ try {
     `steps:      ${result.steps.length} (${result.steps.reduce((n, s) => n + s.injected.length, 0)} faults injected, ${result.steps.reduce((n, s) => n + s.skipped.length, 0)} skipped)`,
     `operations: ${okOps} ok, ${unknown} unknown outcome, ${result.ops} checked in ${result.segments.length} histories`,
     `serve again after a heal: median ${median(serve)} ms, max ${Math.max(...serve)} ms; after the last heal ${result.finalServeMs ?? "never (30 s)"} ms`,
+    `recovery of a restarted replica: ${recoverySummary(result.recoveries)}`,
     ...result.crashed.map((c) => `CRASH: ${c}`),
     ...slow.map((s) => `SLOW: step ${s.index} (${s.kinds.join("+")}): serving ${s.serveMs ?? "never"} ms after the heal (limit ${serveLimitMs})`),
     ...bad.map((s) => `${s.file}:\n${s.check.text}`),
@@ -156,6 +157,15 @@ if (failed || values.keep || values.dir) {
   rmSync(dir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);
+
+function recoverySummary(recoveries: readonly { ms: number | undefined }[]): string {
+  if (recoveries.length === 0) return "no restart";
+  const done = recoveries.flatMap((r) => (r.ms === undefined ? [] : [r.ms]));
+  const late = recoveries.length - done.length;
+  const times = done.length > 0 ? `median ${median(done)} ms, max ${Math.max(...done)} ms` : "none finished in time";
+  // Recovery fetches the whole log (no snapshots): it grows with the ops done so far.
+  return `${recoveries.length} restarts, ${times}${late > 0 ? `; ${late} not within 20 s (the whole log is fetched)` : ""}`;
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -70,6 +70,9 @@ export class Nemesis {
   private chaos: Chaos | undefined;
   private readonly chaosRates = new Map<number, ChaosRates[]>();
   private rulesInstalled = false;
+  /** Per restart: ms from the restart until the replica was a normal leader or follower again
+   * (undefined: not within the recovery timeout; it may have finished later). */
+  readonly recoveries: { id: number; ms: number | undefined }[] = [];
   /** Replicas whose process ended without the nemesis killing it, with how. */
   readonly unexpectedExits: string[] = [];
   private closed = false;
@@ -90,9 +93,14 @@ export class Nemesis {
     return this.cluster.replicas.map((r) => r.id);
   }
 
-  /** Seconds since the nemesis started, for log lines. */
+  /** Seconds since the nemesis started. */
+  seconds(): number {
+    return Math.round(performance.now() - this.t0) / 1000;
+  }
+
+  /** The same, as log lines show it: "+12.345s". */
   elapsed(): string {
-    return `+${((performance.now() - this.t0) / 1000).toFixed(3)}s`;
+    return `+${this.seconds().toFixed(3)}s`;
   }
 
   log(line: string): void {
@@ -230,13 +238,18 @@ export class Nemesis {
     if (this.paused.delete(id)) this.cluster.signal(id, "SIGCONT"); // a kill ends a pause
     await this.cluster.kill(id, "SIGKILL");
     this.lostMemory.add(id);
+    let restartedAt = performance.now();
     if (restart === "now") this.cluster.start(id);
     const what = `kill -9 replica ${id}${why ? ` (${why})` : ""}${restart === "now" ? ", restarted at once" : ""}`;
-    const started = performance.now();
     return this.track(what, [id], async () => {
-      if (!this.cluster.replicas.find((r) => r.id === id)!.proc) this.cluster.start(id);
-      const wasDown = performance.now();
-      if (await this.waitRecovered(id)) this.log(`replica ${id} recovered, ${Math.round(performance.now() - wasDown)} ms after its heal (${Math.round(performance.now() - started)} ms after the kill)`);
+      if (!this.cluster.replicas.find((r) => r.id === id)!.proc) {
+        this.cluster.start(id);
+        restartedAt = performance.now();
+      }
+      const recovered = await this.waitRecovered(id);
+      const ms = Math.round(performance.now() - restartedAt);
+      this.recoveries.push({ id, ms: recovered ? ms : undefined });
+      if (recovered) this.log(`replica ${id} recovered, ${ms} ms after its restart`);
       else this.log(`warning: replica ${id} did not finish recovery within ${this.opts.recoverTimeoutMs ?? 20_000} ms`);
     });
   }

@@ -20,9 +20,8 @@ export interface ScenarioOptions {
    * "none" runs the replicas with --opt none and no setup. */
   readonly opt: "all" | "none";
   readonly partition?: PartitionMethod;
-  /** The steps, drawn one at a time until the iterator ends or `until` (performance.now()) passes. */
+  /** The steps, drawn one at a time until the iterator ends. */
   readonly steps: Iterable<Step>;
-  readonly until?: number;
   /** Where the config, replica logs and histories go (kept by the caller or not). */
   readonly dir: string;
   /** The electrode command for replicas and clients (default: this executable). */
@@ -51,6 +50,8 @@ export interface ScenarioResult {
   readonly crashed: string[];
   readonly linearizable: boolean;
   readonly ops: number;
+  /** Per restart, ms until recovered (undefined: not within the nemesis's recovery timeout). */
+  readonly recoveries: { id: number; ms: number | undefined }[];
 }
 
 /** The client timeout of the run: requests caught in a fault end as unknown outcome soon. */
@@ -99,7 +100,6 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     const reports: StepReport[] = [];
     let index = 0;
     for (const step of opts.steps) {
-      if (opts.until !== undefined && performance.now() >= opts.until) break;
       if (opts.segmentS !== undefined && performance.now() - segmentStart >= opts.segmentS * 1000) {
         await endSegment();
         startSegment();
@@ -129,6 +129,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       crashed,
       linearizable: segments.every((s) => s.check.verdict.kind === "linearizable"),
       ops: segments.reduce((sum, s) => sum + s.check.verdict.ops, 0),
+      recoveries: [...nemesis.recoveries],
     };
   } finally {
     bench?.kill();

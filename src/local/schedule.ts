@@ -142,8 +142,7 @@ export interface RunStepOptions {
 
 /** Runs one step: injects its faults, holds them, heals them, and measures the time to serve. */
 export async function runStep(nemesis: Nemesis, step: Step, index: number, opts: RunStepOptions = {}): Promise<StepReport> {
-  const seconds = () => Number(nemesis.elapsed().slice(1, -1));
-  const startS = seconds();
+  const startS = nemesis.seconds();
   const random = seededRandom(step.pick ?? index + 1);
   const faults: Fault[] = [];
   const skipped: string[] = [];
@@ -164,7 +163,7 @@ export async function runStep(nemesis: Nemesis, step: Step, index: number, opts:
   // which wait for recovery meanwhile the cluster is probed.
   for (const f of faults.filter((x) => x.crashed.length === 0)) await f.heal();
   const restarts = faults.filter((x) => x.crashed.length > 0).map((f) => f.heal());
-  const healedS = seconds();
+  const healedS = nemesis.seconds();
   const serveMs = await nemesis.timeToServe(opts.serveTimeoutMs ?? 30_000);
   await Promise.all(restarts);
   nemesis.checkAlive();
