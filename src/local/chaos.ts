@@ -67,11 +67,11 @@ export class Chaos {
     const argv = local.nsExec(local.bridgeNs, [process.execPath, "run", new URL(import.meta.url).pathname, "helper", JSON.stringify({ ifaces })]);
     const proc = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
     const chaos = new Chaos(local, proc);
-    const ready = await chaos.request({ op: "counters", ifaces }).catch(async (e: Error) => {
+    // The first answer says the program is loaded and attached everywhere.
+    await chaos.request({ op: "counters", ifaces }).catch(async (e: Error) => {
       const stderr = await new Response(proc.stderr).text().catch(() => "");
       throw new Error(`chaos helper did not start: ${e.message} ${stderr.trim()}`);
     });
-    void ready;
     return chaos;
   }
 

@@ -57,82 +57,111 @@ export interface ScenarioResult {
 /** The client timeout of the run: requests caught in a fault end as unknown outcome soon. */
 export const scenarioConfig = { client: { timeout_ms: 500 } };
 
+/** The bench, one process per segment. */
+class Segments {
+  readonly finished: { file: string; bench: BenchJson }[] = [];
+  private current: BenchRun | undefined;
+  private count = 0;
+  private startedAt = 0;
+
+  constructor(
+    private readonly cluster: RunningCluster,
+    private readonly nemesis: Nemesis,
+    private readonly opts: ScenarioOptions,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  start(): void {
+    const file = join(this.opts.dir, `history-${++this.count}.jsonl`);
+    this.current = BenchRun.start(this.cluster, { historyFile: file, clients: this.opts.clients ?? 8 });
+    this.startedAt = performance.now();
+    this.log(`${this.nemesis.elapsed()} bench segment ${this.count} -> ${file}`);
+  }
+
+  async end(): Promise<void> {
+    const run = this.current!;
+    this.current = undefined;
+    const result = await run.stop();
+    this.finished.push({ file: run.historyFile, bench: result });
+    this.log(`${this.nemesis.elapsed()} bench segment ${this.count}: ${result.ops} ops ok, ${result.errors} unknown outcome, ${result.throughput_ops_s} ops/s`);
+  }
+
+  /** A new segment when the current one is old enough (called between steps). */
+  async rotateIfDue(): Promise<void> {
+    if (this.opts.segmentS === undefined || performance.now() - this.startedAt < this.opts.segmentS * 1000) return;
+    await this.end();
+    this.start();
+  }
+
+  kill(): void {
+    this.current?.kill();
+  }
+}
+
+async function startCluster(local: LocalCluster, opts: ScenarioOptions): Promise<RunningCluster> {
+  const cluster = new RunningCluster(local, {
+    dir: opts.dir,
+    command: opts.command,
+    setup: opts.opt === "all",
+    replicaArgs: opts.opt === "none" ? ["--opt", "none"] : [],
+    extraConfig: scenarioConfig,
+  });
+  if (opts.opt === "all") await cluster.setupAll();
+  cluster.startAll();
+  await cluster.waitServing();
+  return cluster;
+}
+
+/** Read-back and check of every segment, once the cluster is healed. */
+async function judge(cluster: RunningCluster, segments: Segments, log: (line: string) => void): Promise<SegmentResult[]> {
+  const results: SegmentResult[] = [];
+  for (const s of segments.finished) {
+    const readBackOk = await readBack(cluster, s.file);
+    const check = checkFile(s.file);
+    log(`${s.file}: ${check.text.split("\n")[0]} (read-back ${readBackOk} of its keys)`);
+    results.push({ ...s, readBackOk, check });
+  }
+  return results;
+}
+
 export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult> {
   mkdirSync(opts.dir, { recursive: true });
   const log = opts.log ?? (() => {});
   let local: LocalCluster | undefined;
   let cluster: RunningCluster | undefined;
   let nemesis: Nemesis | undefined;
-  let bench: BenchRun | undefined;
+  let segments: Segments | undefined;
   try {
     local = await createCluster({ replicas: opts.replicas });
-    cluster = new RunningCluster(local, {
-      dir: opts.dir,
-      command: opts.command,
-      setup: opts.opt === "all",
-      replicaArgs: opts.opt === "none" ? ["--opt", "none"] : [],
-      extraConfig: scenarioConfig,
-    });
-    if (opts.opt === "all") await cluster.setupAll();
-    cluster.startAll();
-    await cluster.waitServing();
+    cluster = await startCluster(local, opts);
     nemesis = new Nemesis(cluster, { partition: opts.partition, log });
     log(`${opts.replicas} replicas, fast paths ${opts.opt}, partitions by ${nemesis.method}, cluster ${local.name}, files in ${opts.dir}`);
-
-    const finished: { file: string; bench: BenchJson }[] = [];
-    let segment = 0;
-    let segmentStart = 0;
-    const startSegment = () => {
-      const file = join(opts.dir, `history-${++segment}.jsonl`);
-      bench = BenchRun.start(cluster!, { historyFile: file, clients: opts.clients ?? 8 });
-      segmentStart = performance.now();
-      log(`${nemesis!.elapsed()} bench segment ${segment} -> ${file}`);
-    };
-    const endSegment = async () => {
-      const run = bench!;
-      bench = undefined;
-      const result = await run.stop();
-      finished.push({ file: run.historyFile, bench: result });
-      log(`${nemesis!.elapsed()} bench segment ${segment}: ${result.ops} ops ok, ${result.errors} unknown outcome, ${result.throughput_ops_s} ops/s`);
-    };
-
-    startSegment();
+    segments = new Segments(cluster, nemesis, opts, log);
+    segments.start();
     const reports: StepReport[] = [];
-    let index = 0;
     for (const step of opts.steps) {
-      if (opts.segmentS !== undefined && performance.now() - segmentStart >= opts.segmentS * 1000) {
-        await endSegment();
-        startSegment();
-      }
-      const report = await runStep(nemesis, step, ++index);
+      await segments.rotateIfDue();
+      const report = await runStep(nemesis, step, reports.length + 1);
       reports.push(report);
       opts.onStep?.(report);
     }
     await nemesis.healAll();
     const finalServeMs = await nemesis.timeToServe();
     log(`${nemesis.elapsed()} all healed; serving again after ${finalServeMs ?? "(not within 30 s)"} ms`);
-    await endSegment();
-
+    await segments.end();
     nemesis.checkAlive();
-    const crashed = [...nemesis.unexpectedExits];
-    const segments: SegmentResult[] = [];
-    for (const s of finished) {
-      const readBackOk = await readBack(cluster, s.file);
-      const check = checkFile(s.file);
-      log(`${s.file}: ${check.text.split("\n")[0]} (read-back ${readBackOk} of its keys)`);
-      segments.push({ ...s, readBackOk, check });
-    }
+    const results = await judge(cluster, segments, log);
     return {
       steps: reports,
-      segments,
+      segments: results,
       finalServeMs,
-      crashed,
-      linearizable: segments.every((s) => s.check.verdict.kind === "linearizable"),
-      ops: segments.reduce((sum, s) => sum + s.check.verdict.ops, 0),
+      crashed: [...nemesis.unexpectedExits],
+      linearizable: results.every((s) => s.check.verdict.kind === "linearizable"),
+      ops: results.reduce((sum, s) => sum + s.check.verdict.ops, 0),
       recoveries: [...nemesis.recoveries],
     };
   } finally {
-    bench?.kill();
+    segments?.kill();
     await nemesis?.close().catch((e: Error) => log(`nemesis cleanup: ${e.message}`));
     await cluster?.close().catch((e: Error) => log(`cluster cleanup: ${e.message}`));
     await local?.destroy();
