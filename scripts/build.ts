@@ -8,9 +8,10 @@ const root = new URL("..", import.meta.url).pathname;
 mkdirSync(`${root}/dist`, { recursive: true });
 const started = performance.now();
 
-// eBPF programs first: the executable embeds them.
+// eBPF programs first: the executable embeds them (all but test_chaos, which only the tests and
+// the soak load, from bpf/build, for loss and duplication on the local cluster: src/local/chaos.ts).
 mkdirSync(`${root}/bpf/build`, { recursive: true });
-for (const name of ["tc_broadcast", "xdp_fast", "xdp_pass"]) {
+for (const name of ["tc_broadcast", "xdp_fast", "xdp_pass", "test_chaos"]) {
   const source = `${root}/bpf/${name}.bpf.c`;
   const object = `${root}/bpf/build/${name}.bpf.o`;
   await $`clang -O2 -g -Wall -Werror -target bpf -I/usr/include/x86_64-linux-gnu -I${root}/bpf -c ${source} -o ${object}`;

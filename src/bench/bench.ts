@@ -1,6 +1,10 @@
 // Closed-loop benchmark: K sessions, each with one request in flight, a warm-up that is not
 // measured, then `durationS` of measurement into a histogram. Optionally writes the history
 // (one JSON object a line, ../shared/DESIGN.md) for the linearizability checker.
+//
+// The kv workload's keys and values carry a random id of the run ("<run>.k3", "<run>.<session>.<n>"):
+// the checker takes every key to start absent and every value to be written once, which then holds
+// for a history written against a cluster that served earlier runs too (soak segments, reruns).
 
 import type { Config } from "../config/config.ts";
 import { decodeKvResult, encodeGet, encodePut, KvStatus } from "../app/kv.ts";
@@ -19,7 +23,12 @@ export interface BenchOptions {
   /** Fraction of kv operations that are puts. */
   readonly putRatio?: number;
   readonly historyFile?: string;
+  /** Prefix of the kv workload's keys and values (default: random per run). */
+  readonly runId?: string;
   readonly bindHost?: string;
+  /** Ends the run early (no new requests; those in flight complete or time out). Checked about
+   * once a second. */
+  readonly signal?: AbortSignal;
   /** Called about once a second while running. */
   readonly onProgress?: (elapsedS: number, ops: number) => void;
 }
@@ -52,6 +61,12 @@ function makeRandom(seed: number): () => number {
   };
 }
 
+/** A random id for one run: 8 base-36 characters. */
+export function newRunId(): string {
+  const words = crypto.getRandomValues(new Uint32Array(2));
+  return (words[0]!.toString(36) + words[1]!.toString(36)).slice(0, 8).padStart(8, "0");
+}
+
 export async function runBench(config: Config, opts: BenchOptions): Promise<BenchResult> {
   const client = new ClusterClient(config, opts.clients, { bindHost: opts.bindHost });
   const history = opts.historyFile ? Bun.file(opts.historyFile).writer() : undefined;
@@ -59,6 +74,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
   const pending: (Pending | undefined)[] = new Array(opts.clients);
   const keys = opts.keys ?? 16;
   const putRatio = opts.putRatio ?? 0.5;
+  const runId = opts.runId ?? newRunId();
   const latency = new Histogram();
   let ops = 0;
   let errors = 0;
@@ -68,10 +84,10 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
       client.submit(session, nullOp, nowNs);
       return;
     }
-    const key = `k${Math.floor(random() * keys)}`;
+    const key = `${runId}.k${Math.floor(random() * keys)}`;
     const isPut = random() < putRatio;
-    // Unique values per put keep the history checkable.
-    const value = isPut ? `${session.index}.${session.requestNum + 1}` : null;
+    // Unique values per put (also across runs) keep the history checkable.
+    const value = isPut ? `${runId}.${session.index}.${session.requestNum + 1}` : null;
     pending[session.index] = { f: isPut ? "put" : "get", key, value };
     history?.write(JSON.stringify({ process: session.index, type: "invoke", f: isPut ? "put" : "get", key, value, time_ns: nowNs }) + "\n");
     client.submit(session, isPut ? encodePut(key, value!) : encodeGet(key), nowNs);
@@ -99,7 +115,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
 
   const t0 = Bun.nanoseconds();
   const measureFrom = t0 + opts.warmupS * 1e9;
-  const endAt = measureFrom + opts.durationS * 1e9;
+  let endAt = measureFrom + opts.durationS * 1e9;
   let lastProgress = t0;
   for (const session of client.sessions) start(session, t0);
   try {
@@ -117,6 +133,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
         opts.onProgress?.((now - t0) / 1e9, ops);
         // Let the event loop run (signals, timers) without disturbing the loop much.
         await new Promise<void>((resolve) => setImmediate(resolve));
+        if (opts.signal?.aborted && endAt > now) endAt = Math.max(now, measureFrom);
       }
     }
   } finally {
@@ -124,11 +141,12 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
     await history?.end();
   }
   const micro = (ns: number) => Math.round(ns / 10) / 100;
+  const measuredS = Math.round((endAt - measureFrom) / 1e6) / 1e3; // less than asked when stopped early
   return {
     ops,
     errors,
-    durationS: opts.durationS,
-    throughputOpsS: Math.round(ops / opts.durationS),
+    durationS: measuredS,
+    throughputOpsS: measuredS > 0 ? Math.round(ops / measuredS) : 0,
     latency,
     latencyUs: {
       p50: micro(latency.quantile(0.5)),

@@ -95,7 +95,14 @@ export default defineCommand({
     const durationS = numberArg(a.duration, "duration", 0.1, 86_400);
     const warmupS = numberArg(a.warmup, "warmup", 0, 3600);
     log.info(`${clients} clients, ${warmupS}s warm-up, ${durationS}s measured, workload ${workload}`);
+    // SIGINT/SIGTERM end the run early but cleanly: in-flight requests finish, the history and the
+    // result are written (a soak or a test stops a long run when its fault schedule is done).
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
     const result = await runBench(config, {
+      signal: stop.signal,
       clients,
       durationS,
       warmupS,

@@ -6,6 +6,13 @@ import { check, libbpf, LibbpfError, ptr, tcFlagReplace, tcHookLayout, tcOptsLay
 export const tcHandle = 0xe1ec;
 export const tcPriority = 0xe1;
 
+/** Which filter on the hook: electrode's by default; tests attach their own beside it. */
+export interface TcFilterId {
+  readonly handle: number;
+  readonly priority: number;
+}
+const electrodeFilter: TcFilterId = { handle: tcHandle, priority: tcPriority };
+
 function hook(ifindex: number, point: number): Uint8Array {
   const buf = new Uint8Array(new ArrayBuffer(tcHookLayout.size));
   const v = new DataView(buf.buffer);
@@ -15,14 +22,14 @@ function hook(ifindex: number, point: number): Uint8Array {
   return buf;
 }
 
-function opts(progFd: number, flags: number): Uint8Array {
+function opts(progFd: number, flags: number, id: TcFilterId = electrodeFilter): Uint8Array {
   const buf = new Uint8Array(new ArrayBuffer(tcOptsLayout.size));
   const v = new DataView(buf.buffer);
   v.setBigUint64(tcOptsLayout.sz, BigInt(tcOptsLayout.size), true);
   v.setInt32(tcOptsLayout.progFd, progFd, true);
   v.setUint32(tcOptsLayout.flags, flags, true);
-  v.setUint32(tcOptsLayout.handle, tcHandle, true);
-  v.setUint32(tcOptsLayout.priority, tcPriority, true);
+  v.setUint32(tcOptsLayout.handle, id.handle, true);
+  v.setUint32(tcOptsLayout.priority, id.priority, true);
   return buf;
 }
 
@@ -35,15 +42,15 @@ export function ensureClsact(ifindex: number): boolean {
 }
 
 /** Attaches `progFd` on egress, replacing an earlier electrode filter. Returns the program id. */
-export function attachEgress(ifindex: number, progFd: number): number {
-  const o = opts(progFd, tcFlagReplace);
+export function attachEgress(ifindex: number, progFd: number, id?: TcFilterId): number {
+  const o = opts(progFd, tcFlagReplace, id);
   check("bpf_tc_attach (egress)", libbpf().bpf_tc_attach(ptr(hook(ifindex, TcAttachPoint.Egress)), ptr(o)));
   return new DataView(o.buffer).getUint32(tcOptsLayout.progId, true);
 }
 
 /** The id of the program electrode attached on egress, or undefined. */
-export function queryEgress(ifindex: number): number | undefined {
-  const o = opts(0, 0);
+export function queryEgress(ifindex: number, id?: TcFilterId): number | undefined {
+  const o = opts(0, 0, id);
   const ret = libbpf().bpf_tc_query(ptr(hook(ifindex, TcAttachPoint.Egress)), ptr(o));
   if (ret === -2 || ret === -22 || ret === -19) return undefined; // no filter, no qdisc, no device
   check("bpf_tc_query (egress)", ret);
@@ -51,8 +58,8 @@ export function queryEgress(ifindex: number): number | undefined {
 }
 
 /** Removes electrode's egress filter; true when there was one. */
-export function detachEgress(ifindex: number): boolean {
-  const ret = libbpf().bpf_tc_detach(ptr(hook(ifindex, TcAttachPoint.Egress)), ptr(opts(0, 0)));
+export function detachEgress(ifindex: number, id?: TcFilterId): boolean {
+  const ret = libbpf().bpf_tc_detach(ptr(hook(ifindex, TcAttachPoint.Egress)), ptr(opts(0, 0, id)));
   if (ret === -2 || ret === -22 || ret === -19) return false;
   check("bpf_tc_detach (egress)", ret);
   return true;

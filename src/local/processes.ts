@@ -3,7 +3,7 @@
 // (the compiled binary, or bun with the source entry point in development).
 
 import type { Subprocess } from "bun";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig, type Config } from "../config/config.ts";
 import type { LocalCluster } from "./cluster.ts";
@@ -19,7 +19,10 @@ export interface ReplicaProcess {
   readonly id: number;
   readonly ns: string;
   proc: Subprocess | undefined;
+  /** Every process of this replica appends here, after a line saying when it started. */
   readonly logFile: string;
+  /** Byte offset in logFile where the current (latest) process's output begins. */
+  logFrom: number;
 }
 
 export interface RunningClusterOptions {
@@ -40,7 +43,7 @@ export class RunningCluster {
   readonly replicas: ReplicaProcess[];
   readonly configPath: string;
   readonly config: Config;
-  private readonly command: readonly string[];
+  readonly command: readonly string[];
 
   constructor(
     readonly local: LocalCluster,
@@ -52,7 +55,7 @@ export class RunningCluster {
     writeFileSync(this.configPath, yaml);
     this.config = parseConfig(yaml, this.configPath);
     this.command = opts.command ?? selfCommand();
-    this.replicas = local.replicas.map((r) => ({ id: r.id, ns: r.ns, proc: undefined, logFile: join(opts.dir, `replica-${r.id}.log`) }));
+    this.replicas = local.replicas.map((r) => ({ id: r.id, ns: r.ns, proc: undefined, logFile: join(opts.dir, `replica-${r.id}.log`), logFrom: 0 }));
   }
 
   /**
@@ -100,8 +103,15 @@ export class RunningCluster {
     const r = this.replica(id);
     const extra = typeof this.opts.replicaArgs === "function" ? this.opts.replicaArgs(id) : (this.opts.replicaArgs ?? []);
     const argv = [...this.command, "replica", "--id", String(id), "--config", this.configPath, ...extra];
-    const log = Bun.file(r.logFile);
-    r.proc = Bun.spawn(this.local.nsExec(r.ns, argv), { stdout: log, stderr: log, stdin: "ignore" });
+    // Appended, not truncated: a restarted replica's log follows its predecessor's.
+    const log = openSync(r.logFile, "a");
+    try {
+      writeSync(log, `--- ${new Date().toISOString()} starting: ${argv.slice(this.command.length).join(" ")}\n`);
+      r.logFrom = fstatSync(log).size;
+      r.proc = Bun.spawn(this.local.nsExec(r.ns, argv), { stdout: log, stderr: log, stdin: "ignore" });
+    } finally {
+      closeSync(log);
+    }
   }
 
   /** kill -9 (crash: the replica loses its memory). */

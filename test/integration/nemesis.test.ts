@@ -1,0 +1,101 @@
+// Proven under faults, the CI schedule: 3 and 5 replicas, fast paths on (all, native XDP,
+// partitions on the bridge) and off (--opt none, partitions with iptables in the replica
+// namespaces), each with a fixed schedule that together cover every fault kind of
+// src/local/schedule.ts. A kv bench runs throughout; afterwards every history (with the read-back
+// of its keys) must be linearizable, no replica may have crashed on its own, and the cluster must
+// serve again within 10 s of each heal. A failing run keeps its files (logs, histories) and says
+// where; ELECTRODE_NEMESIS_LOG=1 prints the log of every run.
+
+import { describe, expect, test } from "bun:test";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { PartitionMethod } from "../../src/local/nemesis.ts";
+import { runScenario } from "../../src/local/scenario.ts";
+import { applicable, faultKinds, type FaultKind, type Step } from "../../src/local/schedule.ts";
+import { binary, isRoot, requireBinary } from "./harness.ts";
+
+const serveLimitMs = 10_000;
+
+function steps(kinds: readonly (FaultKind | readonly FaultKind[])[]): Step[] {
+  return kinds.map((k, i) => ({ faults: typeof k === "string" ? [k] : k, holdMs: 1500, gapMs: 300, dropPct: 10, dupPct: 15, pick: 1000 + i }));
+}
+
+const schedules: { name: string; replicas: number; opt: "all" | "none"; partition: PartitionMethod; steps: Step[] }[] = [
+  {
+    name: "3 replicas, fast paths on",
+    replicas: 3,
+    opt: "all",
+    partition: "bridge",
+    steps: steps(["kill-follower", "kill-leader", "kill-leader-twice", "pause-leader", "pause-follower", "isolate-leader", "one-way-from-leader", "one-way-to-leader", "loss", "dup", ["loss-dup", "kill-follower"]]),
+  },
+  {
+    name: "3 replicas, fast paths off",
+    replicas: 3,
+    opt: "none",
+    partition: "iptables",
+    steps: steps(["kill-leader", "isolate-follower", "split-leader-majority", "one-way-to-leader", "pause-leader", "loss-dup", "kill-leader-twice"]),
+  },
+  {
+    name: "5 replicas, fast paths on",
+    replicas: 5,
+    opt: "all",
+    partition: "bridge",
+    steps: steps(["ring", "restart-follower-kill-leader", "split-leader-minority", "split-leader-majority", "isolate-follower", ["loss-dup", "pause-follower"], "kill-leader-twice", ["kill-leader", "kill-follower"]]),
+  },
+  {
+    name: "5 replicas, fast paths off",
+    replicas: 5,
+    opt: "none",
+    partition: "iptables",
+    steps: steps(["ring", "restart-follower-kill-leader", "split-leader-minority", "one-way-from-leader", "isolate-leader", "loss", "dup", "pause-leader"]),
+  },
+];
+
+describe("the CI schedules", () => {
+  test("cover every fault kind, each where it applies", () => {
+    const covered = new Set(schedules.flatMap((s) => s.steps.flatMap((step) => step.faults)));
+    expect(faultKinds.filter((k) => !covered.has(k))).toEqual([]);
+    for (const s of schedules) for (const step of s.steps) for (const k of step.faults) expect(applicable(k, s.replicas)).toBe(true);
+  });
+});
+
+describe.skipIf(!isRoot)("proven under faults", () => {
+  for (const schedule of schedules) {
+    test(`${schedule.name}: ${schedule.steps.map((s) => s.faults.join("+")).join(", ")}`, async () => {
+      requireBinary();
+      const dir = mkdtempSync(join(tmpdir(), "electrode-nemesis-"));
+      const lines: string[] = [];
+      let passed = false;
+      try {
+        const result = await runScenario({
+          replicas: schedule.replicas,
+          opt: schedule.opt,
+          partition: schedule.partition,
+          steps: schedule.steps,
+          dir,
+          command: [binary],
+          log: (line) => lines.push(line),
+        });
+        const failures = result.segments.filter((s) => s.check.verdict.kind !== "linearizable").map((s) => s.check.text);
+        expect(failures).toEqual([]);
+        expect(result.crashed).toEqual([]);
+        expect(result.steps.flatMap((s) => s.skipped)).toEqual([]);
+        for (const step of result.steps) expect({ step: step.index, serveMs: step.serveMs !== undefined && step.serveMs <= serveLimitMs }).toEqual({ step: step.index, serveMs: true });
+        expect(result.finalServeMs).toBeLessThanOrEqual(serveLimitMs);
+        expect(result.segments.every((s) => s.readBackOk === s.check.verdict.keys)).toBe(true);
+        expect(result.ops).toBeGreaterThan(1000);
+        passed = true;
+        if (process.env.ELECTRODE_NEMESIS_LOG) console.log(lines.join("\n"));
+      } finally {
+        if (passed) rmSync(dir, { recursive: true, force: true });
+        else {
+          const kept = `${dir}-failed`;
+          cpSync(dir, kept, { recursive: true });
+          rmSync(dir, { recursive: true, force: true });
+          console.error(`nemesis run failed; its log:\n${lines.join("\n")}\nfiles kept in ${kept}`);
+        }
+      }
+    }, 240_000);
+  }
+});
