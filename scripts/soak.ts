@@ -134,6 +134,7 @@ try {
     `operations: ${okOps} ok, ${unknown} unknown outcome, ${result.ops} checked in ${result.segments.length} histories`,
     `serve again after a heal: median ${median(serve)} ms, max ${Math.max(...serve)} ms; after the last heal ${result.finalServeMs ?? "never (30 s)"} ms`,
     `recovery of a restarted replica: ${recoverySummary(result.recoveries)}`,
+    ...(result.chaos ? [`loss/dup (frames into replicas): ${result.chaos.dropped} dropped, ${result.chaos.duplicated} duplicated of ${result.chaos.seen} seen`] : []),
     ...result.crashed.map((c) => `CRASH: ${c}`),
     ...slow.map((s) => `SLOW: step ${s.index} (${s.kinds.join("+")}): serving ${s.serveMs ?? "never"} ms after the heal (limit ${serveLimitMs})`),
     ...bad.map((s) => `${s.file}:\n${s.check.text}`),

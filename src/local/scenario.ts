@@ -8,6 +8,7 @@
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import type { ChaosCounters } from "./chaos.ts";
 import { createCluster, type LocalCluster } from "./cluster.ts";
 import { Nemesis, type PartitionMethod } from "./nemesis.ts";
 import { RunningCluster } from "./processes.ts";
@@ -50,12 +51,19 @@ export interface ScenarioResult {
   readonly crashed: string[];
   readonly linearizable: boolean;
   readonly ops: number;
+  /** Frames the chaos program saw, dropped and duplicated, summed over the replicas (when used). */
+  readonly chaos: ChaosCounters | undefined;
   /** Per restart, ms until recovered (undefined: not within the nemesis's recovery timeout). */
   readonly recoveries: { id: number; ms: number | undefined }[];
 }
 
 /** The client timeout of the run: requests caught in a fault end as unknown outcome soon. */
 export const scenarioConfig = { client: { timeout_ms: 500 } };
+
+function sumCounters(all: readonly ChaosCounters[]): ChaosCounters {
+  const sum = (k: keyof ChaosCounters) => all.reduce((n, c) => n + c[k], 0);
+  return { seen: sum("seen"), dropped: sum("dropped"), duplicated: sum("duplicated"), dupErrors: sum("dupErrors") };
+}
 
 /** The bench, one process per segment. */
 class Segments {
@@ -151,6 +159,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     await segments.end();
     nemesis.checkAlive();
     const results = await judge(cluster, segments, log);
+    const chaos = await nemesis.chaosCounters();
     return {
       steps: reports,
       segments: results,
@@ -159,6 +168,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       linearizable: results.every((s) => s.check.verdict.kind === "linearizable"),
       ops: results.reduce((sum, s) => sum + s.check.verdict.ops, 0),
       recoveries: [...nemesis.recoveries],
+      chaos: chaos && sumCounters([...chaos.values()]),
     };
   } finally {
     segments?.kill();

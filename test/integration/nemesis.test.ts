@@ -85,6 +85,10 @@ describe.skipIf(!isRoot)("proven under faults", () => {
         expect(result.finalServeMs).toBeLessThanOrEqual(serveLimitMs);
         expect(result.segments.every((s) => s.readBackOk === s.check.verdict.keys)).toBe(true);
         expect(result.ops).toBeGreaterThan(1000);
+        // The loss and duplication steps really lost and duplicated frames.
+        expect(result.chaos).toMatchObject({ dupErrors: 0 });
+        expect(result.chaos!.dropped).toBeGreaterThan(0);
+        expect(result.chaos!.duplicated).toBeGreaterThan(0);
         passed = true;
         if (process.env.ELECTRODE_NEMESIS_LOG) console.log(lines.join("\n"));
       } finally {
