@@ -84,24 +84,26 @@ const neighbourTimeoutMs = 2000;
 
 /** Every replica's address and MAC as this node's clones must carry them; a peer whose MAC does
  * not resolve is named, with the config field that would give it. */
-export async function resolvePeers(config: Config, self: ReplicaConfig, iface: Interface) {
-  const peers: BroadcastState["peers"] = [];
-  for (const r of config.replicas) {
-    let mac = r.index === self.index ? iface.mac : r.mac;
-    if (mac === undefined) {
-      try {
-        mac = await resolveNeighbour(r.host, iface.name, self.host, neighbourTimeoutMs);
-      } catch (e) {
-        if (!(e instanceof NetInfoError)) throw e;
-        throw new NetInfoError(
-          `cannot find the MAC address of replica ${r.id} (${r.host}) on ${iface.name}: no answer to ARP within ${neighbourTimeoutMs} ms. ` +
-            `Is that node up and on this link? Otherwise set it as replicas[${r.index}].mac in ${config.file}`,
-        );
+/** Every replica's address and MAC; peers missing from the neighbour table are resolved at once
+ * (in parallel: a 15-replica cluster does not wait for 14 ARP exchanges in a row). */
+export async function resolvePeers(config: Config, self: ReplicaConfig, iface: Interface): Promise<BroadcastState["peers"]> {
+  return await Promise.all(
+    config.replicas.map(async (r) => {
+      let mac = r.index === self.index ? iface.mac : r.mac;
+      if (mac === undefined) {
+        try {
+          mac = await resolveNeighbour(r.host, iface.name, self.host, neighbourTimeoutMs);
+        } catch (e) {
+          if (!(e instanceof NetInfoError)) throw e;
+          throw new NetInfoError(
+            `cannot find the MAC address of replica ${r.id} (${r.host}) on ${iface.name}: no answer to ARP within ${neighbourTimeoutMs} ms. ` +
+              `Is that node up and on this link? Otherwise set it as replicas[${r.index}].mac in ${config.file}`,
+          );
+        }
       }
-    }
-    peers.push({ id: r.id, ip: r.host, port: r.port, mac });
-  }
-  return peers;
+      return { id: r.id, ip: r.host, port: r.port, mac };
+    }),
+  );
 }
 
 export function ensureBpffs(): void {

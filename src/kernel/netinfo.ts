@@ -100,9 +100,10 @@ export async function resolveNeighbour(ip: string, iface: string, fromIp: string
   try {
     const deadline = Date.now() + timeoutMs;
     const probe = new Uint8Array(1);
-    while (Date.now() < deadline) {
+    // ARP on one link answers within a millisecond or two: look early, then back off.
+    for (let wait = 5; Date.now() < deadline; wait = Math.min(2 * wait, 100)) {
       socket.sendTo({ ip: parseIp(ip), port: 9 }, probe, 1);
-      await Bun.sleep(100);
+      await Bun.sleep(wait);
       const mac = lookupNeighbour(ip, iface);
       if (mac) return mac;
     }
