@@ -12,12 +12,14 @@
 //
 // Usage: bun run scripts/bench-modes.ts [--replicas 3,5,7] [--clients 1,16] [--duration 3]
 //        [--modes none,tc-broadcast,+quorum-prune,all] [--xdp-mode native|generic] [--json out.json]
+//        [--html report.html]   (the matrix of issue 6: --replicas 3,5,7 --clients 1,4,16,64)
 //        [--binary dist/electrode]
 
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { renderHtmlReport } from "../src/bench/html-report.ts";
 import { formatBenchTable, type BenchJson } from "../src/bench/report.ts";
 import { createCluster } from "../src/local/cluster.ts";
 import { RunningCluster } from "../src/local/processes.ts";
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     duration: { type: "string", default: "3" },
     modes: { type: "string", default: defaultModes.join(",") },
     json: { type: "string" },
+    html: { type: "string" },
     "xdp-mode": { type: "string", default: "native" },
     binary: { type: "string", default: new URL("../dist/electrode", import.meta.url).pathname },
   },
@@ -165,3 +168,4 @@ console.log();
 console.log("Leader's sends (user space), whole run including warmup and idle heartbeats:");
 console.log(formatSendsTable(rows));
 if (values.json) await Bun.write(values.json, JSON.stringify(rows, null, 2) + "\n");
+if (values.html) await Bun.write(values.html, renderHtmlReport(rows, undefined, `electrode modes: ${values.replicas} replicas, ${values.clients} clients`));
