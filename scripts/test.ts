@@ -16,6 +16,7 @@ const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object
 let passed = 0;
 let failed = 0;
 let broken = false;
+let built = false;
 
 for (const name of wanted) {
   const paths = groups[name];
@@ -23,13 +24,16 @@ for (const name of wanted) {
     console.error(`unknown test group '${name}' (groups: ${Object.keys(groups).join(", ")})`);
     process.exit(2);
   }
-  if (name === "integration") {
-    if (process.getuid?.() !== 0) {
-      console.error("integration tests need root (network namespaces, eBPF): run as root");
-      process.exit(1);
-    }
-    console.log("== building dist/electrode");
+  if (name === "integration" && process.getuid?.() !== 0) {
+    console.error("integration tests need root (network namespaces, eBPF): run as root");
+    process.exit(1);
+  }
+  if (!built) {
+    // The eBPF objects are imported by the kernel modules some unit tests load, and the
+    // integration tests run the compiled binary: build once, first.
+    console.log("== building bpf/build and dist/electrode");
     await $`bun run ${root}/scripts/build.ts`.cwd(root);
+    built = true;
   }
   console.log(`== ${name}: bun test ${paths.join(" ")}`);
   // Integration tests start clusters: give each test up to two minutes.

@@ -113,7 +113,12 @@ describe("example systemd units", () => {
         const log = Bun.file(join(dir, `unit-replica-${r.id}.log`));
         procs.set(r.id, Bun.spawn(local.nsExec(r.ns, argv), { stdout: log, stderr: log, stdin: "ignore" }));
       }
-      await cluster.waitServing();
+      try {
+        await cluster.waitServing();
+      } catch (e) {
+        const logs = await Promise.all(local.replicas.map(async (r) => `--- replica ${r.id}\n${await Bun.file(join(dir, `unit-replica-${r.id}.log`)).text()}`));
+        throw new Error(`${(e as Error).message}\n${logs.join("\n")}`);
+      }
       expect((await cluster.client(["put", "unit", "works"])).code).toBe(0);
       expect((await cluster.client(["get", "unit"])).stdout.trim()).toBe("works");
       const startLog = await Bun.file(join(dir, "unit-replica-1.log")).text();
