@@ -81,7 +81,10 @@ export class KernelFastPath {
       const fastReply = state.fastReply && want.fastReply;
       const ring = fastReply ? openPinned(paths.ring) : undefined;
       for (const fd of [kstate, prog, ring]) if (fd !== undefined) fds.push(fd);
-      if (kstate === undefined || prog === undefined || (fastReply && ring === undefined)) return { why: `pins in ${state.pinDir} are missing (run setup again)` };
+      if (kstate === undefined || prog === undefined || (fastReply && ring === undefined)) {
+        for (const fd of fds) closeFd(fd);
+        return { why: `pins in ${state.pinDir} are missing (run setup again)` };
+      }
       fast = new KernelFastPath(state, kstate, ring, epoch, (prune ? KernelEnable.Prune : 0) | (fastReply ? KernelEnable.FastReply : 0));
       fast.writeState({ status: Status.Recovering, view: 0, leader: 0, lastOp: 0 });
       fast.drain(() => {}); // records of an earlier process: its acks died with it
@@ -89,6 +92,7 @@ export class KernelFastPath {
       closeFd(prog);
       return fast;
     } catch (e) {
+      // The instance owns the state and ring fds; the program fd is only needed until attached.
       if (fast) {
         fast.close();
         closeFd(fds[1]!);
