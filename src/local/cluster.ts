@@ -10,7 +10,7 @@
 // cluster whose owner died (a crashed test) is removed by the next createCluster or by
 // `bun run src/local/cluster.ts cleanup`.
 
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { stringify } from "yaml";
 
 const markerDir = "/run/electrode-local";
@@ -82,8 +82,14 @@ function configName(name: string): string {
 /** Pins and state files outlive the namespaces (bpffs and /run belong to the host): remove the
  * cluster's, or their programs and maps (ring buffers of megabytes) stay in the kernel. */
 function deleteKernelLeftovers(name: string): void {
-  rmSync(`/sys/fs/bpf/electrode/${configName(name)}`, { recursive: true, force: true });
-  rmSync(`/run/electrode/${configName(name)}`, { recursive: true, force: true });
+  for (const root of ["/sys/fs/bpf/electrode", "/run/electrode"]) {
+    rmSync(`${root}/${configName(name)}`, { recursive: true, force: true });
+    try {
+      rmdirSync(root); // only when no other cluster is left in it
+    } catch {
+      // not empty, or gone
+    }
+  }
 }
 
 function deleteNamespaces(namespaces: readonly string[]): void {
