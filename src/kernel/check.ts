@@ -236,7 +236,7 @@ export async function checkSetup(config: Config, self: ReplicaConfig): Promise<S
   const checks: CheckItem[] = [...checkKernel(), checkLibbpf(), checkPermission(), ...checkFilesystems(), ...nic.items, ...(await checkPeers(config, self, nic.iface))];
   const wouldAttach = planned(config, self, nic.iface);
   const missing = checks.filter((c) => c.state === "missing").map((c) => c.name);
-  const notAttached = wouldAttach.filter((p) => p.detail !== "not in this build" && !p.attached).map((p) => p.fastPath);
+  const notAttached = wouldAttach.filter((p) => !p.attached).map((p) => p.fastPath);
   const ok = missing.length === 0 && notAttached.length === 0;
   return { ok, cluster: config.name, replica: self.id, addr: self.addr, checks, wouldAttach, missing, notAttached };
 }
@@ -247,7 +247,7 @@ export function formatSetupCheck(report: SetupCheckReport): string {
   for (const c of report.checks) lines.push(`  ${(c.state === "missing" ? "MISSING" : c.state).padEnd(8)} ${c.name.padEnd(width)}  ${c.detail}`);
   lines.push("", "fast paths (what setup attaches):");
   for (const p of report.wouldAttach) {
-    const state = p.detail === "not in this build" ? "-" : p.attached ? "attached" : "NOT attached";
+    const state = p.attached ? "attached" : "NOT attached";
     lines.push(`  ${p.fastPath.padEnd(13)} ${state.padEnd(13)} ${p.hook}: ${p.detail}`);
   }
   lines.push("", report.ok ? "everything needed is here and attached" : setupCheckVerdict(report));
