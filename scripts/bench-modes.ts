@@ -12,7 +12,8 @@
 //
 // Usage: bun run scripts/bench-modes.ts [--replicas 3,5,7] [--clients 1,16] [--duration 3]
 //        [--modes none,tc-broadcast,+quorum-prune,all] [--xdp-mode native|generic] [--json out.json]
-//        [--html report.html]   (the matrix of issue 6: --replicas 3,5,7 --clients 1,4,16,64)
+//        [--html report.html] [--batch-max N]   (the matrix of issue 6: --replicas 3,5,7 --clients 1,4,16,64;
+//        --batch-max 1 turns adaptive batching off, so every request costs a Prepare and its acks)
 //        [--binary dist/electrode]
 
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     json: { type: "string" },
     html: { type: "string" },
     "xdp-mode": { type: "string", default: "native" },
+    "batch-max": { type: "string" },
     binary: { type: "string", default: new URL("../dist/electrode", import.meta.url).pathname },
   },
 });
@@ -142,7 +144,8 @@ for (const n of values.replicas!.split(",").map(Number)) {
       let run = "";
       const statsFile = (id: number) => join(dir, `stats-${run}-r${id}.json`);
       const replicaArgs = (id: number) => ["--opt", mode.opt, "--stats-file", statsFile(id)];
-      const cluster = new RunningCluster(local, { dir, command: [binary], replicaArgs });
+      const extraConfig = values["batch-max"] ? { batch_max: Number(values["batch-max"]) } : undefined;
+      const cluster = new RunningCluster(local, { dir, command: [binary], replicaArgs, extraConfig });
       try {
         if (!setupDone) await cluster.setupAll(false, { xdpMode: values["xdp-mode"] as "native" | "generic" });
         setupDone = true;
