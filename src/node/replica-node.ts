@@ -9,8 +9,9 @@ import type { Effect, Event, FastPathVia, KernelState } from "../core/types.ts";
 import { Status } from "../core/types.ts";
 import { Codec, type DecodeError } from "../wire/codec.ts";
 import { datagramBytesMax, Flag, header, MessageType } from "../wire/layout.ts";
-import type { Message, Prepare, ReplicaMessage } from "../wire/messages.ts";
+import type { Message, ReplicaMessage } from "../wire/messages.ts";
 import type { KernelFastPath } from "../kernel/fast-path.ts";
+import { KernelLink } from "./kernel-link.ts";
 import { addrKey, parseAddr, UdpSocket, type Addr } from "../net/udp.ts";
 
 export interface ReplicaNodeOptions {
@@ -68,14 +69,7 @@ export class ReplicaNode {
   private readonly onDatagram = (bytes: Uint8Array, from: Addr) => this.handleDatagram(bytes, from);
   private stopped = false;
   private lastKernelState: KernelState | undefined;
-  private readonly fast: KernelFastPath | undefined;
-  /** What the kernel was last told, and the highest op it acked since (fast reply) in that view. */
-  private written: KernelState | undefined;
-  private fastHeldOp = 0;
-  /** Fast-acked Prepares drained but not yet given to the core (the ring may hold them out of op
-   * order when several CPUs ack): handed over in op order. */
-  private pendingFast: Prepare[] = [];
-  private readonly onFastRecord = (datagram: Uint8Array) => this.takeFastRecord(datagram);
+  private readonly fast: KernelLink | undefined;
 
   constructor(private readonly opts: ReplicaNodeOptions) {
     const { config, self } = opts;
@@ -83,7 +77,7 @@ export class ReplicaNode {
     this.peers = config.replicas.map((r) => parseAddr(r.addr));
     this.peerKeys = this.peers.map(addrKey);
     this.socket = UdpSocket.bind(self.host, self.port, { rcvbufBytes: 8 << 20, sndbufBytes: 8 << 20 });
-    this.fast = opts.fastPath;
+    this.fast = opts.fastPath && new KernelLink(opts.fastPath, self.index, this.codec, this.stats, (m) => opts.log.warn(m));
     this.core = new Replica(
       {
         replicaCount: config.replicas.length,
@@ -95,7 +89,7 @@ export class ReplicaNode {
         resendTicks: ticks(config.timing.resendMs, config.timing),
         pipelineMax: config.pipelineMax,
         batchMax: config.batchMax,
-        fence: this.fast?.fastReply ? (next) => this.fence(next) : undefined,
+        fence: this.fast?.fastReply ? (next) => this.fast!.fence(next) : undefined,
       },
       createApp(opts.app),
     );
@@ -151,7 +145,7 @@ export class ReplicaNode {
     this.socket.flush();
     while (!this.stopped) {
       // Prepares the kernel acked come first: later datagrams may depend on them.
-      const handed = this.fast?.fastReply ? this.drainFast() : 0;
+      const handed = this.fast?.fastReply ? this.drainFast(this.fast) : 0;
       const received = this.socket.receive(this.onDatagram, 64) + handed;
       if (received > 0) this.apply(this.core.step(flushEvent));
       let now = Bun.nanoseconds();
@@ -176,69 +170,14 @@ export class ReplicaNode {
     this.socket.close();
   }
 
-  // ---- Kernel fast paths. ----
-
-  private takeFastRecord(datagram: Uint8Array): void {
-    const decoded = this.codec.decode(datagram);
-    if (!decoded.ok || decoded.msg.type !== MessageType.Prepare) {
-      // The kernel acked what user space cannot read: only a corrupt datagram from the leader's
-      // address can do that (XDP runs before UDP checksums are checked). Loud, and counted.
-      this.stats.dropped["fast-record"] += 1;
-      this.opts.log.warn(`fast reply handed over an unreadable Prepare (${decoded.ok ? MessageType[decoded.msg.type] : decoded.error})`);
-      return;
+  /** Gives the core every Prepare the kernel acked that it can take now, in op order. */
+  private drainFast(link: KernelLink): number {
+    const ready = link.takeReady(this.core);
+    for (const msg of ready) {
+      this.stats.byType.Prepare = (this.stats.byType.Prepare ?? 0) + 1;
+      this.apply(this.core.step({ kind: "message", msg, via: "fast-reply" }));
     }
-    this.stats.byType.Prepare = (this.stats.byType.Prepare ?? 0) + 1;
-    this.pendingFast.push(decoded.msg);
-  }
-
-  private static firstOp(p: Prepare): number {
-    return p.opNum - p.entries.length + 1;
-  }
-
-  /** Drains the ring and gives the core every fast-acked Prepare it can take, in op order. */
-  private drainFast(): number {
-    const handed = this.fast!.drain(this.onFastRecord);
-    if (this.pendingFast.length === 0) return handed;
-    this.pendingFast.sort((a, b) => a.opNum - b.opNum);
-    while (this.pendingFast.length > 0) {
-      const next = this.pendingFast[0]!;
-      // A gap means another CPU's record for the ops before it is not submitted yet.
-      if (this.core.status === Status.Normal && next.view === this.core.view && ReplicaNode.firstOp(next) > this.core.opNum + 1) break;
-      this.pendingFast.shift();
-      this.stats.fastReplied += 1;
-      if (next.view === this.written?.view) this.fastHeldOp = Math.max(this.fastHeldOp, next.opNum);
-      this.apply(this.core.step({ kind: "message", msg: next, via: "fast-reply" }));
-    }
-    return handed;
-  }
-
-  /** core fence (ReplicaOptions.fence): tell the kernel first, then take all it acked before. */
-  private fence(next: KernelState): readonly Prepare[] {
-    this.writeKernelState(next);
-    this.fast!.drain(this.onFastRecord, true);
-    const acked = this.pendingFast.sort((a, b) => a.opNum - b.opNum);
-    this.pendingFast = [];
-    this.stats.fastReplied += acked.length;
-    return acked;
-  }
-
-  private writeKernelState(state: KernelState): void {
-    const before = this.written;
-    this.fast!.writeState(state);
-    this.written = state;
-    this.stats.kernelWrites += 1;
-    if (!before || before.view !== state.view || before.status !== state.status) this.fastHeldOp = 0;
-  }
-
-  /** Writes on every status, view or leader change, and when a follower's log grew beyond what
-   * the kernel knows (not when it grew by what the kernel itself acked, nor on the leader, whose
-   * log end the kernel does not use: that would be a syscall per op). */
-  private syncKernelState(state: KernelState): void {
-    const w = this.written;
-    if (w && w.status === state.status && w.view === state.view && w.leader === state.leader) {
-      if (state.leader === this.opts.self.index || state.lastOp <= Math.max(w.lastOp, this.fastHeldOp)) return;
-    }
-    this.writeKernelState(state);
+    return ready.length;
   }
 
   private handleDatagram(bytes: Uint8Array, from: Addr): void {
@@ -310,7 +249,7 @@ export class ReplicaNode {
           break;
         }
         case "kernelState":
-          if (this.fast) this.syncKernelState(effect.state);
+          this.fast?.sync(effect.state);
           this.noteKernelState(effect.state);
           break;
       }
