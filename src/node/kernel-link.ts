@@ -3,10 +3,19 @@
 // before a follower leaves its view. The simulator's model (test/sim/fast-model.ts) mirrors it.
 
 import { Status, type KernelState } from "../core/types.ts";
-import type { KernelFastPath } from "../kernel/fast-path.ts";
 import type { Codec } from "../wire/codec.ts";
 import { MessageType } from "../wire/layout.ts";
 import type { Prepare } from "../wire/messages.ts";
+
+/** The kernel side as the link uses it: src/kernel/fast-path.ts on a node, a model in the simulator. */
+export interface FastPathPort {
+  readonly prune: boolean;
+  readonly fastReply: boolean;
+  writeState(state: Pick<KernelState, "status" | "view" | "leader" | "lastOp">): void;
+  /** Hands each record (a Prepare datagram) to onRecord; with fence, waits for reserved ones too. */
+  drain(onRecord: (datagram: Uint8Array) => void, fence?: boolean): number;
+  close(): void;
+}
 
 /** Where the link counts (the node's stats). */
 export interface KernelLinkCounters {
@@ -38,7 +47,7 @@ export class KernelLink {
   private readonly onRecord = (datagram: Uint8Array) => this.takeRecord(datagram);
 
   constructor(
-    readonly fast: KernelFastPath,
+    readonly fast: FastPathPort,
     private readonly selfIndex: number,
     private readonly codec: Codec,
     private readonly counters: KernelLinkCounters,

@@ -133,7 +133,7 @@ export class Cluster {
     if (!this.opts.fastPaths) return new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing }, app);
     const model = new FastPathModel(index, this.f, this.fastRand.int(1, 2 ** 31), 16);
     this.fast[index] = model;
-    return new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing, fence: (next) => model.fence(next) }, app);
+    return new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing, fence: (next) => model.link.fence(next) }, app);
   }
 
   private allConnected(): boolean[][] {
@@ -314,7 +314,7 @@ export class Cluster {
   /** The XDP program on `to`: "consumed" (acked or pruned), else how the message goes up. */
   private kernelPath(to: number, model: FastPathModel, msg: Message): "consumed" | "quorum" | undefined {
     if (msg.type === MessageType.Prepare) {
-      const ack = model.fastReply(msg);
+      const ack = model.onPrepare(msg);
       if (!ack) return undefined;
       // The kernel acks for the view the replica is in, never one it has left (the fence).
       const core = this.replicas[to]!;
@@ -323,7 +323,7 @@ export class Cluster {
       return "consumed";
     }
     if (msg.type === MessageType.PrepareOk) {
-      const verdict = model.prune(msg);
+      const verdict = model.onPrepareOk(msg);
       if (verdict === "quorum") return "quorum";
       return verdict === "evicted" || verdict === "state" ? undefined : "consumed";
     }
@@ -333,8 +333,8 @@ export class Cluster {
   /** Gives the core what the ring holds, sometimes late (the node drains between receive batches). */
   private drainRing(index: number): void {
     const model = this.fast[index];
-    if (!model || model.ring.length === 0 || model.holdRing || this.fastRand.chance(0.3)) return;
-    for (const prepare of model.drain()) {
+    if (!model || model.ringLength === 0 || model.holdRing || this.fastRand.chance(0.3)) return;
+    for (const prepare of model.link.takeReady(this.replicas[index]!)) {
       if (!this.replicas[index]) return;
       this.stepCore(index, { kind: "message", msg: prepare, via: "fast-reply" });
     }
@@ -377,7 +377,7 @@ export class Cluster {
         break;
       }
       case "kernelState":
-        this.fast[index]?.sync(effect.state);
+        this.fast[index]?.link.sync(effect.state);
         break;
     }
   }

@@ -1,11 +1,14 @@
 // A model of the kernel fast paths for the simulator: the decisions of bpf/xdp_fast.bpf.c (quorum
-// prune on the leader, fast reply on followers) and of the replica node's side of them
-// (src/node/replica-node.ts: when kernel state is written, the ring drained, the fence). Keep it in
-// step with both. One model per replica incarnation: a restart draws a new epoch and the kernel
-// attachment dies with the process, as the BPF link does.
+// prune on the leader, fast reply on followers), behind the same port the replica node uses
+// (src/node/kernel-link.ts), so the node's side (when kernel state is written, the ring handed over
+// in op order, the fence) is the real code. Keep the decisions in step with the C program. One model
+// per replica incarnation: a restart draws a new epoch and the attachment dies with the process, as
+// the BPF link does.
 
 import { Status, type KernelState } from "../../src/core/types.ts";
-import { MessageType } from "../../src/wire/layout.ts";
+import { KernelLink } from "../../src/node/kernel-link.ts";
+import { Codec } from "../../src/wire/codec.ts";
+import { datagramBytesMax, MessageType } from "../../src/wire/layout.ts";
 import type { Prepare, PrepareOk } from "../../src/wire/messages.ts";
 
 export type PruneVerdict = "early" | "late" | "duplicate" | "quorum" | "evicted" | "state";
@@ -24,19 +27,25 @@ function popcount(x: number): number {
   return c;
 }
 
+const codec = new Codec(0x5eed);
+
 export class FastPathModel {
-  /** What the node last wrote (el_xdp_state), and the ops the kernel acked since in that view. */
-  private written: KernelState | undefined;
-  private fastHeldOp = 0;
+  /** The kernel state map as the node last wrote it. */
+  private written: Pick<KernelState, "status" | "view" | "leader" | "lastOp"> | undefined;
   private cursor = { epoch: -1, view: 0, op: 0 };
   private readonly slots: (Slot | undefined)[];
-  /** Prepares acked in the kernel, not yet given to the core. */
-  ring: Prepare[] = [];
-  readonly counters = { fastAcked: 0, fastPassed: 0, pruned: 0, quorum: 0, passed: 0, fenced: 0 };
+  /** Ring records: Prepares acked in the kernel, as datagrams. */
+  private records: Uint8Array[] = [];
+  readonly counters = { fastAcked: 0, fastPassed: 0, pruned: 0, quorum: 0, passed: 0 };
+  /** The replica node's side, the real one. */
+  readonly link: KernelLink;
+  readonly nodeStats = { fastReplied: 0, kernelWrites: 0, dropped: { "fast-record": 0 } };
   /** Scenario knobs: the node does not get to drain the ring (it stays busy elsewhere); and, to
    * prove the simulator notices, a fence that forgets what the kernel acked. */
   holdRing = false;
   brokenFence = false;
+  readonly prune = true;
+  readonly fastReply = true;
 
   constructor(
     readonly index: number,
@@ -46,51 +55,39 @@ export class FastPathModel {
     readonly slotCount: number,
   ) {
     this.slots = new Array<Slot | undefined>(slotCount);
+    this.link = new KernelLink(this, index, codec, this.nodeStats, (m) => {
+      throw new Error(m);
+    });
   }
 
-  get state(): KernelState | undefined {
+  get state(): Pick<KernelState, "status" | "view" | "leader" | "lastOp"> | undefined {
     return this.written;
   }
 
-  // ---- The node's side. ----
-
-  private write(state: KernelState): void {
-    const before = this.written;
-    this.written = state;
-    if (!before || before.view !== state.view || before.status !== state.status) this.fastHeldOp = 0;
+  get ringLength(): number {
+    return this.records.length;
   }
 
-  /** A kernelState effect (ReplicaNode.syncKernelState). */
-  sync(state: KernelState): void {
-    const w = this.written;
-    if (w && w.status === state.status && w.view === state.view && w.leader === state.leader) {
-      if (state.leader === this.index || state.lastOp <= Math.max(w.lastOp, this.fastHeldOp)) return;
-    }
-    this.write(state);
+  // ---- FastPathPort (what the node's KernelLink calls). ----
+
+  writeState(state: Pick<KernelState, "status" | "view" | "leader" | "lastOp">): void {
+    this.written = { status: state.status, view: state.view, leader: state.leader, lastOp: state.lastOp };
   }
 
-  /** ReplicaOptions.fence: write first, then everything the ring holds, in op order. */
-  fence(next: KernelState): Prepare[] {
-    this.write(next);
-    const acked = this.ring.sort((a, b) => a.opNum - b.opNum);
-    this.ring = [];
-    if (this.brokenFence) return [];
-    this.counters.fenced += acked.length;
-    return acked;
+  drain(onRecord: (datagram: Uint8Array) => void, fence = false): number {
+    const out = this.records;
+    this.records = [];
+    if (fence && this.brokenFence) return 0;
+    for (const r of out) onRecord(r);
+    return out.length;
   }
 
-  /** Takes the ring's Prepares for the core (ReplicaNode.drainFast), noting what the kernel held. */
-  drain(): Prepare[] {
-    const out = this.ring;
-    this.ring = [];
-    for (const p of out) if (p.view === this.written?.view) this.fastHeldOp = Math.max(this.fastHeldOp, p.opNum);
-    return out;
-  }
+  close(): void {}
 
   // ---- The XDP program. ----
 
   /** Fast reply: returns the PrepareOk sent from XDP, or undefined when the Prepare goes up. */
-  fastReply(msg: Prepare): PrepareOk | undefined {
+  onPrepare(msg: Prepare): PrepareOk | undefined {
     const st = this.written;
     const count = msg.entries.length;
     if (count === 0 || count > msg.opNum) return this.passUp();
@@ -99,7 +96,8 @@ export class FastPathModel {
     const held = c.epoch === this.epoch && c.view === st.view && c.op > st.lastOp ? c.op : st.lastOp;
     if (msg.opNum - count + 1 !== held + 1) return this.passUp();
     this.cursor = { epoch: this.epoch, view: st.view, op: msg.opNum };
-    this.ring.push(msg);
+    const buf = new Uint8Array(datagramBytesMax);
+    this.records.push(buf.slice(0, codec.encode(msg, buf)));
     this.counters.fastAcked += 1;
     return { type: MessageType.PrepareOk, view: msg.view, sender: this.index, opNum: msg.opNum };
   }
@@ -110,7 +108,7 @@ export class FastPathModel {
   }
 
   /** Quorum prune of one PrepareOk arriving at this replica. */
-  prune(msg: PrepareOk): PruneVerdict {
+  onPrepareOk(msg: PrepareOk): PruneVerdict {
     const st = this.written;
     if (!st || st.status !== Status.Normal || st.leader !== this.index || msg.view !== st.view) return this.count("state");
     const key = msg.opNum % this.slotCount;

@@ -115,7 +115,7 @@ describe("fast paths in the simulator", () => {
     c.filter = (p) => !(p.from === 0 && "replica" in p.to && p.to.replica === 2);
     c.submit(client, encodePut("x", "acked"));
     c.runUntil(() => !client.pending, 200, "x committed on the kernel's ack and answered");
-    expect(c.fast[1]!.ring.length).toBeGreaterThan(0);
+    expect(c.fast[1]!.ringLength).toBeGreaterThan(0);
     c.crash(0);
     c.filter = undefined;
     c.runUntil(() => c.replicas[1]!.isLeader, 1000, "view change to 1");
