@@ -16,6 +16,11 @@
 // A normal replica in view 0 with an empty log (one that just started afresh) holds nothing too,
 // so answers of the current round that are all "recovering" or "normal, view 0, empty" also mean
 // a fresh start: otherwise replicas started together would wait for each other forever.
+// Likewise when the leader of view 0 is among them, normal with commit 0 and every other answer is
+// "recovering" or "normal in view 0": a fresh leader may already have put a client's request in
+// its log, but nothing was ever committed (only the leader commits first, and no view change
+// happened), so joining it with an empty log loses nothing; without this rule the rest of a
+// 5-replica cluster waited forever for f+1 normal answers when two had started afresh.
 
 import type { RecoveryResponse } from "../wire/messages.ts";
 import { faultsTolerated, leaderOf } from "./quorum.ts";
@@ -43,8 +48,10 @@ export function decideRecovery(answers: ReadonlyMap<number, RecoveryAnswer>, rou
   let view = -1;
   let recoveringNow = 0;
   let emptyNow = 0; // answers of this round from replicas holding nothing
+  let view0Now = 0; // answers of this round from replicas recovering or normal in view 0
   for (const a of answers.values()) {
     if (a.round === round && (a.recovering || (a.view === 0 && a.opNum === 0))) emptyNow += 1;
+    if (a.round === round && (a.recovering || a.view === 0)) view0Now += 1;
     if (a.recovering) {
       if (a.round === round) recoveringNow += 1;
     } else {
@@ -56,6 +63,9 @@ export function decideRecovery(answers: ReadonlyMap<number, RecoveryAnswer>, rou
   // Replicas that all started together: the first to start afresh is normal in view 0 with an
   // empty log, and the others would wait forever for f+1 normal answers. It holds nothing either.
   if (emptyNow === replicaCount - 1) return { kind: "fresh" };
+  const leader0 = answers.get(leaderOf(0, replicaCount));
+  const uncommitted0 = leader0 !== undefined && leader0.round === round && !leader0.recovering && leader0.view === 0 && leader0.commit === 0;
+  if (uncommitted0 && view0Now === replicaCount - 1) return { kind: "fresh" };
   if (normal < faultsTolerated(replicaCount) + 1) return { kind: "wait" };
   const leader = leaderOf(view, replicaCount);
   const fromLeader = answers.get(leader);

@@ -28,6 +28,11 @@ describe("decideRecovery", () => {
     [[[1, normal(0, 0, 0)], [2, normal(0, 0, 0)]], 0, 3, 0, "fresh"],
     [[[1, normal(0, 0, 0, 0)], [2, recovering(1)]], 1, 3, 0, "wait"], // an answer of an older round
     [[[1, normal(1, 0, 0)], [2, recovering()]], 0, 3, 0, "wait"], // view 1: a view change happened
+    // Two of five started afresh and the leader took a request (op 1, nothing committed).
+    [[[0, normal(0, 1, 0)], [1, normal(0, 1, 0)], [3, recovering()], [4, recovering()]], 0, 5, 2, "fresh"],
+    [[[0, normal(0, 1, 1)], [1, normal(0, 1, 0)], [3, recovering()], [4, recovering()]], 0, 5, 2, "wait"], // op 1 committed
+    [[[1, normal(0, 1, 0)], [2, normal(0, 1, 0)], [3, recovering()], [4, recovering()]], 0, 5, 0, "wait"], // the view-0 leader is self
+    [[[0, normal(0, 1, 0, 0)], [1, normal(0, 1, 0)], [3, recovering()], [4, recovering()]], 1, 5, 2, "wait"], // the leader's answer is old
     [[], 0, 1, 0, "fresh"], // alone
   ] as [[number, RecoveryAnswer][], number, number, number, string][])("%j round %i n=%i self %i -> %s", (answers, round, n, self, expected) => {
     const d = decideRecovery(new Map(answers), round, n, self);

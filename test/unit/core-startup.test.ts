@@ -12,7 +12,9 @@ import { KvMachine } from "../../src/app/kv.ts";
 
 const timing = { viewChangeTimeoutTicks: 40, heartbeatTicks: 8, resendTicks: 10, pipelineMax: 64, batchMax: 8 };
 
-function run(n: number, startAt: number[]): { ticks: number; replicas: Replica[] } {
+/** `eager`: a client sends its request to replica 0 (view 0's leader) on every tick from the start,
+ * so a leader that started afresh before the others has an uncommitted entry when they ask. */
+function run(n: number, startAt: number[], eager = false): { ticks: number; replicas: Replica[] } {
   const replicas: (Replica | undefined)[] = new Array(n).fill(undefined);
   let inbox: { to: number; msg: Message }[] = [];
   let replied = false;
@@ -31,6 +33,7 @@ function run(n: number, startAt: number[]): { ticks: number; replicas: Replica[]
     for (let i = 0; i < n; i++) {
       if (tick === startAt[i]) replicas[i] = new Replica({ replicaCount: n, index: i, recovering: true, nonce: 1000 * (i + 1), ...timing }, new KvMachine());
     }
+    if (eager && !replied) inbox.push({ to: 0, msg: { type: MessageType.Request, view: 0, clientId: 7, requestNum: 1, op: encodePut("k", "v") } });
     const due = inbox;
     inbox = [];
     for (const { to, msg } of due) {
@@ -57,6 +60,18 @@ for (const n of [3, 5, 7]) {
       const reversed = [...inOrder].reverse();
       for (const startAt of [inOrder, reversed]) {
         const { replicas } = run(n, startAt);
+        expect(new Set(replicas.map((r) => r.view)).size).toBe(1);
+      }
+    }
+  });
+}
+
+for (const n of [3, 5, 7]) {
+  test(`${n} replicas started together while a client already asks: the early leader's uncommitted request does not keep the rest waiting`, () => {
+    for (const spread of [0, 1, 10, 25, 60]) {
+      const inOrder = Array.from({ length: n }, (_, i) => i * spread);
+      for (const startAt of [inOrder, [...inOrder].reverse()]) {
+        const { replicas } = run(n, startAt, true);
         expect(new Set(replicas.map((r) => r.view)).size).toBe(1);
       }
     }
