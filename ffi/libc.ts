@@ -56,8 +56,6 @@ export const CLONE_NEWNET = 0x40000000;
 export const PROT_READ = 0x1;
 export const PROT_WRITE = 0x2;
 export const MAP_SHARED = 0x01;
-/** mmap's MAP_FAILED, as bun:ffi returns it (a pointer value). */
-export const MAP_FAILED = 2 ** 64 - 1;
 export const _SC_PAGESIZE = 30;
 /** Ethernet protocol numbers (host order; sockets take them in network order). */
 export const ETH_P_ALL = 0x0003;

@@ -2,6 +2,7 @@
 // latency CDF of every mode (log scale) and throughput by mode and replica count, as inline SVG.
 
 import type { FloorResult } from "./floor.ts";
+import { defaultModes } from "./modes.ts";
 import type { BenchJson } from "./report.ts";
 
 const width = 720;
@@ -50,7 +51,8 @@ function throughputChart(rows: readonly BenchJson[]): string {
   const y = (v: number) => height - margin.bottom - (v / max) * (height - margin.top - margin.bottom);
   const bars = rows.map((r, i) => {
     const x0 = margin.left + i * band + band * 0.1;
-    const color = colors[["none", "tc-broadcast", "+quorum-prune", "all"].indexOf(r.opt) >= 0 ? ["none", "tc-broadcast", "+quorum-prune", "all"].indexOf(r.opt) : 4]!;
+    const mode = (defaultModes as readonly string[]).indexOf(r.opt);
+    const color = colors[mode >= 0 ? mode : defaultModes.length]!;
     return `<rect x="${x0}" y="${y(r.throughput_ops_s)}" width="${band * 0.8}" height="${height - margin.bottom - y(r.throughput_ops_s)}" fill="${color}"><title>${escape(label(r))}: ${r.throughput_ops_s} ops/s</title></rect><text x="${x0 + band * 0.4}" y="${height - margin.bottom + 14}" text-anchor="middle" font-size="10">${escape(r.opt)}</text><text x="${x0 + band * 0.4}" y="${height - margin.bottom + 26}" text-anchor="middle" font-size="10">n=${r.replicas} k=${r.clients}</text>`;
   });
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => `<line x1="${margin.left}" x2="${width - margin.right}" y1="${y(f * max)}" y2="${y(f * max)}" stroke="#eee"/><text x="${margin.left - 6}" y="${y(f * max) + 4}" text-anchor="end" font-size="11">${Math.round(f * max)}</text>`);

@@ -86,10 +86,11 @@ export default defineCommand({
         const jsonFile = join(dir, `bench-${mode.name}.json`);
         const out = await running.client(["--bench", "--clients", String(clients), "--duration", String(duration), "--warmup", "1", "--opt", mode.name, "--json", jsonFile, "--quiet"]);
         if (out.code !== 0) throw new RuntimeError(`benchmark failed: ${out.stderr.trim()}`);
-        await running.close();
+        const ran = running;
+        await running.close(); // stops the replicas; setup's attachments and counters stay
         running = undefined;
         const row = JSON.parse(readFileSync(jsonFile, "utf8")) as BenchJson;
-        row.fast_path_counters = counterDelta(before, await new RunningCluster(local, { dir }).fastPathCounters());
+        row.fast_path_counters = counterDelta(before, await ran.fastPathCounters());
         rows.push(row);
       }
       console.log(formatBenchTable(rows));

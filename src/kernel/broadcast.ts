@@ -4,14 +4,14 @@
 // Pins:  /sys/fs/bpf/electrode/<cluster>/<id>/{tc_broadcast, peers, bcast_stats}
 // State: /run/electrode/<cluster>/<id>.json (what was attached where, for status and teardown)
 
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { check, libbpf, ptr } from "../../ffi/libbpf.ts";
 import { ConfigError, type Config, type ReplicaConfig } from "../config/config.ts";
 import { parseIp } from "../net/udp.ts";
 import { BroadcastCounter, broadcastCounterCount, peerEntry, tcConfig } from "../wire/layout.ts";
 import tcBroadcastObject from "../../bpf/build/tc_broadcast.bpf.o" with { type: "file" };
 import { bpffsMounted, interfaceByName, interfaceWithAddress, NetInfoError, resolveNeighbour, type Interface } from "./netinfo.ts";
-import { bpffsRoot, readPerCpuCounters, removeEmptyUpTo, removePins, snakeCase } from "./maps.ts";
+import { bpffsRoot, readPerCpuCounters, readStateFile, removePins, removeStateFile, snakeCase, writeStateFile } from "./maps.ts";
 import { BpfObject } from "./object.ts";
 import { attachEgress, destroyClsact, detachEgress, ensureClsact, foreignFilterCount, queryEgress } from "./tc.ts";
 
@@ -41,11 +41,7 @@ export function stateFile(config: Config, self: ReplicaConfig): string {
 }
 
 export function readState(config: Config, self: ReplicaConfig): BroadcastState | undefined {
-  try {
-    return JSON.parse(readFileSync(stateFile(config, self), "utf8")) as BroadcastState;
-  } catch {
-    return undefined;
-  }
+  return readStateFile<BroadcastState>(stateFile(config, self));
 }
 
 /** The interface of this replica: `iface` from the config, else the one holding its address. An
@@ -68,6 +64,15 @@ function tcConfigBytes(config: Config, self: ReplicaConfig): Uint8Array {
   v.setUint32(tcConfig.fields.replica_count.offset, config.replicas.length, true);
   v.setUint16(tcConfig.fields.port.offset, self.port, true);
   return bytes;
+}
+
+/** Writes every replica's row of a peer table (an array map indexed by replica index). */
+export function fillPeerTable(fd: number, config: Config, row: (r: ReplicaConfig) => Uint8Array): void {
+  const key = new Uint32Array(new ArrayBuffer(4));
+  for (const r of config.replicas) {
+    key[0] = r.index;
+    check("bpf_map_update_elem (peer table)", libbpf().bpf_map_update_elem(fd, ptr(key), ptr(row(r)), 0));
+  }
 }
 
 export function peerRow(ip: string, port: number, mac: string): Uint8Array {
@@ -122,13 +127,10 @@ export async function setupBroadcast(config: Config, self: ReplicaConfig): Promi
   try {
     obj.setSection(".rodata.cfg", tcConfigBytes(config, self));
     obj.load([programName]);
-    const peersFd = obj.mapFd("el_bcast_peers");
-    const key = new Uint32Array(new ArrayBuffer(4));
-    for (const r of config.replicas) {
-      key[0] = r.index;
+    fillPeerTable(obj.mapFd("el_bcast_peers"), config, (r) => {
       const p = peers[r.index]!;
-      check("bpf_map_update_elem (peers)", libbpf().bpf_map_update_elem(peersFd, ptr(key), ptr(peerRow(p.ip, p.port, p.mac)), 0));
-    }
+      return peerRow(p.ip, p.port, p.mac);
+    });
     const dir = pinDir(config, self);
     removePins(dir, pinNames); // stale pins of a killed run would make pinning fail with EEXIST
     mkdirSync(dir, { recursive: true });
@@ -152,8 +154,7 @@ export async function setupBroadcast(config: Config, self: ReplicaConfig): Promi
       peers,
       attachedAt: new Date().toISOString(),
     };
-    mkdirSync(stateFile(config, self).slice(0, stateFile(config, self).lastIndexOf("/")), { recursive: true });
-    writeFileSync(stateFile(config, self), JSON.stringify(state, null, 2) + "\n");
+    writeStateFile(stateFile(config, self), state);
     return state;
   } finally {
     obj.close(); // the pins and the tc filter keep the program and maps alive
@@ -183,9 +184,7 @@ export function teardownBroadcast(config: Config, self: ReplicaConfig): string[]
   }
   const dir = pinDir(config, self);
   if (removePins(dir, pinNames).length > 0) done.push(`unpinned tc broadcast pins in ${dir}`);
-  const file = stateFile(config, self);
-  if (existsSync(file)) rmSync(file);
-  removeEmptyUpTo(file.slice(0, file.lastIndexOf("/")), "/run");
+  removeStateFile(stateFile(config, self));
   return done;
 }
 

@@ -1,6 +1,6 @@
 // Small helpers over pinned BPF objects shared by the fast paths: pins, per-CPU counters, fds.
 
-import { existsSync, readdirSync, rmdirSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { check, cstr, libbpf, ptr } from "../../ffi/libbpf.ts";
 import { libc } from "../../ffi/libc.ts";
 
@@ -25,6 +25,27 @@ export function removePins(dir: string, names: readonly string[]): string[] {
   }
   removeEmptyUpTo(dir, bpffsRoot);
   return removed;
+}
+
+/** A state file setup writes under /run/electrode (what it attached where, for status and
+ * teardown); undefined when there is none or it does not parse. */
+export function readStateFile<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeStateFile(file: string, state: object): void {
+  mkdirSync(file.slice(0, file.lastIndexOf("/")), { recursive: true });
+  writeFileSync(file, JSON.stringify(state, null, 2) + "\n");
+}
+
+/** Removes a state file and then its directories left empty, up to /run. */
+export function removeStateFile(file: string): void {
+  if (existsSync(file)) rmSync(file);
+  removeEmptyUpTo(file.slice(0, file.lastIndexOf("/")), "/run");
 }
 
 /** Opens a pinned map or program; undefined when the pin does not exist. */

@@ -7,15 +7,15 @@
 // Pins:  /sys/fs/bpf/electrode/<cluster>/<id>/xdp_{prog,peers,kstate,cursor,quorum,ring,stats}
 // State: /run/electrode/<cluster>/<id>.xdp.json
 
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { BPF_F_LOCK, BPF_XDP, check, libbpf, LibbpfError, linkCreateOptsLayout, ptr, XdpFlags } from "../../ffi/libbpf.ts";
 import type { Config, ReplicaConfig } from "../config/config.ts";
 import { Status, type KernelState } from "../core/types.ts";
 import { kernelStateLayout, quorumSlotsCount, XdpCounter, xdpConfig, xdpCounterCount } from "../wire/layout.ts";
 import xdpFastObject from "../../bpf/build/xdp_fast.bpf.o" with { type: "file" };
 import xdpPassObject from "../../bpf/build/xdp_pass.bpf.o" with { type: "file" };
-import { ensureBpffs, peerRow, pinDir, replicaInterface } from "./broadcast.ts";
-import { closeFd, openPinned, readPerCpuCounters, removeEmptyUpTo, removePins, snakeCase } from "./maps.ts";
+import { ensureBpffs, fillPeerTable, peerRow, pinDir, replicaInterface } from "./broadcast.ts";
+import { closeFd, readPerCpuCounters, readStateFile, removePins, removeStateFile, snakeCase, writeStateFile } from "./maps.ts";
 import { interfaceByName, linkDetails, type Interface } from "./netinfo.ts";
 import { BpfObject } from "./object.ts";
 
@@ -63,11 +63,7 @@ export function xdpStateFile(config: Config, self: ReplicaConfig): string {
 }
 
 export function readXdpState(config: Config, self: ReplicaConfig): XdpState | undefined {
-  try {
-    return JSON.parse(readFileSync(xdpStateFile(config, self), "utf8")) as XdpState;
-  } catch {
-    return undefined;
-  }
+  return readStateFile<XdpState>(xdpStateFile(config, self));
 }
 
 const modeFlags: Record<XdpMode, number> = { native: XdpFlags.Drv, generic: XdpFlags.Skb };
@@ -191,14 +187,9 @@ export async function setupXdp(config: Config, self: ReplicaConfig, opts: XdpSet
   try {
     obj.setSection(".rodata.cfg", configBytes(config, self, opts.prune, opts.fastReply));
     obj.load([programName]);
+    // Only addresses matter here (sources are checked, replies swap addresses): no MAC needed.
+    fillPeerTable(obj.mapFd("el_xdp_peers"), config, (r) => peerRow(r.host, r.port, "00:00:00:00:00:00"));
     const key = new Uint32Array(new ArrayBuffer(4));
-    const peersFd = obj.mapFd("el_xdp_peers");
-    for (const r of config.replicas) {
-      key[0] = r.index;
-      // Only addresses matter here (sources are checked, replies swap addresses): no MAC needed.
-      check("bpf_map_update_elem (xdp peers)", libbpf().bpf_map_update_elem(peersFd, ptr(key), ptr(peerRow(r.host, r.port, "00:00:00:00:00:00")), 0));
-    }
-    key[0] = 0;
     const recovering = kstateValue({ status: Status.Recovering, view: 0, leader: 0, lastOp: 0, epoch: 0, enable: 0 });
     check("bpf_map_update_elem (kstate)", libbpf().bpf_map_update_elem(obj.mapFd("el_xdp_state"), ptr(key), ptr(recovering), BPF_F_LOCK));
     const fd = obj.programFd(programName);
@@ -229,9 +220,7 @@ export async function setupXdp(config: Config, self: ReplicaConfig, opts: XdpSet
       pinDir: dir,
       attachedAt: new Date().toISOString(),
     };
-    const file = xdpStateFile(config, self);
-    mkdirSync(file.slice(0, file.lastIndexOf("/")), { recursive: true });
-    writeFileSync(file, JSON.stringify(state, null, 2) + "\n");
+    writeStateFile(xdpStateFile(config, self), state);
     return state;
   } finally {
     obj.close(); // the pins and the attachment keep program and maps alive
@@ -247,9 +236,7 @@ export function teardownXdp(config: Config, self: ReplicaConfig): string[] {
   }
   const dir = pinDir(config, self);
   if (removePins(dir, Object.values(pins)).length > 0) done.push(`unpinned XDP pins in ${dir}`);
-  const file = xdpStateFile(config, self);
-  if (existsSync(file)) rmSync(file);
-  removeEmptyUpTo(file.slice(0, file.lastIndexOf("/")), "/run");
+  removeStateFile(xdpStateFile(config, self));
   return done;
 }
 
@@ -312,4 +299,3 @@ export function detachStub(ifaceName: string): boolean {
   return true;
 }
 
-export { openPinned };

@@ -39,6 +39,15 @@ export interface RunningClusterOptions {
   readonly setup?: boolean;
 }
 
+/** One replica's row of `electrode status --json` (src/cli/status.ts). */
+export interface ReplicaStatus {
+  readonly id: number;
+  readonly iface: string | null;
+  readonly tc_broadcast: { readonly attached: boolean; readonly detail: string; readonly program_id: number | null };
+  readonly xdp: { readonly loaded: boolean; readonly attached: boolean; readonly detail: string; readonly mode: string | null; readonly mode_reason: string | null };
+  readonly counters: Record<string, number>;
+}
+
 export class RunningCluster {
   readonly replicas: ReplicaProcess[];
   readonly configPath: string;
@@ -74,16 +83,24 @@ export class RunningCluster {
     }
   }
 
-  /** The kernel fast-path counters of every replica (`electrode status --json`), summed. The maps
-   * are pinned, so the sums grow across replica restarts: take differences. */
+  /** `electrode status --json` of replica `id`, run in its namespace; throws when it fails. */
+  async status(id: number): Promise<ReplicaStatus> {
+    const r = this.replica(id);
+    const proc = Bun.spawn(this.local.nsExec(r.ns, [...this.command, "status", "--json", "--id", String(id), "--config", this.configPath]), { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    if (code !== 0) throw new Error(`status of replica ${id} failed (${code}): ${err.trim()}`);
+    const row = (JSON.parse(out) as { replicas: ReplicaStatus[] }).replicas[0];
+    if (!row) throw new Error(`status of replica ${id}: no row`);
+    return row;
+  }
+
+  /** The kernel fast-path counters of every replica, summed (replicas whose status fails are left
+   * out). The maps are pinned, so the sums grow across replica restarts: take differences. */
   async fastPathCounters(): Promise<Record<string, number>> {
     const sum: Record<string, number> = {};
     for (const r of this.replicas) {
-      const proc = Bun.spawn(this.local.nsExec(r.ns, [...this.command, "status", "--json", "--id", String(r.id), "--config", this.configPath]), { stdout: "pipe", stderr: "ignore", stdin: "ignore" });
-      const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
-      if (code !== 0) continue;
-      const rows = (JSON.parse(out) as { replicas: { counters: Record<string, number> }[] }).replicas;
-      for (const [k, v] of Object.entries(rows[0]?.counters ?? {})) sum[k] = (sum[k] ?? 0) + v;
+      const row = await this.status(r.id).catch(() => undefined);
+      for (const [k, v] of Object.entries(row?.counters ?? {})) sum[k] = (sum[k] ?? 0) + v;
     }
     return sum;
   }

@@ -13,12 +13,9 @@ import { bench, binary, isRoot, startCluster, type Harness } from "./harness.ts"
 
 type Counters = Record<string, number>;
 
+/** Replica at `index`'s kernel counters; its XDP program must be attached (the replica runs). */
 async function countersOf(cluster: RunningCluster, index: number): Promise<Counters> {
-  const r = cluster.local.replicas[index]!;
-  const proc = Bun.spawn(cluster.local.nsExec(r.ns, [binary, "status", "--json", "--config", cluster.configPath]), { stdout: "pipe", stderr: "pipe" });
-  const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
-  expect(code).toBe(0);
-  const row = (JSON.parse(out) as { replicas: { xdp: { attached: boolean }; counters: Counters }[] }).replicas[0]!;
+  const row = await cluster.status(index + 1);
   expect(row.xdp.attached).toBe(true);
   return row.counters;
 }
@@ -168,10 +165,9 @@ describe.skipIf(!isRoot)("XDP fast paths (with tc broadcast)", () => {
     const cluster = new RunningCluster(local, { dir, command: [binary] });
     try {
       await cluster.setupAll(false, { xdpMode: "auto" }); // no stub on the bridge side
-      const r = local.replicas[0]!;
-      const status = JSON.parse(local.run(r.ns, [binary, "status", "--json", "--id", "1", "--config", cluster.configPath])) as { replicas: { xdp: { mode: string; mode_reason: string } }[] };
-      expect(status.replicas[0]!.xdp.mode).toBe("generic");
-      expect(status.replicas[0]!.xdp.mode_reason).toContain("peer is in another namespace");
+      const status = await cluster.status(1);
+      expect(status.xdp.mode).toBe("generic");
+      expect(status.xdp.mode_reason).toContain("peer is in another namespace");
       cluster.startAll();
       await cluster.waitServing();
       const result = await bench(cluster, ["--clients", "4", "--duration", "1", "--warmup", "0.3"]);

@@ -13,12 +13,10 @@ import { fuzzCases, sendFuzz } from "../../src/local/fuzz.ts";
 import type { RunningCluster } from "../../src/local/processes.ts";
 import { scenarioConfig } from "../../src/local/scenario.ts";
 import { BenchRun, checkFile } from "../../src/local/workload.ts";
-import { binary, isRoot, startCluster, type Harness } from "./harness.ts";
+import { isRoot, startCluster, type Harness } from "./harness.ts";
 
-function xdpCounters(cluster: RunningCluster, id: number): Record<string, number> {
-  const ns = cluster.replicas.find((r) => r.id === id)!.ns;
-  const out = cluster.local.run(ns, [binary, "status", "--json", "--id", String(id), "--config", cluster.configPath]);
-  return (JSON.parse(out) as { replicas: { counters: Record<string, number> }[] }).replicas[0]!.counters;
+async function xdpCounters(cluster: RunningCluster, id: number): Promise<Record<string, number>> {
+  return (await cluster.status(id)).counters;
 }
 
 /** Drop reasons every fuzz run must hit (summed over the replicas). */
@@ -45,7 +43,7 @@ describe.skipIf(!isRoot)("hostile datagrams while serving", () => {
       });
       const cluster = h.cluster;
       const ids = cluster.replicas.map((r) => r.id);
-      const xdpBefore = fast ? ids.map((id) => xdpCounters(cluster, id)) : [];
+      const xdpBefore = fast ? await Promise.all(ids.map((id) => xdpCounters(cluster, id))) : [];
 
       const history = join(dir, "history.jsonl");
       const load = BenchRun.start(cluster, { historyFile: history, clients: 4 });
@@ -68,7 +66,8 @@ describe.skipIf(!isRoot)("hostile datagrams while serving", () => {
 
       let xdpForeign: number[] = [];
       if (fast) {
-        xdpForeign = ids.map((id, i) => xdpCounters(cluster, id).xdp_foreign! - xdpBefore[i]!.xdp_foreign!);
+        const xdpAfter = await Promise.all(ids.map((id) => xdpCounters(cluster, id)));
+        xdpForeign = ids.map((_, i) => xdpAfter[i]!.xdp_foreign! - xdpBefore[i]!.xdp_foreign!);
         expect(xdpForeign.every((n) => n > 0)).toBe(true);
       }
 

@@ -12,13 +12,10 @@ import { dirname, join } from "node:path";
 import { Nemesis, type PartitionMethod } from "../../src/local/nemesis.ts";
 import type { RunningCluster } from "../../src/local/processes.ts";
 import { BenchRun } from "../../src/local/workload.ts";
-import { binary, isRoot, startCluster, type Harness } from "./harness.ts";
+import { isRoot, startCluster, type Harness } from "./harness.ts";
 
 async function fastAcked(cluster: RunningCluster, id: number): Promise<number> {
-  const ns = cluster.replicas.find((r) => r.id === id)!.ns;
-  const out = cluster.local.run(ns, [binary, "status", "--json", "--id", String(id), "--config", cluster.configPath]);
-  const status = JSON.parse(out) as { replicas: { counters: Record<string, number> }[] };
-  return status.replicas[0]!.counters.xdp_fast_acked!;
+  return (await cluster.status(id)).counters.xdp_fast_acked!;
 }
 
 /** Prepares a follower acked in XDP during one second of load while `method` isolated it. */

@@ -21,7 +21,7 @@ import type { RunningCluster } from "../../src/local/processes.ts";
 import { scenarioConfig } from "../../src/local/scenario.ts";
 import { BenchRun, checkFile, readBack } from "../../src/local/workload.ts";
 import { MessageType } from "../../src/wire/layout.ts";
-import { binary, isRoot, startCluster, type Harness } from "./harness.ts";
+import { isRoot, startCluster, type Harness } from "./harness.ts";
 
 const table = "el_norecvote";
 /** Bit offset of the electrode header's type byte from the start of the UDP header. */
@@ -58,10 +58,8 @@ function counters(cluster: RunningCluster): Record<string, number> {
   return result;
 }
 
-function xdp(cluster: RunningCluster, id: number): Record<string, number> {
-  const ns = cluster.replicas.find((r) => r.id === id)!.ns;
-  const out = cluster.local.run(ns, [binary, "status", "--json", "--id", String(id), "--config", cluster.configPath]);
-  return (JSON.parse(out) as { replicas: { counters: Record<string, number> }[] }).replicas[0]!.counters;
+async function xdp(cluster: RunningCluster, id: number): Promise<Record<string, number>> {
+  return (await cluster.status(id)).counters;
 }
 
 describe.skipIf(!isRoot)("a restarted replica neither acks nor votes before its recovery completes (fast paths on)", () => {
@@ -91,16 +89,16 @@ describe.skipIf(!isRoot)("a restarted replica neither acks nor votes before its 
     watch(cluster, cluster.local.replicas.find((r) => r.id === follower)!.ip);
     await Bun.sleep(1000);
     expect(counters(cluster).PrepareOk!).toBeGreaterThan(100);
-    expect(xdp(cluster, follower).xdp_fast_acked!).toBeGreaterThan(100);
+    expect((await xdp(cluster, follower)).xdp_fast_acked!).toBeGreaterThan(100);
 
     await cluster.kill(follower);
     const base = counters(cluster); // what the killed process sent, as it should have
     const since = () => Object.fromEntries(Object.entries(counters(cluster)).map(([k, n]) => [k, n - (base[k] ?? 0)]));
     cluster.start(follower);
     await Bun.sleep(500); // started, attached its XDP program, asking for recovery
-    const before = xdp(cluster, follower);
+    const before = await xdp(cluster, follower);
     await Bun.sleep(2000); // the leader keeps committing with the other follower, and sending F Prepares
-    const after = xdp(cluster, follower);
+    const after = await xdp(cluster, follower);
     expect(nemesis.status(follower)?.role).toBe("Recovering");
     expect(after.xdp_fast_acked! - before.xdp_fast_acked!).toBe(0);
     expect(after.xdp_fast_pass_state! - before.xdp_fast_pass_state!).toBeGreaterThan(100); // Prepares it declined

@@ -48,11 +48,7 @@ function stateFileOfFirst(cluster: RunningCluster): string {
 }
 
 async function statusOfFirst(cluster: RunningCluster): Promise<{ attached: boolean; detail: string }> {
-  const ns = cluster.local.replicas[0]!.ns;
-  const proc = Bun.spawn(cluster.local.nsExec(ns, [binary, "status", "--json", "--id", "1", "--config", cluster.configPath]), { stdout: "pipe", stderr: "pipe" });
-  const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
-  expect(code).toBe(0);
-  return (JSON.parse(out) as { replicas: { tc_broadcast: { attached: boolean; detail: string } }[] }).replicas[0]!.tc_broadcast;
+  return (await cluster.status(1)).tc_broadcast;
 }
 
 /** Nothing of electrode on replica 1: no pins, no state file, no filter, no clsact qdisc. */

@@ -3,19 +3,11 @@
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
-import { bench, binary, isRoot, startCluster, type Harness } from "./harness.ts";
+import { bench, isRoot, startCluster, type Harness } from "./harness.ts";
 
 function pinsOf(cluster: string): string[] {
   const dir = `/sys/fs/bpf/electrode/${cluster}`;
   return existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String) : [];
-}
-
-async function statusJson(h: Harness, replicaIndex: number) {
-  const r = h.cluster.local.replicas[replicaIndex]!;
-  const proc = Bun.spawn(h.cluster.local.nsExec(r.ns, [binary, "status", "--json", "--config", h.cluster.configPath]), { stdout: "pipe", stderr: "pipe" });
-  const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
-  expect(code).toBe(0);
-  return JSON.parse(out) as { replicas: { id: number; tc_broadcast: { attached: boolean }; counters: Record<string, number> }[] };
 }
 
 describe.skipIf(!isRoot)("tc broadcast", () => {
@@ -34,8 +26,7 @@ describe.skipIf(!isRoot)("tc broadcast", () => {
         let matched = 0;
         let clones = 0;
         for (let i = 0; i < n; i++) {
-          const status = await statusJson(h, i);
-          const row = status.replicas[0]!;
+          const row = await h.cluster.status(i + 1);
           expect(row.tc_broadcast.attached).toBe(true);
           expect(row.counters.tc_broadcast_clone_errors).toBe(0);
           matched += row.counters.tc_broadcast_matched!;

@@ -14,7 +14,7 @@ import { Codec } from "../../src/wire/codec.ts";
 import { Flag, header, MessageType } from "../../src/wire/layout.ts";
 import type { Prepare } from "../../src/wire/messages.ts";
 import { hex, parseUdpFrame, unhex, type UdpFrame } from "./frame-check.ts";
-import { binary, isRoot, withSetupCluster } from "./harness.ts";
+import { isRoot, withSetupCluster } from "./harness.ts";
 import { runCapture } from "./raw-capture.ts";
 
 const port = 12345; // RunningCluster's default: every replica listens there
@@ -40,12 +40,7 @@ function markedPrepare(codec: Codec): Uint8Array {
 }
 
 async function broadcastCounters(cluster: RunningCluster): Promise<Record<string, number>> {
-  const leader = cluster.local.replicas[0]!;
-  const argv = cluster.local.nsExec(leader.ns, [binary, "status", "--json", "--id", String(leader.id), "--config", cluster.configPath]);
-  const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe" });
-  const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
-  expect(code).toBe(0);
-  return (JSON.parse(out) as { replicas: { counters: Record<string, number> }[] }).replicas[0]!.counters;
+  return (await cluster.status(cluster.local.replicas[0]!.id)).counters;
 }
 
 function expectIntactPayload(got: Uint8Array, sent: Uint8Array): void {
