@@ -25,6 +25,7 @@ import { formatBenchTable, type BenchJson } from "../src/bench/report.ts";
 import { createCluster } from "../src/local/cluster.ts";
 import { RunningCluster } from "../src/local/processes.ts";
 import { benchMode, counterDelta, defaultModes } from "../src/bench/modes.ts";
+import { cpuSnapshot, cpuSplit, type CpuSnapshot, type CpuSplit, type Role } from "../src/bench/cpu.ts";
 
 const { values } = parseArgs({
   options: {
@@ -44,6 +45,7 @@ const modes = values.modes!.split(",").map(benchMode);
 
 /** What `electrode replica --stats-file` writes (the fields used here). */
 interface ReplicaCounters {
+  id: number;
   sends_syscalls: number;
   datagrams_sent: number;
   datagrams_received: number;
@@ -66,7 +68,7 @@ interface LeaderSends {
   replica_datagrams_per_broadcast: number;
 }
 
-type Row = BenchJson & { leader_sends?: LeaderSends };
+type Row = BenchJson & { leader_sends?: LeaderSends; cpu?: CpuSplit };
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -108,31 +110,61 @@ function formatSendsTable(rows: readonly Row[]): string {
   return [line(header), line(header.map(() => "---")), ...body.map(line)].join("\n");
 }
 
+function formatCpuTable(rows: readonly Row[]): string {
+  const header = ["replicas", "opt", "clients", "ops/s", "cores: leader", "followers", "client", "softirq", "other", "idle", "CPU us/op: leader", "followers", "client", "softirq", "total"];
+  const body = rows.map((r) => {
+    const c = r.cpu;
+    if (!c) return [String(r.replicas), r.opt, String(r.clients), String(r.throughput_ops_s), ...header.slice(4).map(() => "")];
+    const k = c.cores;
+    const u = c.us_per_op;
+    return [r.replicas, r.opt, r.clients, r.throughput_ops_s, k.leader, k.followers, k.client, k.softirq, k.other, k.idle, u.leader, u.followers, u.client, u.softirq, u.total].map(String);
+  });
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...body.map(line)].join("\n");
+}
+
 async function runOnce(cluster: RunningCluster, statsFile: (id: number) => string, mode: string, clients: string): Promise<Row> {
   const before = await cluster.fastPathCounters();
   cluster.startAll();
   let row: Row;
+  let cpu: { before: CpuSnapshot; after: CpuSnapshot; client: number; replicas: Map<number, number> } | undefined;
   try {
     await cluster.waitServing();
-    const out = await cluster.client(["--bench", "--clients", clients, "--duration", values.duration!, "--warmup", "1", "--opt", mode, "--json", "-", "--quiet"]);
+    let clientPid = 0;
+    const bench = cluster.client(["--bench", "--clients", clients, "--duration", values.duration!, "--warmup", String(warmupS), "--opt", mode, "--json", "-", "--quiet"], 0, (pid) => (clientPid = pid));
+    // CPU is sampled inside the measured window, a quarter second in from either end.
+    const pids = () => [clientPid, ...cluster.replicas.map((r) => cluster.pid(r.id) ?? 0)];
+    await Bun.sleep((warmupS + 0.25) * 1000);
+    const cpuBefore = cpuSnapshot(pids());
+    await Bun.sleep((Number(values.duration) - 0.5) * 1000);
+    const cpuAfter = cpuSnapshot(pids());
+    const out = await bench;
     if (out.code !== 0) throw new Error(`bench failed: ${out.stderr}`);
     row = JSON.parse(out.stdout) as Row;
+    cpu = { before: cpuBefore, after: cpuAfter, client: clientPid, replicas: new Map(cluster.replicas.map((r) => [r.id, cluster.pid(r.id) ?? 0])) };
   } finally {
     await cluster.stopAll(); // SIGTERM: each replica writes its --stats-file
   }
   row.fast_path_counters = counterDelta(before, await cluster.fastPathCounters());
   const counters = cluster.replicas.flatMap((r) => {
     try {
-      return [JSON.parse(readFileSync(statsFile(r.id), "utf8")) as ReplicaCounters];
+      return [{ ...(JSON.parse(readFileSync(statsFile(r.id), "utf8")) as ReplicaCounters), id: r.id }];
     } catch {
       console.error(`replica ${r.id} wrote no counters (killed?)`);
       return [];
     }
   });
   row.leader_sends = leaderSends(counters);
+  if (cpu) {
+    const leaderId = counters.find((c) => c.leader)?.id;
+    const roles = new Map<number, Role>([[cpu.client, "client"]]);
+    for (const [id, pid] of cpu.replicas) roles.set(pid, id === leaderId ? "leader" : "followers");
+    row.cpu = cpuSplit(cpu.before, cpu.after, roles, row.throughput_ops_s * ((cpu.after.atNs - cpu.before.atNs) / 1e9));
+  }
   return row;
 }
 
+const warmupS = 1;
 const rows: Row[] = [];
 const dir = mkdtempSync(join(tmpdir(), "electrode-bench-"));
 
@@ -170,5 +202,8 @@ console.log(formatBenchTable(rows));
 console.log();
 console.log("Leader's sends (user space), whole run including warmup and idle heartbeats:");
 console.log(formatSendsTable(rows));
+console.log();
+console.log("Where the CPU goes (measured window; cores busy, and CPU microseconds per committed op):");
+console.log(formatCpuTable(rows));
 if (values.json) await Bun.write(values.json, JSON.stringify(rows, null, 2) + "\n");
 if (values.html) await Bun.write(values.html, renderHtmlReport(rows, undefined, `electrode modes: ${values.replicas} replicas, ${values.clients} clients`));

@@ -34,12 +34,16 @@ try {
   cluster.start(2);
   cluster.start(3);
   await cluster.waitServing();
-  const perf = Bun.which("perf") ? Bun.spawn(["perf", "record", "-a", "-g", "-o", join(out, "perf.data"), "--", "sleep", values.duration!], { stdout: "ignore", stderr: "ignore" }) : undefined;
-  const bench = await cluster.client(["--bench", "--clients", values.clients!, "--duration", values.duration!, "--warmup", "0", "--json", "-", "--quiet"]);
+  // perf samples the second half of the run: the first half warms up (JIT compilation).
+  const durationS = Number(values.duration);
+  const bench = cluster.client(["--bench", "--clients", values.clients!, "--duration", String(durationS / 2), "--warmup", String(durationS / 2), "--json", "-", "--quiet"]);
+  await Bun.sleep((durationS / 2) * 1000);
+  const perf = Bun.which("perf") ? Bun.spawn(["perf", "record", "-a", "-g", "-o", join(out, "perf.data"), "--", "sleep", String(durationS / 2 - 0.2)], { stdout: "ignore", stderr: "ignore" }) : undefined;
   await perf?.exited;
+  const benchOut = await bench;
   await leader.stopAll();
   await cluster.stopAll();
-  const result = JSON.parse(bench.stdout) as { throughput_ops_s: number; latency_us: { p50: number } };
+  const result = JSON.parse(benchOut.stdout) as { throughput_ops_s: number; latency_us: { p50: number } };
   console.log(`opt ${values.opt}, ${values.clients} clients: ${result.throughput_ops_s} ops/s, p50 ${result.latency_us.p50} us`);
   const md = readdirSync(out).filter((f) => f.endsWith(".md")).sort().at(-1);
   if (md) {

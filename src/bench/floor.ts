@@ -20,7 +20,7 @@ export function serveEcho(host: string, port: number, durationS: number): number
   let echoed = 0;
   try {
     while (Bun.nanoseconds() < end) {
-      const n = socket.receive((bytes, from) => socket.queue(from, bytes, bytes.length), 64);
+      const n = socket.receive((slot, len, from) => socket.queue(from, slot, len), 64);
       if (n === 0) socket.wait(50);
       else {
         socket.flush();
@@ -50,8 +50,8 @@ export function pingPong(bindHost: string, to: Addr, durationS: number, warmupS:
       socket.sendTo(to, payload, payload.length);
       let answered = false;
       while (!answered && Bun.nanoseconds() - sent < 200e6) {
-        socket.receive((bytes) => {
-          if (bytes.length >= 4 && new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true) === seq) answered = true;
+        socket.receive((slot, len) => {
+          if (len >= 4 && new DataView(slot.buffer, slot.byteOffset).getUint32(0, true) === seq) answered = true;
         }, 8);
         if (!answered) socket.wait(1);
       }

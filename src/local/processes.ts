@@ -140,6 +140,11 @@ export class RunningCluster {
     r.proc = undefined;
   }
 
+  /** The process id of replica `id` while it runs (nsenter execs the replica: same pid). */
+  pid(id: number): number | undefined {
+    return this.replica(id).proc?.pid;
+  }
+
   /** Sends a signal without waiting (SIGSTOP, SIGCONT). */
   signal(id: number, signal: NodeJS.Signals): void {
     this.replica(id).proc?.kill(signal);
@@ -163,13 +168,14 @@ export class RunningCluster {
   }
 
   /** Runs an electrode subcommand in a client namespace and returns its exit code and output. */
-  async client(args: readonly string[], clientIndex = 0): Promise<{ code: number; stdout: string; stderr: string }> {
+  async client(args: readonly string[], clientIndex = 0, onStart?: (pid: number) => void): Promise<{ code: number; stdout: string; stderr: string }> {
     const ns = this.local.clients[clientIndex]!.ns;
     const proc = Bun.spawn(this.local.nsExec(ns, [...this.command, "client", ...args, "--config", this.configPath]), {
       stdout: "pipe",
       stderr: "pipe",
       stdin: "ignore",
     });
+    onStart?.(proc.pid);
     const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     return { code, stdout, stderr };
   }

@@ -89,6 +89,8 @@ class MessageSlots {
   readonly iovecsView = new DataView(this.iovecs.buffer);
   readonly headersView = new DataView(this.headers.buffer);
   readonly headersPtr: number;
+  /** Slot i's bytes, made once: handing out a fresh subarray per datagram would allocate. */
+  readonly slots: Uint8Array[] = [];
 
   constructor() {
     const dataPtr = ptr(this.data);
@@ -96,6 +98,7 @@ class MessageSlots {
     const iovecsPtr = ptr(this.iovecs);
     this.headersPtr = ptr(this.headers);
     for (let i = 0; i < batchMax; i++) {
+      this.slots.push(this.data.subarray(i * slotBytes, (i + 1) * slotBytes));
       this.iovecsView.setBigUint64(i * iovec.size + iovec.base, BigInt(dataPtr + i * slotBytes), true);
       this.iovecsView.setBigUint64(i * iovec.size + iovec.len, BigInt(slotBytes), true);
       const h = i * mmsghdr.size + mmsghdr.hdr;
@@ -236,9 +239,10 @@ export class UdpSocket {
     this.queued = 0;
   }
 
-  /** Drains up to `max` datagrams with recvmmsg and calls `handler` for each. The bytes and the
-   * `from` object are only valid during the call (buffers are reused). Returns the count. */
-  receive(handler: (bytes: Uint8Array, from: Addr) => void, max = batchMax): number {
+  /** Drains up to `max` datagrams with recvmmsg and calls `handler` for each: the datagram is the
+   * first `len` bytes of `slot`. Slot and `from` are only valid during the call (they are reused,
+   * so receiving allocates nothing). Returns the count. */
+  receive(handler: (slot: Uint8Array, len: number, from: Addr) => void, max = batchMax): number {
     const rx = this.rx;
     const count = Math.min(max, batchMax);
     for (let i = 0; i < count; i++) rx.headersView.setUint32(i * mmsghdr.size + 8, sockaddrIn.size, true);
@@ -249,7 +253,7 @@ export class UdpSocket {
     for (let i = 0; i < n; i++) {
       const len = rx.headersView.getUint32(i * mmsghdr.size + mmsghdr.len, true);
       rx.readName(i, this.from);
-      handler(rx.data.subarray(i * slotBytes, i * slotBytes + Math.min(len, slotBytes)), this.from);
+      handler(rx.slots[i]!, Math.min(len, slotBytes), this.from);
     }
     return n;
   }

@@ -52,11 +52,13 @@ export class ClusterClient {
   private readonly replicas: Addr[];
   private readonly byClientId = new Map<number, Session>();
   private readonly txBuf = new Uint8Array(datagramBytesMax);
+  /** The request being encoded, refilled for every send (encoding does not keep it). */
+  private readonly request: { -readonly [K in keyof Request]: Request[K] } = { type: MessageType.Request, view: 0, clientId: 0, requestNum: 0, op: new Uint8Array(0) };
   private readonly retryNs: number;
   private readonly timeoutNs: number;
   private view = 0;
   private completions: Completion[] = [];
-  private readonly onDatagram = (bytes: Uint8Array) => this.handleDatagram(bytes);
+  private readonly onDatagram = (slot: Uint8Array, len: number) => this.handleDatagram(slot, len);
   /** Datagrams that were not a reply to an outstanding request (late, duplicate or foreign). */
   ignored = 0;
 
@@ -116,13 +118,11 @@ export class ClusterClient {
   }
 
   private send(session: Session, nowNs: number, toAll: boolean): void {
-    const request: Request = {
-      type: MessageType.Request,
-      view: this.view,
-      clientId: session.clientId,
-      requestNum: session.requestNum,
-      op: session.op!,
-    };
+    const request = this.request;
+    request.view = this.view;
+    request.clientId = session.clientId;
+    request.requestNum = session.requestNum;
+    request.op = session.op!;
     const len = this.codec.encode(request, this.txBuf);
     if (toAll) {
       for (const addr of this.replicas) this.socket.queue(addr, this.txBuf, len);
@@ -132,13 +132,12 @@ export class ClusterClient {
     session.lastSentNs = nowNs;
   }
 
-  private handleDatagram(bytes: Uint8Array): void {
-    const decoded = this.codec.decode(bytes);
-    if (!decoded.ok || decoded.msg.type !== MessageType.Reply) {
+  private handleDatagram(slot: Uint8Array, len: number): void {
+    const reply = this.codec.read(slot, len);
+    if (typeof reply === "string" || reply.type !== MessageType.Reply) {
       this.ignored += 1;
       return;
     }
-    const reply = decoded.msg;
     const session = this.byClientId.get(reply.clientId);
     if (!session || !session.busy || reply.requestNum !== session.requestNum) {
       this.ignored += 1;

@@ -8,7 +8,7 @@ import { Replica } from "../core/replica.ts";
 import type { Effect, Event, FastPathVia, KernelState } from "../core/types.ts";
 import { Status } from "../core/types.ts";
 import { Codec, type DecodeError } from "../wire/codec.ts";
-import { datagramBytesMax, Flag, header, MessageType } from "../wire/layout.ts";
+import { datagramBytesMax, Flag, MessageType } from "../wire/layout.ts";
 import type { Message, ReplicaMessage } from "../wire/messages.ts";
 import type { KernelFastPath } from "../kernel/fast-path.ts";
 import { KernelLink } from "./kernel-link.ts";
@@ -66,7 +66,7 @@ export class ReplicaNode {
   private readonly peerKeys: number[];
   private readonly clients = new Map<number, Addr>();
   private readonly txBuf = new Uint8Array(datagramBytesMax);
-  private readonly onDatagram = (bytes: Uint8Array, from: Addr) => this.handleDatagram(bytes, from);
+  private readonly onDatagram = (slot: Uint8Array, len: number, from: Addr) => this.handleDatagram(slot, len, from);
   private stopped = false;
   private lastKernelState: KernelState | undefined;
   private readonly fast: KernelLink | undefined;
@@ -180,14 +180,13 @@ export class ReplicaNode {
     return ready.length;
   }
 
-  private handleDatagram(bytes: Uint8Array, from: Addr): void {
+  private handleDatagram(slot: Uint8Array, len: number, from: Addr): void {
     this.stats.received += 1;
-    const decoded = this.codec.decode(bytes);
-    if (!decoded.ok) {
-      this.stats.dropped[decoded.error] += 1;
+    const msg = this.codec.read(slot, len);
+    if (typeof msg === "string") {
+      this.stats.dropped[msg] += 1;
       return;
     }
-    const msg = decoded.msg;
     this.stats.byType[MessageType[msg.type]!] = (this.stats.byType[MessageType[msg.type]!] ?? 0) + 1;
     if (msg.type === MessageType.Request) {
       this.stats.requests += 1;
@@ -207,7 +206,7 @@ export class ReplicaNode {
     }
     // Only the XDP quorum prune sets the Quorum flag (it drops datagrams that arrive with it).
     let via: FastPathVia | undefined;
-    if (msg.type === MessageType.PrepareOk && this.fast?.prune && (bytes[header.fields.flags.offset]! & Flag.Quorum) !== 0) {
+    if (msg.type === MessageType.PrepareOk && this.fast?.prune && (this.codec.flags & Flag.Quorum) !== 0) {
       via = "quorum";
       this.stats.quorumAcks += 1;
     }

@@ -54,26 +54,6 @@ const u53Max = Number.MAX_SAFE_INTEGER;
 class RangeFail extends Error {}
 class LengthFail extends Error {}
 
-function readField(view: DataView, base: number, field: Field): number {
-  const at = base + field.offset;
-  if (at + fieldBytes[field.type] > view.byteLength) throw new LengthFail();
-  switch (field.type) {
-    case "u8":
-      return view.getUint8(at);
-    case "u16":
-      return view.getUint16(at, true);
-    case "u32":
-      return view.getUint32(at, true);
-    case "u64": {
-      const lo = view.getUint32(at, true);
-      const hi = view.getUint32(at + 4, true);
-      const value = hi * two32 + lo;
-      if (value > u53Max) throw new RangeFail();
-      return value;
-    }
-  }
-}
-
 function writeField(view: DataView, base: number, field: Field, value: number): void {
   const at = base + field.offset;
   switch (field.type) {
@@ -93,6 +73,17 @@ function writeField(view: DataView, base: number, field: Field, value: number): 
   }
 }
 
+/** One DataView per backing buffer, kept while the same buffer comes back (the socket's receive
+ * and send buffers do, every time): a view per message would be an allocation per message. */
+class ViewCache {
+  private view: DataView = new DataView(new ArrayBuffer(0));
+  of(bytes: Uint8Array): DataView {
+    const buffer = bytes.buffer;
+    if (this.view.buffer !== buffer) this.view = new DataView(buffer);
+    return this.view;
+  }
+}
+
 /** Bytes one entry takes on the wire. */
 export function entryBytes(entry: Entry): number {
   return entryHead.size + entry.op.length;
@@ -104,13 +95,25 @@ export const prepareEntriesBytesMax = datagramBytesMax - header.size - prepareBo
 export const newStateEntriesBytesMax = datagramBytesMax - header.size - newStateBody.size;
 
 export class Codec {
+  /** Flags of the message `read` returned last. */
+  flags = 0;
+  private readonly encodeViews = new ViewCache();
+  private readonly decodeViews = new ViewCache();
+  // The datagram `read` is decoding: its bytes and where it starts and ends in `rv`'s buffer.
+  private rv: DataView = new DataView(new ArrayBuffer(0));
+  private rbytes: Uint8Array = new Uint8Array(0);
+  private rbase = 0;
+  private rend = 0;
+
   /** `cluster` is stamped on every encoded message and required on every decoded one. */
   constructor(readonly cluster: number) {}
 
   /** Encodes `msg` into `buf` and returns its length. Throws if it does not fit (a caller bug:
    * batches are split before encoding). */
   encode(msg: Message, buf: Uint8Array, flags = 0): number {
-    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    // A buffer of its own (the senders' are) gets the cached view; a window into a larger one a
+    // view of just that window, so nothing is written past its end.
+    const view = buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength ? this.encodeViews.of(buf) : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     const h = header.fields;
     const body = header.size;
     let end = body;
@@ -193,26 +196,162 @@ export class Codec {
     return end;
   }
 
+  /** Decodes one datagram (tests and tools): the message and its flags, or why it is dropped. */
   decode(bytes: Uint8Array): Decoded {
-    if (bytes.length < header.size) return { ok: false, error: "short" };
-    if (bytes.length > datagramBytesMax) return { ok: false, error: "oversize" };
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const msg = this.read(bytes);
+    return typeof msg === "string" ? { ok: false, error: msg } : { ok: true, msg, flags: this.flags };
+  }
+
+  /**
+   * The hot paths' decode of the `len` bytes at `bytes[offset..]`: the message (its flags in
+   * `flags`), or why it is dropped. It allocates the message and the bytes the message keeps
+   * (entry ops, a request's op, a reply's result: copies, because the log outlives the receive
+   * buffer) and nothing else.
+   */
+  read(bytes: Uint8Array, len = bytes.length, offset = 0): Message | DecodeError {
+    if (len < header.size) return "short";
+    if (len > datagramBytesMax) return "oversize";
+    this.rv = this.decodeViews.of(bytes);
+    this.rbytes = bytes;
+    this.rbase = bytes.byteOffset + offset;
+    this.rend = Math.min(this.rbase + len, bytes.byteOffset + bytes.length);
     const h = header.fields;
     try {
-      if (readField(view, 0, h.magic) !== magic) return { ok: false, error: "magic" };
-      if (readField(view, 0, h.version) !== version) return { ok: false, error: "version" };
-      const type = readField(view, 0, h.type);
-      if (type < 1 || type > messageTypeCount) return { ok: false, error: "type" };
-      if (header.size + readField(view, 0, h.body_len) !== bytes.length) {
-        return { ok: false, error: "length" };
-      }
-      if (readField(view, 0, h.cluster) !== this.cluster) return { ok: false, error: "cluster" };
-      const msg = decodeBody(type as MessageType, view, bytes);
-      return { ok: true, msg, flags: readField(view, 0, h.flags) };
+      if (this.field(0, h.magic) !== magic) return "magic";
+      if (this.field(0, h.version) !== version) return "version";
+      const type = this.field(0, h.type);
+      if (type < 1 || type > messageTypeCount) return "type";
+      if (header.size + this.field(0, h.body_len) !== len) return "length";
+      if (this.field(0, h.cluster) !== this.cluster) return "cluster";
+      const msg = this.body(type as MessageType);
+      this.flags = this.field(0, h.flags);
+      return msg;
     } catch (e) {
-      if (e instanceof RangeFail) return { ok: false, error: "range" };
-      if (e instanceof LengthFail) return { ok: false, error: "length" };
+      if (e instanceof RangeFail) return "range";
+      if (e instanceof LengthFail) return "length";
       throw e;
+    }
+  }
+
+  /** A field at `at` bytes into the datagram being read. */
+  private field(at: number, field: Field): number {
+    const pos = this.rbase + at + field.offset;
+    if (pos + fieldBytes[field.type] > this.rend) throw new LengthFail();
+    const view = this.rv;
+    switch (field.type) {
+      case "u8":
+        return view.getUint8(pos);
+      case "u16":
+        return view.getUint16(pos, true);
+      case "u32":
+        return view.getUint32(pos, true);
+      case "u64": {
+        const lo = view.getUint32(pos, true);
+        const hi = view.getUint32(pos + 4, true);
+        const value = hi * two32 + lo;
+        if (value > u53Max) throw new RangeFail();
+        return value;
+      }
+    }
+  }
+
+  /** A copy of `len` bytes at `at` bytes into the datagram being read. */
+  private copy(at: number, len: number): Uint8Array {
+    const from = this.rbase - this.rbytes.byteOffset + at;
+    return this.rbytes.slice(from, from + len);
+  }
+
+  /** Length of the datagram being read. */
+  private get length(): number {
+    return this.rend - this.rbase;
+  }
+
+  private entries(at: number, count: number): Entry[] {
+    const entries: Entry[] = new Array(count);
+    let pos = at;
+    for (let i = 0; i < count; i++) {
+      const clientId = this.field(pos, entryHead.fields.client_id);
+      const requestNum = this.field(pos, entryHead.fields.request_num);
+      const len = this.field(pos, entryHead.fields.len);
+      const start = pos + entryHead.size;
+      if (start + len > this.length) throw new LengthFail();
+      entries[i] = { clientId, requestNum, op: this.copy(start, len) };
+      pos = start + len;
+    }
+    if (pos !== this.length) throw new LengthFail();
+    return entries;
+  }
+
+  /** The payload of a Request or Reply, after checking that it ends the datagram. */
+  private clientPayload(): Uint8Array {
+    const at = header.size;
+    const len = this.field(at, clientBody.fields.len);
+    const start = at + clientBody.size;
+    if (start + len !== this.length) throw new LengthFail();
+    return this.copy(start, len);
+  }
+
+  private bodyEnds(end: number): void {
+    if (end !== this.length) throw new LengthFail();
+  }
+
+  private body(type: MessageType): Message {
+    const h = header.fields;
+    const body = header.size;
+    const sender = this.field(0, h.sender);
+    const msgView = this.field(0, h.view);
+    const opNum = this.field(0, h.op);
+    const commit = this.field(0, h.commit);
+    switch (type) {
+      case MessageType.Request: {
+        const op = this.clientPayload();
+        return { type, view: msgView, clientId: this.field(body, clientBody.fields.client_id), requestNum: this.field(body, clientBody.fields.request_num), op };
+      }
+      case MessageType.Reply: {
+        const result = this.clientPayload();
+        return { type, view: msgView, sender, opNum, clientId: this.field(body, clientBody.fields.client_id), requestNum: this.field(body, clientBody.fields.request_num), result };
+      }
+      case MessageType.Prepare: {
+        const count = this.field(body, prepareBody.fields.count);
+        const entries = this.entries(body + prepareBody.size, count);
+        if (count === 0 || opNum < count) throw new LengthFail();
+        return { type, view: msgView, sender, opNum, commit, entries };
+      }
+      case MessageType.PrepareOk:
+        this.bodyEnds(body);
+        return { type, view: msgView, sender, opNum };
+      case MessageType.Commit:
+        this.bodyEnds(body);
+        return { type, view: msgView, sender, opNum, commit };
+      case MessageType.StartViewChange:
+        this.bodyEnds(body);
+        return { type, view: msgView, sender };
+      case MessageType.DoViewChange:
+        this.bodyEnds(body + doViewChangeBody.size);
+        return { type, view: msgView, sender, lastNormalView: this.field(body, doViewChangeBody.fields.last_normal_view), opNum, commit };
+      case MessageType.StartView:
+        this.bodyEnds(body);
+        return { type, view: msgView, sender, opNum, commit };
+      case MessageType.GetState:
+        this.bodyEnds(body + getStateBody.size);
+        return { type, view: msgView, sender, fromOp: this.field(body, getStateBody.fields.from_op) };
+      case MessageType.NewState: {
+        const fromOp = this.field(body, newStateBody.fields.from_op);
+        const count = this.field(body, newStateBody.fields.count);
+        const entries = this.entries(body + newStateBody.size, count);
+        if (fromOp + count > u53Max) throw new RangeFail();
+        return { type, view: msgView, sender, opNum, commit, fromOp, entries };
+      }
+      case MessageType.Recovery:
+        this.bodyEnds(body + recoveryBody.size);
+        return { type, sender, nonce: this.field(body, recoveryBody.fields.nonce) };
+      case MessageType.RecoveryResponse: {
+        this.bodyEnds(body + recoveryResponseBody.size);
+        const recovering = this.field(body, recoveryResponseBody.fields.recovering);
+        if (recovering > 1) throw new LengthFail();
+        const nonce = this.field(body, recoveryResponseBody.fields.nonce);
+        return { type, view: msgView, sender, nonce, recovering: recovering === 1, opNum, commit };
+      }
     }
   }
 }
@@ -246,97 +385,6 @@ function writeEntries(view: DataView, buf: Uint8Array, at: number, entries: read
     pos = end;
   }
   return pos;
-}
-
-function readEntries(view: DataView, bytes: Uint8Array, at: number, count: number): Entry[] {
-  const entries: Entry[] = [];
-  let pos = at;
-  for (let i = 0; i < count; i++) {
-    const clientId = readField(view, pos, entryHead.fields.client_id);
-    const requestNum = readField(view, pos, entryHead.fields.request_num);
-    const len = readField(view, pos, entryHead.fields.len);
-    const start = pos + entryHead.size;
-    if (start + len > bytes.length) throw new LengthFail();
-    entries.push({ clientId, requestNum, op: bytes.slice(start, start + len) });
-    pos = start + len;
-  }
-  if (pos !== bytes.length) throw new LengthFail();
-  return entries;
-}
-
-function readClientPayload(view: DataView, bytes: Uint8Array, at: number) {
-  const clientId = readField(view, at, clientBody.fields.client_id);
-  const requestNum = readField(view, at, clientBody.fields.request_num);
-  const len = readField(view, at, clientBody.fields.len);
-  const start = at + clientBody.size;
-  if (start + len !== bytes.length) throw new LengthFail();
-  return { clientId, requestNum, payload: bytes.slice(start, start + len) };
-}
-
-function expectBodyEnd(bytes: Uint8Array, end: number): void {
-  if (end !== bytes.length) throw new LengthFail();
-}
-
-function decodeBody(type: MessageType, view: DataView, bytes: Uint8Array): Message {
-  const h = header.fields;
-  const body = header.size;
-  const sender = readField(view, 0, h.sender);
-  const msgView = readField(view, 0, h.view);
-  const opNum = readField(view, 0, h.op);
-  const commit = readField(view, 0, h.commit);
-  switch (type) {
-    case MessageType.Request: {
-      const { clientId, requestNum, payload } = readClientPayload(view, bytes, body);
-      return { type, view: msgView, clientId, requestNum, op: payload };
-    }
-    case MessageType.Reply: {
-      const { clientId, requestNum, payload } = readClientPayload(view, bytes, body);
-      return { type, view: msgView, sender, opNum, clientId, requestNum, result: payload };
-    }
-    case MessageType.Prepare: {
-      const count = readField(view, body, prepareBody.fields.count);
-      const entries = readEntries(view, bytes, body + prepareBody.size, count);
-      if (count === 0 || opNum < count) throw new LengthFail();
-      return { type, view: msgView, sender, opNum, commit, entries };
-    }
-    case MessageType.PrepareOk:
-      expectBodyEnd(bytes, body);
-      return { type, view: msgView, sender, opNum };
-    case MessageType.Commit:
-      expectBodyEnd(bytes, body);
-      return { type, view: msgView, sender, opNum, commit };
-    case MessageType.StartViewChange:
-      expectBodyEnd(bytes, body);
-      return { type, view: msgView, sender };
-    case MessageType.DoViewChange: {
-      expectBodyEnd(bytes, body + doViewChangeBody.size);
-      const lastNormalView = readField(view, body, doViewChangeBody.fields.last_normal_view);
-      return { type, view: msgView, sender, lastNormalView, opNum, commit };
-    }
-    case MessageType.StartView:
-      expectBodyEnd(bytes, body);
-      return { type, view: msgView, sender, opNum, commit };
-    case MessageType.GetState:
-      expectBodyEnd(bytes, body + getStateBody.size);
-      return { type, view: msgView, sender, fromOp: readField(view, body, getStateBody.fields.from_op) };
-    case MessageType.NewState: {
-      const fromOp = readField(view, body, newStateBody.fields.from_op);
-      const count = readField(view, body, newStateBody.fields.count);
-      const entries = readEntries(view, bytes, body + newStateBody.size, count);
-      if (fromOp + count > u53Max) throw new RangeFail();
-      return { type, view: msgView, sender, opNum, commit, fromOp, entries };
-    }
-    case MessageType.Recovery:
-      expectBodyEnd(bytes, body + recoveryBody.size);
-      return { type, sender, nonce: readField(view, body, recoveryBody.fields.nonce) };
-    case MessageType.RecoveryResponse: {
-      expectBodyEnd(bytes, body + recoveryResponseBody.size);
-      const recovering = readField(view, body, recoveryResponseBody.fields.recovering);
-      if (recovering > 1) throw new LengthFail();
-      const nonce = readField(view, body, recoveryResponseBody.fields.nonce);
-      return { type, view: msgView, sender, nonce, recovering: recovering === 1, opNum, commit };
-    }
-  }
 }
 
 /** Stable 32-bit cluster id (FNV-1a) from the sorted replica addresses and f. */

@@ -6,7 +6,7 @@ import { encodeGet, encodePut } from "../../src/app/kv.ts";
 import { Status } from "../../src/core/types.ts";
 import { MessageType } from "../../src/wire/layout.ts";
 import { Cluster } from "./cluster.ts";
-import { planFor, runSeeds, Simulation } from "./simulator.ts";
+import { runSeeds } from "./simulator.ts";
 
 /**
  * A fault-free run: every client does `ops` operations, one at a time. Quorum prune counts acks per

@@ -14,7 +14,7 @@ function drain(s: UdpSocket, want: number): { data: number[]; from: Addr }[] {
   const got: { data: number[]; from: Addr }[] = [];
   const deadline = Date.now() + 2000;
   while (got.length < want && Date.now() < deadline) {
-    if (s.receive((bytes, from) => got.push({ data: [...bytes], from: { ...from } })) === 0) s.wait(10);
+    if (s.receive((slot, len, from) => got.push({ data: [...slot.subarray(0, len)], from: { ...from } })) === 0) s.wait(10);
   }
   return got;
 }

@@ -1,0 +1,86 @@
+// Where the CPU goes during a benchmark, from /proc: each role's processes (leader, followers,
+// client) and the machine's softirq and idle time. Reported as cores busy (1.0 = one core all
+// the time) and as CPU microseconds per committed op: at saturation a mode's throughput is the
+// machine's cores divided by its total cost per op, so the per-op split shows what a fast path
+// removes and what every mode still pays.
+
+import { readFileSync } from "node:fs";
+
+/** Clock ticks per second of /proc's counters (USER_HZ: 100 on every Linux architecture we run). */
+const ticksPerS = 100;
+
+export type Role = "leader" | "followers" | "client";
+
+export interface CpuSnapshot {
+  readonly atNs: number;
+  /** Per pid: user + system ticks. A pid that is gone reads as absent. */
+  readonly processes: ReadonlyMap<number, number>;
+  readonly machine: { readonly busy: number; readonly softirq: number; readonly idle: number };
+}
+
+export interface CpuSplit {
+  /** Seconds between the two snapshots. */
+  readonly seconds: number;
+  /** Cores busy on average: each role, softirq (packet delivery outside any process), idle. */
+  readonly cores: Record<Role | "softirq" | "idle" | "other", number>;
+  /** CPU microseconds per committed op, by role and in total (everything but idle). */
+  readonly us_per_op: Record<Role | "softirq" | "other" | "total", number>;
+}
+
+function processTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) may hold spaces and parentheses: fields count from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+  } catch {
+    return undefined;
+  }
+}
+
+function machineTicks(): CpuSnapshot["machine"] {
+  const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
+  return { busy: user! + nice! + system! + irq! + steal!, softirq: softirq!, idle: idle! + iowait! };
+}
+
+export function cpuSnapshot(pids: readonly number[]): CpuSnapshot {
+  const processes = new Map<number, number>();
+  for (const pid of pids) {
+    const t = processTicks(pid);
+    if (t !== undefined) processes.set(pid, t);
+  }
+  return { atNs: Bun.nanoseconds(), processes, machine: machineTicks() };
+}
+
+/** The split between two snapshots of the same pids; `roles` names each pid's role. */
+export function cpuSplit(before: CpuSnapshot, after: CpuSnapshot, roles: ReadonlyMap<number, Role>, ops: number): CpuSplit {
+  const seconds = (after.atNs - before.atNs) / 1e9;
+  const ticks: Record<Role, number> = { leader: 0, followers: 0, client: 0 };
+  for (const [pid, role] of roles) {
+    const a = after.processes.get(pid);
+    const b = before.processes.get(pid);
+    if (a !== undefined && b !== undefined) ticks[role] += a - b;
+  }
+  const busy = after.machine.busy - before.machine.busy;
+  const softirq = after.machine.softirq - before.machine.softirq;
+  const idle = after.machine.idle - before.machine.idle;
+  const other = Math.max(0, busy - ticks.leader - ticks.followers - ticks.client);
+  const cores = (t: number) => round(t / ticksPerS / seconds);
+  const perOp = (t: number) => (ops > 0 ? round((t / ticksPerS / ops) * 1e6) : 0);
+  return {
+    seconds: round(seconds),
+    cores: { leader: cores(ticks.leader), followers: cores(ticks.followers), client: cores(ticks.client), softirq: cores(softirq), other: cores(other), idle: cores(idle) },
+    us_per_op: {
+      leader: perOp(ticks.leader),
+      followers: perOp(ticks.followers),
+      client: perOp(ticks.client),
+      softirq: perOp(softirq),
+      other: perOp(other),
+      total: perOp(busy + softirq),
+    },
+  };
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
