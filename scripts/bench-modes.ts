@@ -14,7 +14,10 @@
 //        [--modes none,tc-broadcast,+quorum-prune,all] [--xdp-mode native|generic] [--json out.json]
 //        [--html report.html] [--batch-max N]   (the matrix of issue 6: --replicas 3,5,7 --clients 1,4,16,64;
 //        --batch-max 1 turns adaptive batching off, so every request costs a Prepare and its acks)
-//        [--binary dist/electrode]
+//        [--binary dist/electrode] [--warmup S] (unmeasured seconds before each run's measurement: a
+//        fresh replica spends its first seconds compiling its hot paths)
+//        [--repeat N] (N rounds over all modes; each cell reports the run with the median
+//        throughput, and the JSON lists every run)
 
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -37,6 +40,8 @@ const { values } = parseArgs({
     html: { type: "string" },
     "xdp-mode": { type: "string", default: "native" },
     "batch-max": { type: "string" },
+    repeat: { type: "string", default: "1" },
+    warmup: { type: "string", default: "1" },
     binary: { type: "string", default: new URL("../dist/electrode", import.meta.url).pathname },
   },
 });
@@ -68,7 +73,7 @@ interface LeaderSends {
   replica_datagrams_per_broadcast: number;
 }
 
-type Row = BenchJson & { leader_sends?: LeaderSends; cpu?: CpuSplit };
+type Row = BenchJson & { leader_sends?: LeaderSends; cpu?: CpuSplit; runs?: { throughput_ops_s: number; p50_us: number }[] };
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -164,41 +169,63 @@ async function runOnce(cluster: RunningCluster, statsFile: (id: number) => strin
   return row;
 }
 
-const warmupS = 1;
-const rows: Row[] = [];
+const warmupS = Number(values.warmup);
 const dir = mkdtempSync(join(tmpdir(), "electrode-bench-"));
+
+const rounds = Number(values.repeat);
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--repeat wants a whole number >= 1, got '${values.repeat}'`);
+/** Every run of a cell (replicas, mode, clients), in the order they ran. */
+const runs = new Map<string, Row[]>();
 
 for (const n of values.replicas!.split(",").map(Number)) {
   const local = await createCluster({ replicas: n });
   try {
     let setupDone = false;
-    for (const mode of modes) {
-      let run = "";
-      const statsFile = (id: number) => join(dir, `stats-${run}-r${id}.json`);
-      const replicaArgs = (id: number) => ["--opt", mode.opt, "--stats-file", statsFile(id)];
-      const extraConfig = values["batch-max"] ? { batch_max: Number(values["batch-max"]) } : undefined;
-      const cluster = new RunningCluster(local, { dir, command: [binary], replicaArgs, extraConfig });
-      try {
-        if (!setupDone) await cluster.setupAll(false, { xdpMode: values["xdp-mode"] as "native" | "generic" });
-        setupDone = true;
-        for (const clients of values.clients!.split(",")) {
-          run = `${n}-${mode.name}-${clients}`;
-          const row = await runOnce(cluster, statsFile, mode.name, clients);
-          rows.push(row);
-          const s = row.leader_sends;
-          const sends = s ? `, leader ${s.syscalls_per_op} send syscalls and ${s.datagrams_per_op} datagrams per op, ${s.replica_datagrams_per_broadcast} datagrams per broadcast` : "";
-          console.error(`${n} replicas, ${mode.name}, ${clients} clients: ${row.throughput_ops_s} ops/s, p50 ${row.latency_us.p50} us${sends}`);
+    // Rounds go around all modes, so each mode's runs are spread over the same stretch of time
+    // (the machine's speed drifts by tens of percent over minutes).
+    for (let round = 1; round <= rounds; round++) {
+      for (const mode of modes) {
+        let run = "";
+        const statsFile = (id: number) => join(dir, `stats-${run}-r${id}.json`);
+        const replicaArgs = (id: number) => ["--opt", mode.opt, "--stats-file", statsFile(id)];
+        const extraConfig = values["batch-max"] ? { batch_max: Number(values["batch-max"]) } : undefined;
+        const cluster = new RunningCluster(local, { dir, command: [binary], replicaArgs, extraConfig });
+        try {
+          if (!setupDone) await cluster.setupAll(false, { xdpMode: values["xdp-mode"] as "native" | "generic" });
+          setupDone = true;
+          for (const clients of values.clients!.split(",")) {
+            run = `${n}-${mode.name}-${clients}-${round}`;
+            const row = await runOnce(cluster, statsFile, mode.name, clients);
+            const key = `${n}|${mode.name}|${clients}`;
+            runs.set(key, [...(runs.get(key) ?? []), row]);
+            const s = row.leader_sends;
+            const sends = s ? `, leader ${s.syscalls_per_op} send syscalls and ${s.datagrams_per_op} datagrams per op, ${s.replica_datagrams_per_broadcast} datagrams per broadcast` : "";
+            const of = rounds > 1 ? ` (round ${round}/${rounds})` : "";
+            console.error(`${n} replicas, ${mode.name}, ${clients} clients${of}: ${row.throughput_ops_s} ops/s, p50 ${row.latency_us.p50} us${sends}`);
+          }
+        } finally {
+          await cluster.close();
         }
-      } finally {
-        await cluster.close();
       }
     }
   } finally {
     await local.destroy();
   }
 }
+// One row per cell: the run with the median throughput (its latencies and counters stay
+// together), with every run's throughput and p50 beside it.
+const rows: Row[] = [...runs.values()].map((all) => {
+  const sorted = [...all].sort((a, b) => a.throughput_ops_s - b.throughput_ops_s);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  return rounds > 1 ? { ...median, runs: all.map((r) => ({ throughput_ops_s: r.throughput_ops_s, p50_us: r.latency_us.p50 })) } : median;
+});
 rmSync(dir, { recursive: true, force: true });
 console.log(formatBenchTable(rows));
+if (rounds > 1) {
+  console.log();
+  console.log(`Every run (ops/s), ${rounds} rounds:`);
+  for (const r of rows) console.log(`${r.replicas} replicas, ${r.opt}, ${r.clients} clients: ${r.runs!.map((x) => x.throughput_ops_s).join(", ")}`);
+}
 console.log();
 console.log("Leader's sends (user space), whole run including warmup and idle heartbeats:");
 console.log(formatSendsTable(rows));
