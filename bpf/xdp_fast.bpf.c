@@ -180,6 +180,18 @@ static __always_inline int read_state(struct electrode_kstate *out)
 	return 0;
 }
 
+/* Whether the replica holding the program enabled fast reply, read without the lock. A stale
+ * "off" only passes a Prepare up, which is always correct; "on" is checked again under the lock
+ * once the record is reserved. It saves a process without fast reply (--opt without it) a copy
+ * of every Prepare into a ring nobody drains. */
+static __always_inline int fast_reply_enabled(void)
+{
+	__u32 key = 0;
+	struct state_value *v = bpf_map_lookup_elem(&el_xdp_state, &key);
+
+	return v && (*(volatile __u32 *)&v->s.enable & ELECTRODE_ENABLE_FAST_REPLY);
+}
+
 static __always_inline __u16 csum_fold(__u32 sum)
 {
 	sum = (sum & 0xffff) + (sum >> 16);
@@ -373,6 +385,8 @@ static __always_inline int fast_reply(struct xdp_md *ctx, struct packet *p)
 	if (body->count == 0 || body->count > op)
 		return count(ELECTRODE_XDP_FAST_PASS_NOT_NEXT, XDP_PASS);
 	first = op - body->count + 1;
+	if (!fast_reply_enabled())
+		return count(ELECTRODE_XDP_FAST_PASS_STATE, XDP_PASS);
 
 	/* Reserve before reading the state: see the file comment (the fence). */
 	rec = bpf_ringbuf_reserve(&el_xdp_ring, sizeof(*rec), 0);

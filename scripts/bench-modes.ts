@@ -27,8 +27,9 @@ import { renderHtmlReport } from "../src/bench/html-report.ts";
 import { formatBenchTable, type BenchJson } from "../src/bench/report.ts";
 import { createCluster } from "../src/local/cluster.ts";
 import { RunningCluster } from "../src/local/processes.ts";
-import { benchMode, counterDelta, defaultModes } from "../src/bench/modes.ts";
-import { cpuSnapshot, cpuSplit, type CpuSnapshot, type CpuSplit, type Role } from "../src/bench/cpu.ts";
+import { benchMode, defaultModes } from "../src/bench/modes.ts";
+import { formatCpuTable, type CpuSplit } from "../src/bench/cpu.ts";
+import { runMode } from "../src/local/mode-run.ts";
 
 const { values } = parseArgs({
   options: {
@@ -115,42 +116,8 @@ function formatSendsTable(rows: readonly Row[]): string {
   return [line(header), line(header.map(() => "---")), ...body.map(line)].join("\n");
 }
 
-function formatCpuTable(rows: readonly Row[]): string {
-  const header = ["replicas", "opt", "clients", "ops/s", "cores: leader", "followers", "client", "softirq", "other", "idle", "CPU us/op: leader", "followers", "client", "softirq", "total"];
-  const body = rows.map((r) => {
-    const c = r.cpu;
-    if (!c) return [String(r.replicas), r.opt, String(r.clients), String(r.throughput_ops_s), ...header.slice(4).map(() => "")];
-    const k = c.cores;
-    const u = c.us_per_op;
-    return [r.replicas, r.opt, r.clients, r.throughput_ops_s, k.leader, k.followers, k.client, k.softirq, k.other, k.idle, u.leader, u.followers, u.client, u.softirq, u.total].map(String);
-  });
-  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
-  return [line(header), line(header.map(() => "---")), ...body.map(line)].join("\n");
-}
-
 async function runOnce(cluster: RunningCluster, statsFile: (id: number) => string, mode: string, clients: string): Promise<Row> {
-  const before = await cluster.fastPathCounters();
-  cluster.startAll();
-  let row: Row;
-  let cpu: { before: CpuSnapshot; after: CpuSnapshot; client: number; replicas: Map<number, number> } | undefined;
-  try {
-    await cluster.waitServing();
-    let clientPid = 0;
-    const bench = cluster.client(["--bench", "--clients", clients, "--duration", values.duration!, "--warmup", String(warmupS), "--opt", mode, "--json", "-", "--quiet"], 0, (pid) => (clientPid = pid));
-    // CPU is sampled inside the measured window, a quarter second in from either end.
-    const pids = () => [clientPid, ...cluster.replicas.map((r) => cluster.pid(r.id) ?? 0)];
-    await Bun.sleep((warmupS + 0.25) * 1000);
-    const cpuBefore = cpuSnapshot(pids());
-    await Bun.sleep((Number(values.duration) - 0.5) * 1000);
-    const cpuAfter = cpuSnapshot(pids());
-    const out = await bench;
-    if (out.code !== 0) throw new Error(`bench failed: ${out.stderr}`);
-    row = JSON.parse(out.stdout) as Row;
-    cpu = { before: cpuBefore, after: cpuAfter, client: clientPid, replicas: new Map(cluster.replicas.map((r) => [r.id, cluster.pid(r.id) ?? 0])) };
-  } finally {
-    await cluster.stopAll(); // SIGTERM: each replica writes its --stats-file
-  }
-  row.fast_path_counters = counterDelta(before, await cluster.fastPathCounters());
+  const row: Row = await runMode(cluster, { mode, clients: Number(clients), durationS: Number(values.duration), warmupS });
   const counters = cluster.replicas.flatMap((r) => {
     try {
       return [{ ...(JSON.parse(readFileSync(statsFile(r.id), "utf8")) as ReplicaCounters), id: r.id }];
@@ -160,12 +127,6 @@ async function runOnce(cluster: RunningCluster, statsFile: (id: number) => strin
     }
   });
   row.leader_sends = leaderSends(counters);
-  if (cpu) {
-    const leaderId = counters.find((c) => c.leader)?.id;
-    const roles = new Map<number, Role>([[cpu.client, "client"]]);
-    for (const [id, pid] of cpu.replicas) roles.set(pid, id === leaderId ? "leader" : "followers");
-    row.cpu = cpuSplit(cpu.before, cpu.after, roles, row.throughput_ops_s * ((cpu.after.atNs - cpu.before.atNs) / 1e9));
-  }
   return row;
 }
 

@@ -40,6 +40,8 @@ export interface BenchResult {
   readonly throughputOpsS: number;
   readonly latency: Histogram;
   readonly latencyUs: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  /** Index of the replica that led when the run ended (learned from the views in replies). */
+  readonly leaderIndex: number;
 }
 
 interface Pending {
@@ -140,6 +142,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
     client.close();
     await history?.end();
   }
+  const leaderIndex = client.leaderIndex;
   const micro = (ns: number) => Math.round(ns / 10) / 100;
   const measuredS = Math.round((endAt - measureFrom) / 1e6) / 1e3; // less than asked when stopped early
   return {
@@ -148,6 +151,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
     durationS: measuredS,
     throughputOpsS: measuredS > 0 ? Math.round(ops / measuredS) : 0,
     latency,
+    leaderIndex,
     latencyUs: {
       p50: micro(latency.quantile(0.5)),
       p90: micro(latency.quantile(0.9)),

@@ -83,4 +83,26 @@ export function cpuSplit(before: CpuSnapshot, after: CpuSnapshot, roles: Readonl
   };
 }
 
+/** A markdown table of the CPU splits of benchmark rows (rows without one get empty cells). */
+export function formatCpuTable(rows: readonly { replicas: number; opt: string; clients: number; throughput_ops_s: number; cpu?: CpuSplit }[]): string {
+  const header = ["replicas", "opt", "clients", "ops/s", "cores: leader", "followers", "client", "softirq", "other", "idle", "CPU us/op: leader", "followers", "client", "softirq", "total"];
+  const body = rows.map((r) => {
+    const c = r.cpu;
+    if (!c) return [String(r.replicas), r.opt, String(r.clients), String(r.throughput_ops_s), ...header.slice(4).map(() => "")];
+    const k = c.cores;
+    const u = c.us_per_op;
+    return [r.replicas, r.opt, r.clients, r.throughput_ops_s, k.leader, k.followers, k.client, k.softirq, k.other, k.idle, u.leader, u.followers, u.client, u.softirq, u.total].map(String);
+  });
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...body.map(line)].join("\n");
+}
+
+/** Snapshots `pids()` after `fromS` seconds and again `lengthS` seconds later. */
+export async function cpuWindow(pids: () => readonly number[], fromS: number, lengthS: number): Promise<{ before: CpuSnapshot; after: CpuSnapshot }> {
+  await Bun.sleep(fromS * 1000);
+  const before = cpuSnapshot(pids());
+  await Bun.sleep(lengthS * 1000);
+  return { before, after: cpuSnapshot(pids()) };
+}
+
 const round = (x: number) => Math.round(x * 100) / 100;

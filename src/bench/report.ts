@@ -15,6 +15,8 @@ export interface BenchJson {
   throughput_ops_s: number;
   latency_us: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
   fast_path_counters: Record<string, number>;
+  /** Id of the replica that led when the run ended. */
+  leader_id?: number;
   kernel: string;
   version: string;
   /** Latency distribution for plots: [microseconds, fraction of requests at or below]. */
@@ -50,6 +52,7 @@ export async function benchJson(
     throughput_ops_s: run.result.throughputOpsS,
     latency_us: run.result.latencyUs,
     fast_path_counters: run.counters ?? {},
+    leader_id: config.replicas[run.result.leaderIndex]?.id,
     kernel: info.kernel,
     version: info.version,
     latency_cdf: cdfPoints(run.result),

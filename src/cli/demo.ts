@@ -1,12 +1,14 @@
 import { defineCommand } from "citty";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { benchMode, counterDelta, defaultModes } from "../bench/modes.ts";
-import { formatBenchTable, type BenchJson } from "../bench/report.ts";
+import { formatCpuTable } from "../bench/cpu.ts";
+import { benchMode, defaultModes } from "../bench/modes.ts";
+import { formatBenchTable } from "../bench/report.ts";
 import type { FloorResult } from "../bench/floor.ts";
 import { renderHtmlReport } from "../bench/html-report.ts";
 import { createCluster, type LocalCluster } from "../local/cluster.ts";
+import { runMode, type ModeRun } from "../local/mode-run.ts";
 import { RunningCluster, selfCommand } from "../local/processes.ts";
 import { createLogger, intArg, numberArg, rejectUnknownFlags, RuntimeError } from "./common.ts";
 
@@ -71,7 +73,7 @@ export default defineCommand({
     process.once("SIGINT", interrupted);
     process.once("SIGTERM", interrupted);
     try {
-      const rows: BenchJson[] = [];
+      const rows: ModeRun[] = [];
       const floor = await measureFloor(local, log);
       // Setup attaches every fast path once; then, on the same namespaces, the replicas run
       // without eBPF and with one more of Electrode's optimizations each time.
@@ -79,19 +81,13 @@ export default defineCommand({
       await new RunningCluster(local, { dir }).setupAll();
       for (const mode of defaultModes.map(benchMode)) {
         running = new RunningCluster(local, { dir, replicaArgs: ["--opt", mode.opt] });
-        const before = await running.fastPathCounters();
-        running.startAll();
-        await running.waitServing();
         log.start(`benchmark: ${mode.name} (--opt ${mode.opt}), ${clients} clients, ${duration}s`);
-        const jsonFile = join(dir, `bench-${mode.name}.json`);
-        const out = await running.client(["--bench", "--clients", String(clients), "--duration", String(duration), "--warmup", "1", "--opt", mode.name, "--json", jsonFile, "--quiet"]);
-        if (out.code !== 0) throw new RuntimeError(`benchmark failed: ${out.stderr.trim()}`);
-        const ran = running;
-        await running.close(); // stops the replicas; setup's attachments and counters stay
-        running = undefined;
-        const row = JSON.parse(readFileSync(jsonFile, "utf8")) as BenchJson;
-        row.fast_path_counters = counterDelta(before, await ran.fastPathCounters());
-        rows.push(row);
+        try {
+          rows.push(await runMode(running, { mode: mode.name, clients, durationS: duration, warmupS: 1 }));
+        } catch (e) {
+          throw new RuntimeError((e as Error).message);
+        }
+        running = undefined; // stopped; setup's attachments and counters stay
       }
       console.log(formatBenchTable(rows));
       if (floor) {
@@ -104,6 +100,8 @@ export default defineCommand({
         const shown = ["tc_broadcast_clones", "xdp_pass_quorum", "xdp_prune_early", "xdp_prune_late", "xdp_fast_acked"].map((k) => `${k} ${c[k] ?? 0}`);
         console.log(`  ${row.opt.padEnd(14)} ${shown.join(", ")}`);
       }
+      console.log("\nwhere the CPU goes (cores busy in the measured window, and CPU microseconds per op):");
+      console.log(formatCpuTable(rows));
       await Bun.write(a.json, JSON.stringify({ floor, runs: rows }, null, 2) + "\n");
       await Bun.write(a.html, renderHtmlReport(rows, floor, `electrode demo: ${replicas} replicas, ${clients} clients`));
       log.success(`wrote ${a.json} and ${a.html}`);

@@ -181,5 +181,24 @@ describe.skipIf(!isRoot)("XDP fast paths (with tc broadcast)", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
-});
 
+  test("quorum prune without fast reply: followers pass every Prepare up without touching the ring", async () => {
+    // The followers' XDP program runs (prune may be needed when one becomes leader) but their
+    // process did not enable fast reply: nobody drains the ring, so a Prepare copied into it
+    // would only fill it (4 MiB, about 2,800 records) and then count as "ring full".
+    const h = await startCluster(3, { setup: true, replicaArgs: ["--opt", "tc-broadcast,quorum-prune"] });
+    try {
+      const result = await bench(h.cluster, ["--clients", "8", "--duration", "2", "--warmup", "0.5"]);
+      expect(result.errors).toBe(0);
+      for (const index of [1, 2]) {
+        const c = await countersOf(h.cluster, index);
+        expect(c.xdp_fast_acked ?? 0).toBe(0);
+        expect(c.xdp_fast_pass_ring_full ?? 0).toBe(0);
+        expect(c.xdp_fast_pass_state).toBeGreaterThan(3000);
+      }
+      expect((await countersOf(h.cluster, 0)).xdp_pass_quorum).toBeGreaterThan(0);
+    } finally {
+      await h.close();
+    }
+  }, 60_000);
+});

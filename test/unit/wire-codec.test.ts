@@ -78,6 +78,54 @@ describe("codec round trip", () => {
   });
 });
 
+describe("codec read (the hot paths' decode)", () => {
+  // The socket hands over a slot of a large receive buffer and a length; the bytes after the
+  // datagram are whatever an earlier, longer datagram left there.
+  const rx = new Uint8Array(2048 * 4).fill(0xa5);
+  const at = 2048 * 2;
+  const slot = rx.subarray(at, at + 2048);
+
+  test("every sample decodes from a slot with its length exactly as from its own bytes, flags included", () => {
+    for (const msg of samples) {
+      const data = encode(msg, Flag.Broadcast);
+      const want = codec.decode(data);
+      if (!want.ok) throw new Error(want.error);
+      slot.set(data);
+      expect(codec.read(slot, data.length)).toEqual(want.msg);
+      expect(codec.flags).toBe(Flag.Broadcast);
+    }
+  });
+
+  test("an offset into the buffer and a length: the same message; bytes outside are never read", () => {
+    const data = encode(samples[3]!); // a Prepare with entries
+    const buf = new Uint8Array(data.length + 100).fill(0xff);
+    buf.set(data, 37);
+    expect(codec.read(buf, data.length, 37)).toEqual(codec.read(data));
+    // One byte short of the datagram: the length check fails, it does not read the 0xff after.
+    expect(codec.read(buf, data.length - 1, 37)).toBe("length");
+    expect(codec.read(buf, header.size - 1, 37)).toBe("short");
+  });
+
+  test("decoded bytes are copies: reusing the receive slot does not change a kept message", () => {
+    const data = encode(samples[3]!);
+    slot.set(data);
+    const kept = codec.read(slot, data.length) as Extract<Message, { type: MessageType.Prepare }>;
+    const before = kept.entries.map((e) => [...e.op]);
+    slot.fill(0);
+    expect(kept.entries.map((e) => [...e.op])).toEqual(before);
+  });
+
+  test("encode into a window of a larger buffer writes only inside it", () => {
+    const big = new Uint8Array(4096).fill(0x11);
+    const window = big.subarray(1000, 1000 + 256);
+    const len = codec.encode(samples[0]!, window);
+    expect(codec.read(window, len)).toEqual(codec.read(encode(samples[0]!)));
+    expect(big.subarray(0, 1000).every((b) => b === 0x11)).toBe(true);
+    expect(big.subarray(1000 + len).every((b) => b === 0x11)).toBe(true);
+    expect(() => codec.encode(samples[0]!, big.subarray(0, 20))).toThrow();
+  });
+});
+
 describe("codec rejects", () => {
   const good = encode(samples[3]!);
   test("short datagrams", () => {

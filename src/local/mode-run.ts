@@ -1,0 +1,50 @@
+// One benchmark run of a fast-path mode on a namespace cluster, as `electrode demo` and
+// scripts/bench-modes.ts make it: the replicas start afresh (with the mode's --opt, from the
+// RunningCluster's replicaArgs), a closed-loop bench runs from the client namespace, and the row
+// gets the kernel counters the run moved and where the CPU went inside the measured window. The
+// replicas are stopped with SIGTERM afterwards (so each writes its --stats-file, if it has one).
+
+import { cpuSplit, cpuWindow, type CpuSplit, type Role } from "../bench/cpu.ts";
+import { counterDelta } from "../bench/modes.ts";
+import type { BenchJson } from "../bench/report.ts";
+import type { RunningCluster } from "./processes.ts";
+
+export interface ModeRunOptions {
+  /** Name of the mode, for the client's JSON (`opt`). */
+  readonly mode: string;
+  readonly clients: number;
+  readonly durationS: number;
+  readonly warmupS: number;
+}
+
+export type ModeRun = BenchJson & { cpu?: CpuSplit };
+
+/** CPU is sampled inside the measured window, this far in from either end. */
+const cpuMarginS = 0.25;
+
+export async function runMode(cluster: RunningCluster, opts: ModeRunOptions): Promise<ModeRun> {
+  const before = await cluster.fastPathCounters();
+  cluster.startAll();
+  let row: ModeRun;
+  try {
+    await cluster.waitServing();
+    const replicaPids = new Map(cluster.replicas.map((r) => [r.id, cluster.pid(r.id) ?? 0]));
+    let clientPid = 0;
+    const args = ["--bench", "--clients", String(opts.clients), "--duration", String(opts.durationS), "--warmup", String(opts.warmupS), "--opt", opts.mode, "--json", "-", "--quiet"];
+    const bench = cluster.client(args, 0, (pid) => (clientPid = pid));
+    const windowS = opts.durationS - 2 * cpuMarginS;
+    const cpu = windowS > 0.1 ? await cpuWindow(() => [clientPid, ...replicaPids.values()], opts.warmupS + cpuMarginS, windowS) : undefined;
+    const out = await bench;
+    if (out.code !== 0) throw new Error(`benchmark of ${opts.mode} failed: ${out.stderr.trim()}`);
+    row = JSON.parse(out.stdout) as ModeRun;
+    if (cpu) {
+      const roles = new Map<number, Role>([[clientPid, "client"]]);
+      for (const [id, pid] of replicaPids) roles.set(pid, id === row.leader_id ? "leader" : "followers");
+      row.cpu = cpuSplit(cpu.before, cpu.after, roles, row.throughput_ops_s * ((cpu.after.atNs - cpu.before.atNs) / 1e9));
+    }
+  } finally {
+    await cluster.stopAll();
+  }
+  row.fast_path_counters = counterDelta(before, await cluster.fastPathCounters());
+  return row;
+}
