@@ -16,8 +16,9 @@
 //        --batch-max 1 turns adaptive batching off, so every request costs a Prepare and its acks)
 //        [--binary dist/electrode] [--warmup S] (unmeasured seconds before each run's measurement: a
 //        fresh replica spends its first seconds compiling its hot paths)
-//        [--repeat N] (N rounds over all modes; each cell reports the run with the median
-//        throughput, and the JSON lists every run)
+//        [--repeat N] (N rounds; in each, the modes of one client count run back to back; each
+//        cell reports the run with the median throughput, every run, and the median of its ratios
+//        to none's run of the same round)
 
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -74,7 +75,14 @@ interface LeaderSends {
   replica_datagrams_per_broadcast: number;
 }
 
-type Row = BenchJson & { leader_sends?: LeaderSends; cpu?: CpuSplit; runs?: { throughput_ops_s: number; p50_us: number }[] };
+type Row = BenchJson & {
+  leader_sends?: LeaderSends;
+  cpu?: CpuSplit;
+  /** With --repeat: every run of the cell, in round order. */
+  runs?: { throughput_ops_s: number; p50_us: number }[];
+  /** With --repeat, against none: the median (and range) of this mode's ratio to none's run of the same round. */
+  paired_ratio?: { throughput: number; throughput_min: number; throughput_max: number; p50: number };
+};
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -145,17 +153,18 @@ for (const n of values.replicas!.split(",").map(Number)) {
     // Rounds go around all modes, so each mode's runs are spread over the same stretch of time
     // (the machine's speed drifts by tens of percent over minutes).
     for (let round = 1; round <= rounds; round++) {
-      for (const mode of modes) {
-        let run = "";
-        const statsFile = (id: number) => join(dir, `stats-${run}-r${id}.json`);
-        const replicaArgs = (id: number) => ["--opt", mode.opt, "--stats-file", statsFile(id)];
-        const extraConfig = values["batch-max"] ? { batch_max: Number(values["batch-max"]) } : undefined;
-        const cluster = new RunningCluster(local, { dir, command: [binary], replicaArgs, extraConfig });
-        try {
-          if (!setupDone) await cluster.setupAll(false, { xdpMode: values["xdp-mode"] as "native" | "generic" });
-          setupDone = true;
-          for (const clients of values.clients!.split(",")) {
-            run = `${n}-${mode.name}-${clients}-${round}`;
+      for (const clients of values.clients!.split(",")) {
+        // The modes of one client count run back to back, so each round pairs runs made within
+        // seconds of each other.
+        for (const mode of modes) {
+          const run = `${n}-${mode.name}-${clients}-${round}`;
+          const statsFile = (id: number) => join(dir, `stats-${run}-r${id}.json`);
+          const replicaArgs = (id: number) => ["--opt", mode.opt, "--stats-file", statsFile(id)];
+          const extraConfig = values["batch-max"] ? { batch_max: Number(values["batch-max"]) } : undefined;
+          const cluster = new RunningCluster(local, { dir, command: [binary], replicaArgs, extraConfig });
+          try {
+            if (!setupDone) await cluster.setupAll(false, { xdpMode: values["xdp-mode"] as "native" | "generic" });
+            setupDone = true;
             const row = await runOnce(cluster, statsFile, mode.name, clients);
             const key = `${n}|${mode.name}|${clients}`;
             runs.set(key, [...(runs.get(key) ?? []), row]);
@@ -163,9 +172,9 @@ for (const n of values.replicas!.split(",").map(Number)) {
             const sends = s ? `, leader ${s.syscalls_per_op} send syscalls and ${s.datagrams_per_op} datagrams per op, ${s.replica_datagrams_per_broadcast} datagrams per broadcast` : "";
             const of = rounds > 1 ? ` (round ${round}/${rounds})` : "";
             console.error(`${n} replicas, ${mode.name}, ${clients} clients${of}: ${row.throughput_ops_s} ops/s, p50 ${row.latency_us.p50} us${sends}`);
+          } finally {
+            await cluster.close();
           }
-        } finally {
-          await cluster.close();
         }
       }
     }
@@ -173,19 +182,36 @@ for (const n of values.replicas!.split(",").map(Number)) {
     await local.destroy();
   }
 }
-// One row per cell: the run with the median throughput (its latencies and counters stay
-// together), with every run's throughput and p50 beside it.
-const rows: Row[] = [...runs.values()].map((all) => {
-  const sorted = [...all].sort((a, b) => a.throughput_ops_s - b.throughput_ops_s);
-  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-  return rounds > 1 ? { ...median, runs: all.map((r) => ({ throughput_ops_s: r.throughput_ops_s, p50_us: r.latency_us.p50 })) } : median;
-});
+// One row per cell, in replicas, mode, clients order: the run with the median throughput (its
+// latencies and counters stay together), with every run beside it, and against none the median
+// of the ratios of runs paired by round.
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+const clientCounts = values.clients!.split(",").map(Number);
+const rows: Row[] = [...runs.values()]
+  .map((all) => {
+    const middle = all.find((r) => r.throughput_ops_s === median(all.map((x) => x.throughput_ops_s)))!;
+    if (rounds === 1) return middle;
+    const none = runs.get(`${middle.replicas}|none|${middle.clients}`);
+    const paired = none && middle.opt !== "none" ? all.map((r, i) => ({ tput: r.throughput_ops_s / Math.max(1, none[i]!.throughput_ops_s), p50: r.latency_us.p50 / none[i]!.latency_us.p50 })) : undefined;
+    return {
+      ...middle,
+      runs: all.map((r) => ({ throughput_ops_s: r.throughput_ops_s, p50_us: r.latency_us.p50 })),
+      ...(paired && { paired_ratio: { throughput: round(median(paired.map((p) => p.tput))), throughput_min: round(Math.min(...paired.map((p) => p.tput))), throughput_max: round(Math.max(...paired.map((p) => p.tput))), p50: round(median(paired.map((p) => p.p50))) } }),
+    };
+  })
+  .sort((a, b) => a.replicas - b.replicas || modes.findIndex((m) => m.name === a.opt) - modes.findIndex((m) => m.name === b.opt) || clientCounts.indexOf(a.clients) - clientCounts.indexOf(b.clients));
 rmSync(dir, { recursive: true, force: true });
 console.log(formatBenchTable(rows));
 if (rounds > 1) {
   console.log();
-  console.log(`Every run (ops/s), ${rounds} rounds:`);
-  for (const r of rows) console.log(`${r.replicas} replicas, ${r.opt}, ${r.clients} clients: ${r.runs!.map((x) => x.throughput_ops_s).join(", ")}`);
+  console.log(`Every run, ${rounds} rounds (ops/s), and against none the median of the ratios of runs paired by round:`);
+  console.log("| replicas | mode | clients | ops/s per round | tput x none (min-max) | p50 x none |");
+  console.log("| --- | --- | --- | --- | --- | --- |");
+  for (const r of rows) {
+    const p = r.paired_ratio;
+    const ratio = p ? [`${p.throughput.toFixed(2)} (${p.throughput_min.toFixed(2)}-${p.throughput_max.toFixed(2)})`, p.p50.toFixed(2)] : ["", ""];
+    console.log(`| ${r.replicas} | ${r.opt} | ${r.clients} | ${r.runs!.map((x) => x.throughput_ops_s).join(", ")} | ${ratio.join(" | ")} |`);
+  }
 }
 console.log();
 console.log("Leader's sends (user space), whole run including warmup and idle heartbeats:");
