@@ -14,8 +14,9 @@
 //        [--modes none,tc-broadcast,+quorum-prune,all] [--xdp-mode native|generic] [--json out.json]
 //        [--html report.html] [--batch-max N]   (the matrix of issue 6: --replicas 3,5,7 --clients 1,4,16,64;
 //        --batch-max 1 turns adaptive batching off, so every request costs a Prepare and its acks)
-//        [--binary dist/electrode] [--warmup S] (unmeasured seconds before each run's measurement: a
-//        fresh replica spends its first seconds compiling its hot paths)
+//        [--binary dist/electrode] [--warmup S] (unmeasured seconds before each run's measurement,
+//        default 5: a fresh replica spends its first seconds compiling its hot paths, and with
+//        2 s of warm-up a 7-replica cluster measured half its warm throughput)
 //        [--repeat N] (N rounds; in each, the modes of one client count run back to back; each
 //        cell reports the run with the median throughput, every run, and the median of its ratios
 //        to none's run of the same round)
@@ -43,7 +44,7 @@ const { values } = parseArgs({
     "xdp-mode": { type: "string", default: "native" },
     "batch-max": { type: "string" },
     repeat: { type: "string", default: "1" },
-    warmup: { type: "string", default: "1" },
+    warmup: { type: "string", default: "5" },
     binary: { type: "string", default: new URL("../dist/electrode", import.meta.url).pathname },
   },
 });

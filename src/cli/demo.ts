@@ -16,6 +16,7 @@ const args = {
   replicas: { type: "string", description: "Replicas (odd)", default: "3", valueHint: "N" },
   clients: { type: "string", description: "Closed-loop clients", default: "16", valueHint: "K" },
   duration: { type: "string", description: "Measured seconds per mode", default: "5", valueHint: "S" },
+  warmup: { type: "string", description: "Unmeasured seconds before each measurement (fresh replicas compile their hot paths first)", default: "3", valueHint: "S" },
   json: { type: "string", description: "Write all results (and the floor) as JSON to FILE", default: "electrode-demo.json", valueHint: "FILE" },
   html: { type: "string", description: "Write a self-contained HTML report with plots to FILE", default: "electrode-demo.html", valueHint: "FILE" },
   keep: { type: "boolean", description: "Keep the logs directory" },
@@ -57,6 +58,7 @@ export default defineCommand({
     if (replicas % 2 === 0) throw new RuntimeError(`--replicas must be odd (2f+1), got ${replicas}`);
     const clients = intArg(a.clients, "clients", 1, 4096);
     const duration = numberArg(a.duration, "duration", 0.5, 3600);
+    const warmupS = numberArg(a.warmup, "warmup", 0, 600);
     if (process.getuid?.() !== 0) throw new RuntimeError("demo needs root (it creates network namespaces)");
     const dir = mkdtempSync(join(tmpdir(), "electrode-demo-"));
     log.start(`creating ${replicas} replica namespaces and a client namespace`);
@@ -83,7 +85,7 @@ export default defineCommand({
         running = new RunningCluster(local, { dir, replicaArgs: ["--opt", mode.opt] });
         log.start(`benchmark: ${mode.name} (--opt ${mode.opt}), ${clients} clients, ${duration}s`);
         try {
-          rows.push(await runMode(running, { mode: mode.name, clients, durationS: duration, warmupS: 1 }));
+          rows.push(await runMode(running, { mode: mode.name, clients, durationS: duration, warmupS }));
         } catch (e) {
           throw new RuntimeError((e as Error).message);
         }

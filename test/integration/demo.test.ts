@@ -19,7 +19,7 @@ describe.skipIf(!isRoot)("electrode demo", () => {
     const nsBefore = namespaces();
     const pinsBefore = pins();
     try {
-      const proc = Bun.spawn([binary, "demo", "--clients", "4", "--duration", "1.5", "--json", "d.json", "--html", "d.html"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      const proc = Bun.spawn([binary, "demo", "--clients", "4", "--duration", "1.5", "--warmup", "0.5", "--json", "d.json", "--html", "d.html"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
       const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
       expect({ code, stderr: code === 0 ? "" : stderr }).toEqual({ code: 0, stderr: "" });
 
