@@ -53,7 +53,6 @@ const modes = values.modes!.split(",").map(benchMode);
 
 /** What `electrode replica --stats-file` writes (the fields used here). */
 interface ReplicaCounters {
-  id: number;
   sends_syscalls: number;
   datagrams_sent: number;
   datagrams_received: number;
@@ -129,7 +128,7 @@ async function runOnce(cluster: RunningCluster, statsFile: (id: number) => strin
   const row: Row = await runMode(cluster, { mode, clients: Number(clients), durationS: Number(values.duration), warmupS });
   const counters = cluster.replicas.flatMap((r) => {
     try {
-      return [{ ...(JSON.parse(readFileSync(statsFile(r.id), "utf8")) as ReplicaCounters), id: r.id }];
+      return [JSON.parse(readFileSync(statsFile(r.id), "utf8")) as ReplicaCounters];
     } catch {
       console.error(`replica ${r.id} wrote no counters (killed?)`);
       return [];
@@ -151,8 +150,8 @@ for (const n of values.replicas!.split(",").map(Number)) {
   const local = await createCluster({ replicas: n });
   try {
     let setupDone = false;
-    // Rounds go around all modes, so each mode's runs are spread over the same stretch of time
-    // (the machine's speed drifts by tens of percent over minutes).
+    // Each round sweeps every client count and mode, so a cell's runs are spread over the whole
+    // measurement (the machine's speed drifts by tens of percent over minutes).
     for (let round = 1; round <= rounds; round++) {
       for (const clients of values.clients!.split(",")) {
         // The modes of one client count run back to back, so each round pairs runs made within

@@ -21,7 +21,8 @@ export interface CpuSnapshot {
 export interface CpuSplit {
   /** Seconds between the two snapshots. */
   readonly seconds: number;
-  /** Cores busy on average: each role, softirq (packet delivery outside any process), idle. */
+  /** Cores busy on average: each role, softirq (packet delivery; the part done while one of the
+   * processes runs is charged to it as well), busy time of other processes, idle. */
   readonly cores: Record<Role | "softirq" | "idle" | "other", number>;
   /** CPU microseconds per committed op, by role and in total (everything but idle). */
   readonly us_per_op: Record<Role | "softirq" | "other" | "total", number>;
