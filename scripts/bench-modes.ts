@@ -189,7 +189,8 @@ const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.flo
 const clientCounts = values.clients!.split(",").map(Number);
 const rows: Row[] = [...runs.values()]
   .map((all) => {
-    const middle = all.find((r) => r.throughput_ops_s === median(all.map((x) => x.throughput_ops_s)))!;
+    const middleOps = median(all.map((x) => x.throughput_ops_s));
+    const middle = all.find((r) => r.throughput_ops_s === middleOps)!;
     if (rounds === 1) return middle;
     const none = runs.get(`${middle.replicas}|none|${middle.clients}`);
     const paired = none && middle.opt !== "none" ? all.map((r, i) => ({ tput: r.throughput_ops_s / Math.max(1, none[i]!.throughput_ops_s), p50: r.latency_us.p50 / none[i]!.latency_us.p50 })) : undefined;

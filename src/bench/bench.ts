@@ -10,6 +10,7 @@ import type { Config } from "../config/config.ts";
 import { decodeKvResult, encodeGet, encodePut, KvStatus } from "../app/kv.ts";
 import { ClusterClient, type Completion, type Session } from "../node/client.ts";
 import { Histogram } from "./histogram.ts";
+import { seededRandom } from "./random.ts";
 
 export type Workload = "null" | "kv";
 
@@ -52,16 +53,6 @@ interface Pending {
 
 const nullOp = new Uint8Array(16);
 
-/** Deterministic per-run mixing of keys and op kinds (no need for cryptographic randomness). */
-function makeRandom(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 2 ** 32;
-  };
-}
 
 /** A random id for one run: 8 base-36 characters. */
 export function newRunId(): string {
@@ -72,7 +63,7 @@ export function newRunId(): string {
 export async function runBench(config: Config, opts: BenchOptions): Promise<BenchResult> {
   const client = new ClusterClient(config, opts.clients, { bindHost: opts.bindHost });
   const history = opts.historyFile ? Bun.file(opts.historyFile).writer() : undefined;
-  const random = makeRandom(Date.now());
+  const random = seededRandom(Date.now()); // mixes keys and op kinds; no need for crypto
   const pending: (Pending | undefined)[] = new Array(opts.clients);
   const keys = opts.keys ?? 16;
   const putRatio = opts.putRatio ?? 0.5;

@@ -12,7 +12,7 @@ import { Codec } from "../wire/codec.ts";
 import { datagramBytesMax, Flag, header, MessageType, senderClient } from "../wire/layout.ts";
 import type { Entry, Message } from "../wire/messages.ts";
 import type { RunningCluster } from "./processes.ts";
-import { seededRandom } from "./schedule.ts";
+import { seededRandom } from "../bench/random.ts";
 
 export const fuzzCases = [
   "random-bytes",

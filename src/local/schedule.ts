@@ -5,6 +5,7 @@
 // candidates come from the seeded generator, so a seed replays the same kinds of faults in the
 // same order (timing and so the actual leader may differ from run to run).
 
+import { seededRandom } from "../bench/random.ts";
 import type { Fault, Nemesis } from "./nemesis.ts";
 
 export const faultKinds = [
@@ -60,16 +61,6 @@ export function applicable(kind: FaultKind, replicas: number): boolean {
   return memoryLoss(kind) <= f;
 }
 
-/** xorshift32: small, seeded, good enough to pick faults. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 2 ** 32;
-  };
-}
 
 export interface GeneratorOptions {
   readonly seed: number;

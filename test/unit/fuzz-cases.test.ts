@@ -3,7 +3,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { fuzzCases, makeDatagram, type FuzzCase } from "../../src/local/fuzz.ts";
-import { seededRandom } from "../../src/local/schedule.ts";
+import { seededRandom } from "../../src/bench/random.ts";
 import { Codec, type DecodeError } from "../../src/wire/codec.ts";
 import { Flag, MessageType } from "../../src/wire/layout.ts";
 
