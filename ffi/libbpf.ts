@@ -65,6 +65,7 @@ function open() {
     bpf_obj_pin: { args: ["i32", "ptr"], returns: "i32" },
     bpf_obj_get: { args: ["ptr"], returns: "i32" },
     bpf_prog_get_fd_by_id: { args: ["u32"], returns: "i32" },
+    bpf_map_get_fd_by_id: { args: ["u32"], returns: "i32" },
     bpf_obj_get_info_by_fd: { args: ["i32", "ptr", "ptr"], returns: "i32" },
     libbpf_strerror: { args: ["i32", "ptr", "u64"], returns: "i32" },
     libbpf_num_possible_cpus: { args: [], returns: "i32" },

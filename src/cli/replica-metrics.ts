@@ -42,7 +42,8 @@ export async function startReplicaMetrics(
   });
   const recorder = new MetricsRecorder(layout, config.replicas.length - 1);
   recorder.onFastPathError = (m) => log.debug(`metrics: ${m}`);
-  // The tc broadcast counters live in a pinned per-CPU map: present when setup ran on this node.
+  // The fast paths' counters: tc broadcast's in the map of the filter setup attached, XDP's in this
+  // process's own instance (both found by id from the interface).
   const { broadcastCounters } = await import("../kernel/broadcast.ts");
   registerFastPathCounters("tc-broadcast", () => broadcastCounters(config, self));
   const { xdpCounters } = await import("../kernel/xdp.ts");

@@ -41,14 +41,20 @@ interface Chosen {
   readonly tcBroadcast: boolean;
   readonly fastPath: KernelFastPath | undefined;
   readonly names: FastPathName[];
+  /** One line per fast path that does not run: why, and what would fix it. */
+  readonly off: string[];
 }
 
-/** The fast paths to use, from --opt and what setup attached; says once what is unavailable. */
+/** The fast paths to use, from --opt and what setup set up on this node. A path asked for by name
+ * that is unavailable is a warning; under auto, a line that says why it is off. */
 async function chooseFastPaths(opt: string, config: Config, self: ReplicaConfig, epoch: number, log: { warn(m: string): void }): Promise<Chosen> {
   const { auto, wanted } = parseOpt(opt);
+  const off: string[] = [];
   const unavailable = (what: string, why: string) => {
-    if (!auto) log.warn(`${what} requested but unavailable: ${why}; running it in user space`);
+    if (auto) off.push(`${what}: off: ${why}`);
+    else log.warn(`${what} requested but unavailable: ${why}; running it in user space`);
   };
+  for (const w of fastPaths) if (!wanted.has(w)) off.push(`${w}: off (--opt ${opt})`);
   let tcBroadcast = false;
   if (wanted.has("tc-broadcast")) {
     const { broadcastActive } = await import("../kernel/broadcast.ts");
@@ -65,13 +71,13 @@ async function chooseFastPaths(opt: string, config: Config, self: ReplicaConfig,
   const xdpWanted = (["quorum-prune", "fast-reply"] as const).filter((w) => wanted.has(w));
   if (xdpWanted.length > 0) {
     const { KernelFastPath } = await import("../kernel/fast-path.ts");
-    const opened = KernelFastPath.open(config, self, epoch, { prune: wanted.has("quorum-prune"), fastReply: wanted.has("fast-reply") });
+    const opened = await KernelFastPath.open(config, self, epoch, { prune: wanted.has("quorum-prune"), fastReply: wanted.has("fast-reply") });
     if ("why" in opened) unavailable(xdpWanted.join(", "), opened.why);
     else {
       fastPath = opened;
       for (const w of xdpWanted) {
         const on = w === "quorum-prune" ? opened.prune : opened.fastReply;
-        if (!on) unavailable(w, "setup did not load it (electrode setup --opt ...)");
+        if (!on) unavailable(w, `setup did not set it up (run: electrode setup --id ${self.id}, whose --opt includes it by default)`);
       }
     }
   }
@@ -79,7 +85,7 @@ async function chooseFastPaths(opt: string, config: Config, self: ReplicaConfig,
   if (tcBroadcast) names.push("tc-broadcast");
   if (fastPath?.prune) names.push("quorum-prune");
   if (fastPath?.fastReply) names.push("fast-reply");
-  return { tcBroadcast, fastPath, names };
+  return { tcBroadcast, fastPath, names, off };
 }
 
 function writeStats(file: string, counters: object): void {
@@ -116,6 +122,8 @@ export default defineCommand({
     }
     const mode = chosen.names.length > 0 ? chosen.names.join(", ") : "none (user space)";
     log.info(`replica ${self.id} (index ${self.index} of ${config.replicas.length}) on ${self.addr}, app ${a.app}, fast paths: ${mode}`);
+    for (const line of chosen.off) log.info(line);
+    if (chosen.fastPath) log.info(`XDP: this process's own instance attached to ${chosen.fastPath.state.iface} in ${chosen.fastPath.state.mode} mode (detached when it exits)`);
     const metrics = await startReplicaMetrics(metricsAt, { config, self, node, fastPaths: chosen.names.join(",") || "none", log });
     const { fastPathsAfterStop } = await import("../kernel/check.ts");
     const stop = (signal: string) => {

@@ -23,7 +23,7 @@ const args = {
     description: "Instead: attach an XDP_PASS stub to IFACE, the veth peer of a replica's NIC (native XDP_TX needs it)",
     valueHint: "IFACE",
   },
-  teardown: { type: "boolean", description: "Detach and unpin everything electrode attached for this replica (or the --stub)" },
+  teardown: { type: "boolean", description: "Detach and remove everything electrode set up for this replica (or the --stub)" },
   json: { type: "boolean", description: "Print the result as JSON" },
   check: { type: "boolean", description: "Report what the kernel and NIC support and what is attached; change nothing (exit 1 if something is missing)" },
 } as const;
@@ -60,7 +60,7 @@ export default defineCommand({
       if (!config || !self) throw new UsageError("setup --check needs --id N");
       return (await import("./setup-check.ts")).runSetupCheck(config, self, Boolean(a.json));
     }
-    if (process.getuid?.() !== 0) throw new RuntimeError("setup needs root: it loads eBPF programs, attaches them with tc and XDP and pins them under /sys/fs/bpf (run it with sudo)");
+    if (process.getuid?.() !== 0) throw new RuntimeError("setup needs root: it loads eBPF programs and attaches them with tc and XDP (run it with sudo)");
     try {
       if (!config || !self) return await stub(String(a.stub), Boolean(a.teardown), Boolean(a.json), log);
       // Imported here so that commands without eBPF never load libbpf.
@@ -76,14 +76,15 @@ export default defineCommand({
       if (wanted.has("tc-broadcast")) {
         const state = await tc.setupBroadcast(config, self);
         result.tc_broadcast = state;
-        if (!a.json) log.success(`tc broadcast attached on ${state.iface} egress (program ${state.progId}), ${state.peers.length - 1} peers, pinned under ${state.pinDir}`);
+        if (!a.json) log.success(`tc broadcast attached on ${state.iface} egress (program ${state.progId}), ${state.peers.length - 1} peers; the filter holds it until setup --teardown`);
       } else if (tc.teardownBroadcast(config, self).length > 0 && !a.json) log.info("tc broadcast removed (not in --opt)");
       if (wanted.has("quorum-prune") || wanted.has("fast-reply")) {
         const state = await xdp.setupXdp(config, self, { prune: wanted.has("quorum-prune"), fastReply: wanted.has("fast-reply"), mode });
         result.xdp = state;
         if (!a.json) {
           const what = [state.prune ? "quorum prune" : "", state.fastReply ? "fast reply" : ""].filter(Boolean).join(" + ");
-          log.success(`XDP ${what} loaded for ${state.iface}, ${state.mode} mode (${state.modeReason}); the replica attaches it while it runs`);
+          log.success(`XDP ${what} set up for ${state.iface}: the program loads and attaches in ${state.mode} mode (${state.modeReason}); each replica process attaches its own instance while it runs`);
+          if (state.replicaRunning) log.info(`replica ${self.id} runs now with the instance it attached at its start: it takes these settings when it restarts`);
         }
       } else if (xdp.teardownXdp(config, self).length > 0 && !a.json) log.info("XDP removed (not in --opt)");
       if (a.json) console.log(JSON.stringify(result));

@@ -36,10 +36,10 @@ export default defineCommand({
         iface: state?.iface ?? x.state?.iface ?? null,
         tc_broadcast: { attached: active.active, detail: active.why, program_id: state?.progId ?? null, mode: "tc egress (clsact)" },
         xdp: {
-          loaded: x.loaded,
+          set_up: x.setUp,
           attached: x.attached,
           detail: x.why,
-          program_id: x.state?.progId ?? null,
+          program_id: x.programId ?? null,
           mode: x.state?.mode ?? null,
           mode_reason: x.state?.modeReason ?? null,
           quorum_prune: x.state?.prune ?? false,
@@ -56,7 +56,7 @@ export default defineCommand({
     for (const row of rows) {
       console.log(`replica ${row.id} on ${row.iface ?? "?"}:`);
       console.log(`  tc-broadcast: ${row.tc_broadcast.attached ? "attached" : "NOT attached"} (${row.tc_broadcast.detail})`);
-      console.log(`  xdp:          ${row.xdp.attached ? "attached" : row.xdp.loaded ? "loaded" : "NOT set up"} (${row.xdp.detail})`);
+      console.log(`  xdp:          ${row.xdp.attached ? "attached" : row.xdp.set_up ? "set up, not attached" : "NOT set up"} (${row.xdp.detail})`);
       for (const [name, value] of Object.entries(row.counters)) console.log(`  ${name.padEnd(28)} ${value}`);
     }
   },

@@ -1,24 +1,28 @@
 // The tc broadcast fast path on one replica's node: load the embedded program with this
-// cluster's facts, fill the peer table, pin, attach on clsact egress; and undo exactly that.
+// cluster's facts, fill the peer table, attach on clsact egress; and undo exactly that.
 //
-// Pins:  /sys/fs/bpf/electrode/<cluster>/<id>/{tc_broadcast, peers, bcast_stats}
+// Nothing is pinned: the tc filter holds the program and the program its maps, for as long as
+// the interface lives. A pin would live in a BPF filesystem mount, and a mount made under `ip
+// netns exec` or in any private mount namespace vanishes with the command that made it; the
+// filter does not. Status and metrics find the program from the interface and its maps by id.
+//
 // State: /run/electrode/<cluster>/<id>.json (what was attached where, for status and teardown)
 
-import { mkdirSync } from "node:fs";
 import { check, libbpf, ptr } from "../../ffi/libbpf.ts";
 import { ConfigError, type Config, type ReplicaConfig } from "../config/config.ts";
 import { parseIp } from "../net/udp.ts";
 import { BroadcastCounter, broadcastCounterCount, peerEntry, tcConfig } from "../wire/layout.ts";
 import tcBroadcastObject from "../../bpf/build/tc_broadcast.bpf.o" with { type: "file" };
-import { bpffsMounted, interfaceByName, interfaceWithAddress, NetInfoError, resolveNeighbour, type Interface } from "./netinfo.ts";
-import { bpffsRoot, readPerCpuCounters, readStateFile, removePins, removeStateFile, snakeCase, writeStateFile } from "./maps.ts";
+import { readProgramCounters } from "./ids.ts";
+import { interfaceByName, interfaceWithAddress, NetInfoError, resolveNeighbour, type Interface } from "./netinfo.ts";
+import { legacyPinDir, readStateFile, removePins, removeStateFile, snakeCase, writeStateFile } from "./maps.ts";
 import { BpfObject } from "./object.ts";
 import { attachEgress, destroyClsact, detachEgress, ensureClsact, foreignFilterCount, queryEgress } from "./tc.ts";
 
-export { bpffsRoot };
 const programName = "electrode_bcast";
-/** The pins this fast path owns in pinDir (the XDP fast paths pin beside them). */
-const pinNames = ["tc_broadcast", "peers", "bcast_stats"] as const;
+const statsMapName = "el_bcast_stats";
+/** Pins of electrode before 0.2 (legacyPinDir), removed by teardown. */
+const legacyPinNames = ["tc_broadcast", "peers", "bcast_stats"] as const;
 
 export interface BroadcastState {
   readonly cluster: string;
@@ -27,13 +31,8 @@ export interface BroadcastState {
   readonly ifindex: number;
   readonly progId: number;
   readonly createdClsact: boolean;
-  readonly pinDir: string;
   readonly peers: { id: number; ip: string; port: number; mac: string }[];
   readonly attachedAt: string;
-}
-
-export function pinDir(config: Config, self: ReplicaConfig): string {
-  return `${bpffsRoot}/electrode/${config.name}/${self.id}`;
 }
 
 export function stateFile(config: Config, self: ReplicaConfig): string {
@@ -111,17 +110,10 @@ export async function resolvePeers(config: Config, self: ReplicaConfig, iface: I
   );
 }
 
-export function ensureBpffs(): void {
-  if (bpffsMounted(bpffsRoot)) return;
-  const out = Bun.spawnSync(["mount", "-t", "bpf", "bpf", bpffsRoot], { stderr: "pipe" });
-  if (out.exitCode !== 0) throw new Error(`no BPF filesystem at ${bpffsRoot} and mounting one failed: ${out.stderr.toString().trim()}`);
-}
-
-/** Loads, fills, pins and attaches; replaces what an earlier run left. */
+/** Loads, fills and attaches; replaces what an earlier run left. */
 export async function setupBroadcast(config: Config, self: ReplicaConfig): Promise<BroadcastState> {
   const iface = replicaInterface(config, self);
   const peers = await resolvePeers(config, self, iface);
-  ensureBpffs();
   const bytes = new Uint8Array(await Bun.file(tcBroadcastObject).arrayBuffer());
   const obj = BpfObject.open("tc_broadcast", bytes);
   try {
@@ -131,12 +123,7 @@ export async function setupBroadcast(config: Config, self: ReplicaConfig): Promi
       const p = peers[r.index]!;
       return peerRow(p.ip, p.port, p.mac);
     });
-    const dir = pinDir(config, self);
-    removePins(dir, pinNames); // stale pins of a killed run would make pinning fail with EEXIST
-    mkdirSync(dir, { recursive: true });
-    obj.pinProgram(programName, `${dir}/tc_broadcast`);
-    obj.pinMap("el_bcast_peers", `${dir}/peers`);
-    obj.pinMap("el_bcast_stats", `${dir}/bcast_stats`);
+    removeLegacyPins(config, self);
     const previous = readState(config, self);
     // With the state file of an earlier run lost (killed before writing it, /run wiped) but its
     // filter still attached, the qdisc is taken as electrode's when nothing else hangs on it.
@@ -150,14 +137,13 @@ export async function setupBroadcast(config: Config, self: ReplicaConfig): Promi
       ifindex: iface.index,
       progId,
       createdClsact,
-      pinDir: dir,
       peers,
       attachedAt: new Date().toISOString(),
     };
     writeStateFile(stateFile(config, self), state);
     return state;
   } finally {
-    obj.close(); // the pins and the tc filter keep the program and maps alive
+    obj.close(); // the tc filter keeps the program, and the program its maps, alive
   }
 }
 
@@ -182,10 +168,13 @@ export function teardownBroadcast(config: Config, self: ReplicaConfig): string[]
     destroyClsact(iface.index);
     done.push(`removed the clsact qdisc electrode created on ${iface.name}`);
   }
-  const dir = pinDir(config, self);
-  if (removePins(dir, pinNames).length > 0) done.push(`unpinned tc broadcast pins in ${dir}`);
+  if (removeLegacyPins(config, self)) done.push(`removed the tc broadcast pins of an earlier electrode version in ${legacyPinDir(config.name, self.id)}`);
   removeStateFile(stateFile(config, self));
   return done;
+}
+
+function removeLegacyPins(config: Config, self: ReplicaConfig): boolean {
+  return removePins(legacyPinDir(config.name, self.id), legacyPinNames).length > 0;
 }
 
 /** Is the tc broadcast program that setup recorded still attached? */
@@ -202,9 +191,12 @@ export function broadcastActive(config: Config, self: ReplicaConfig): { active: 
   return { active: true, why: `attached to ${state.iface} (program ${progId})` };
 }
 
-/** Sums the per-CPU counters of the pinned stats map. */
+/** Sums the per-CPU counters of the attached program's stats map (found by id, from the filter). */
 export function broadcastCounters(config: Config, self: ReplicaConfig): Record<string, number> | undefined {
-  const sums = readPerCpuCounters(`${pinDir(config, self)}/bcast_stats`, broadcastCounterCount);
+  const state = readState(config, self);
+  const progId = state && queryEgress(state.ifindex);
+  if (!progId || progId !== state.progId) return undefined;
+  const sums = readProgramCounters(progId, statsMapName, broadcastCounterCount);
   if (!sums) return undefined;
   return Object.fromEntries(sums.map((value, i) => [`tc_broadcast_${snakeCase(BroadcastCounter[i]!)}`, value]));
 }

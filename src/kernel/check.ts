@@ -3,11 +3,11 @@
 // (Resolving a peer's MAC may send one datagram to its discard port, as setup does, so the
 // kernel runs ARP; that fills the neighbour cache and changes nothing else.)
 
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { release } from "node:os";
 import { libbpfVersion } from "../../ffi/libbpf.ts";
 import type { Config, ReplicaConfig } from "../config/config.ts";
-import { broadcastActive, pinDir, readState } from "./broadcast.ts";
+import { broadcastActive, readState } from "./broadcast.ts";
 import { bpffsMounted, interfaceByName, interfaceWithAddress, resolveNeighbour, type Interface } from "./netinfo.ts";
 import { readXdpState, xdpStatus } from "./xdp.ts";
 
@@ -132,9 +132,11 @@ function checkLibbpf(): CheckItem {
 
 function checkFilesystems(): CheckItem[] {
   return [
-    bpffsMounted("/sys/fs/bpf")
-      ? { name: "bpffs", state: "ok", detail: "mounted at /sys/fs/bpf" }
-      : { name: "bpffs", state: "warn", detail: "no BPF filesystem at /sys/fs/bpf: setup mounts one (or add it to /etc/fstab: bpf /sys/fs/bpf bpf defaults 0 0)" },
+    {
+      name: "bpffs",
+      state: "info",
+      detail: `${bpffsMounted("/sys/fs/bpf") ? "mounted at /sys/fs/bpf" : "none at /sys/fs/bpf in this mount namespace"}: not needed, electrode pins nothing (the tc filter and each replica's XDP link hold the programs)`,
+    },
     existsSync("/sys/kernel/btf/vmlinux")
       ? { name: "btf", state: "ok", detail: "/sys/kernel/btf/vmlinux present" }
       : { name: "btf", state: "warn", detail: "no /sys/kernel/btf/vmlinux (kernel without CONFIG_DEBUG_INFO_BTF): fine for the embedded programs, but bpftool shows less" },
@@ -211,22 +213,22 @@ function planned(config: Config, self: ReplicaConfig, iface: Interface | undefin
   try {
     const active = broadcastActive(config, self);
     attached = active.active;
-    detail = `${active.why}; program electrode_bcast, maps el_bcast_peers and el_bcast_stats pinned under ${pinDir(config, self)}`;
+    detail = `${active.why}; program electrode_bcast with maps el_bcast_peers and el_bcast_stats (not pinned: bpftool prog show name electrode_bcast)`;
   } catch (e) {
     detail = `cannot tell: ${(e as Error).message.split("\n")[0]}`;
   }
-  // XDP counts as set up when setup loaded and pinned it: the replica attaches it while it runs.
+  // XDP counts as set up when setup checked and recorded it: each replica process attaches its own.
   let xdp: ReturnType<typeof xdpStatus>;
   try {
     xdp = xdpStatus(config, self);
   } catch (e) {
-    xdp = { loaded: false, attached: false, why: `cannot tell: ${(e as Error).message.split("\n")[0]}` };
+    xdp = { setUp: false, attached: false, why: `cannot tell: ${(e as Error).message.split("\n")[0]}` };
   }
   const xdpHook = `xdp on ${where}${xdp.state ? ` (${xdp.state.mode})` : ""}`;
   return [
     { fastPath: "tc-broadcast", hook: `tc egress (clsact) on ${where}`, attached, detail },
-    { fastPath: "quorum-prune", hook: xdpHook, attached: xdp.loaded && (xdp.state?.prune ?? false), detail: xdp.why },
-    { fastPath: "fast-reply", hook: xdpHook, attached: xdp.loaded && (xdp.state?.fastReply ?? false), detail: xdp.why },
+    { fastPath: "quorum-prune", hook: xdpHook, attached: xdp.setUp && (xdp.state?.prune ?? false), detail: xdp.why },
+    { fastPath: "fast-reply", hook: xdpHook, attached: xdp.setUp && (xdp.state?.fastReply ?? false), detail: xdp.why },
   ];
 }
 
@@ -264,19 +266,16 @@ export function setupCheckVerdict(report: SetupCheckReport): string {
 }
 
 /**
- * One line for a replica's shutdown log: what stays attached after the process exits. The fast
- * paths belong to setup, not to the replica, so they outlive it until `setup --teardown`.
- * Never throws (it runs in a signal handler).
+ * One line for a replica's shutdown log: what stays attached after the process exits. tc
+ * broadcast belongs to setup and outlives the replica until `setup --teardown`; the replica's own
+ * XDP instance detaches with it. Never throws (it runs in a signal handler).
  */
 export function fastPathsAfterStop(config: Config, self: ReplicaConfig): string {
   try {
-    const pins = pinDir(config, self);
     const state = readState(config, self);
-    const pinned = existsSync(pins) ? readdirSync(pins) : [];
-    if (!state && pinned.length === 0) return "no fast path is set up on this node";
-    const what = state ? `tc-broadcast on ${state.iface}` : `pins in ${pins}`;
-    const xdp = readXdpState(config, self) ? "; XDP detaches with this process and stays loaded for the next start" : "";
-    return `fast paths stay attached (${what})${xdp}; they belong to setup: electrode setup --id ${self.id} --teardown removes them`;
+    const xdp = readXdpState(config, self) ? "; this process's XDP instance detaches as it exits (the next start attaches a new one)" : "";
+    if (!state) return `no tc filter is set up on this node${xdp}`;
+    return `tc-broadcast stays attached on ${state.iface} (electrode setup --id ${self.id} --teardown removes it)${xdp}`;
   } catch (e) {
     return `cannot tell what stays attached: ${(e as Error).message}`;
   }

@@ -1,15 +1,18 @@
-// The replica process's side of the XDP fast paths: attach the program setup pinned through a BPF
-// link this process holds (its death detaches it), write the kernel state (under the map value's
-// spin lock) and consume the fast-reply ring buffer (mmap'ed, the way libbpf's ring_buffer does,
-// so a record costs no syscall and no callback from C).
+// The replica process's side of the XDP fast paths: load its own instance of the program (fresh
+// maps, the mode and paths setup recorded) and attach it through a BPF link this process holds
+// (its death detaches it), write the kernel state (under the map value's spin lock) and consume
+// the fast-reply ring buffer (mmap'ed, the way libbpf's ring_buffer does, so a record costs no
+// syscall and no callback from C). Nothing here depends on a pin or a mounted BPF filesystem.
 
 import { BPF_F_LOCK, check, libbpf, ptr, toArrayBuffer, type Pointer } from "../../ffi/libbpf.ts";
 import { _SC_PAGESIZE, errno, errnoName, libc, MAP_SHARED, PROT_READ, PROT_WRITE } from "../../ffi/libc.ts";
 import type { Config, ReplicaConfig } from "../config/config.ts";
 import { Status, type KernelState } from "../core/types.ts";
 import { fastRingBytes, KernelEnable } from "../wire/layout.ts";
-import { closeFd, openPinned } from "./maps.ts";
-import { createXdpLink, kstateValue, kstateValueBytes, xdpRuntimePins, xdpStatus, type XdpState } from "./xdp.ts";
+import { replicaInterface } from "./broadcast.ts";
+import { closeFd } from "./maps.ts";
+import type { BpfObject } from "./object.ts";
+import { createXdpLink, kstateValue, kstateValueBytes, loadXdp, xdpPathNames, xdpProgramName, xdpStatus, type XdpState } from "./xdp.ts";
 
 /** Ring record header (struct bpf_ringbuf_hdr): len with two flag bits, then pg_off. */
 const ringHeaderBytes = 8;
@@ -35,13 +38,14 @@ export class KernelFastPath {
   private readonly data: Uint8Array | undefined;
   private readonly dataView: DataView | undefined;
   private readonly mapped: { at: Pointer; length: number }[] = [];
-  private readonly ringFd: number;
   private linkFd = -1;
   /** Records the ring handed over (Prepares acked in XDP). */
   records = 0;
 
   private constructor(
     readonly state: XdpState,
+    /** This process's instance: it owns the program and map fds. */
+    private readonly obj: BpfObject,
     private readonly kstateFd: number,
     ringFd: number | undefined,
     /** Drawn per process: what an earlier process left in the cursor and quorum slots is void. */
@@ -49,7 +53,6 @@ export class KernelFastPath {
     /** KernelEnable bits: the fast paths this process uses (setup may have loaded more). */
     private readonly enable: number,
   ) {
-    this.ringFd = ringFd ?? -1;
     if (ringFd === undefined) return;
     const page = Number(libc.sysconf(_SC_PAGESIZE));
     const cons = mmap(ringFd, page, PROT_READ | PROT_WRITE, 0);
@@ -64,39 +67,32 @@ export class KernelFastPath {
   }
 
   /**
-   * Opens what setup pinned and attaches the program, with the kernel state set to Recovering
-   * first (the core announces its real state on its first step); else says why not.
+   * Loads this process's instance with the mode and paths setup recorded, kernel state
+   * Recovering (the core announces its real state on its first step), and attaches it; else says
+   * why not, and what would fix it.
    */
-  static open(config: Config, self: ReplicaConfig, epoch: number, want: { prune: boolean; fastReply: boolean }): KernelFastPath | { why: string } {
+  static async open(config: Config, self: ReplicaConfig, epoch: number, want: { prune: boolean; fastReply: boolean }): Promise<KernelFastPath | { why: string }> {
     const status = xdpStatus(config, self);
-    if (!status.loaded || !status.state) return { why: status.why };
     const state = status.state;
-    const paths = xdpRuntimePins(config, self);
-    const fds: number[] = [];
+    if (!state) return { why: status.why };
+    if (status.attached) return { why: `${state.iface} already runs replica ${self.id}'s XDP program (${status.programId}): is another replica process running?` };
+    const prune = state.prune && want.prune;
+    const fastReply = state.fastReply && want.fastReply;
+    if (!prune && !fastReply) return { why: `setup set up ${xdpPathNames(state)} only (run: electrode setup --id ${self.id})` };
+    let obj: BpfObject | undefined;
     let fast: KernelFastPath | undefined;
     try {
-      const kstate = openPinned(paths.kstate);
-      const prog = openPinned(paths.prog);
-      const prune = state.prune && want.prune;
-      const fastReply = state.fastReply && want.fastReply;
-      const ring = fastReply ? openPinned(paths.ring) : undefined;
-      for (const fd of [kstate, prog, ring]) if (fd !== undefined) fds.push(fd);
-      if (kstate === undefined || prog === undefined || (fastReply && ring === undefined)) {
-        for (const fd of fds) closeFd(fd);
-        return { why: `pins in ${state.pinDir} are missing (run setup again)` };
-      }
-      fast = new KernelFastPath(state, kstate, ring, epoch, (prune ? KernelEnable.Prune : 0) | (fastReply ? KernelEnable.FastReply : 0));
+      const iface = replicaInterface(config, self);
+      if (iface.name !== state.iface) return { why: `setup chose ${state.iface}, but ${self.host} is now on ${iface.name} (run: electrode setup --id ${self.id})` };
+      obj = await loadXdp(config, self, { prune, fastReply });
+      const enable = (prune ? KernelEnable.Prune : 0) | (fastReply ? KernelEnable.FastReply : 0);
+      fast = new KernelFastPath(state, obj, obj.mapFd("el_xdp_state"), fastReply ? obj.mapFd("el_xdp_ring") : undefined, epoch, enable);
       fast.writeState({ status: Status.Recovering, view: 0, leader: 0, lastOp: 0 });
-      fast.drain(() => {}); // records of an earlier process: its acks died with it
-      fast.linkFd = createXdpLink(prog, state.ifindex, state.mode, state.iface);
-      closeFd(prog);
+      fast.linkFd = createXdpLink(obj.programFd(xdpProgramName), iface.index, state.mode, iface.name);
       return fast;
     } catch (e) {
-      // The instance owns the state and ring fds; the program fd is only needed until attached.
-      if (fast) {
-        fast.close();
-        closeFd(fds[1]!);
-      } else for (const fd of fds) closeFd(fd);
+      if (fast) fast.close();
+      else obj?.close();
       return { why: (e as Error).message.split("\n")[0]! };
     }
   }
@@ -155,13 +151,12 @@ export class KernelFastPath {
     return handed;
   }
 
-  /** Detaches (closes the link), then unmaps and closes. */
+  /** Detaches (closes the link), then unmaps and closes this process's instance. */
   close(): void {
     if (this.linkFd >= 0) closeFd(this.linkFd);
     this.linkFd = -1;
     for (const m of this.mapped) libc.munmap(m.at, m.length);
     this.mapped.length = 0;
-    closeFd(this.kstateFd);
-    if (this.ringFd >= 0) closeFd(this.ringFd);
+    this.obj.close();
   }
 }

@@ -1,10 +1,16 @@
 // Small helpers over pinned BPF objects shared by the fast paths: pins, per-CPU counters, fds.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
-import { check, cstr, libbpf, ptr } from "../../ffi/libbpf.ts";
+import { check, libbpf, ptr } from "../../ffi/libbpf.ts";
 import { libc } from "../../ffi/libc.ts";
 
 export const bpffsRoot = "/sys/fs/bpf";
+
+/** Where electrode before 0.2 pinned a replica's programs and maps. Nothing is pinned any more
+ * (programs are found by id from their interface: ids.ts); teardown still removes these. */
+export function legacyPinDir(cluster: string, id: number): string {
+  return `${bpffsRoot}/electrode/${cluster}/${id}`;
+}
 
 /** Removes `dir` and then each parent up to (not including) `stop` that is left empty. */
 export function removeEmptyUpTo(dir: string, stop: string): void {
@@ -48,34 +54,22 @@ export function removeStateFile(file: string): void {
   removeEmptyUpTo(file.slice(0, file.lastIndexOf("/")), "/run");
 }
 
-/** Opens a pinned map or program; undefined when the pin does not exist. */
-export function openPinned(path: string): number | undefined {
-  if (!existsSync(path)) return undefined;
-  return check(`bpf_obj_get ${path}`, libbpf().bpf_obj_get(cstr(path)));
-}
-
 export function closeFd(fd: number): void {
   libc.close(fd);
 }
 
-/** Sums each of the first `count` entries of a pinned per-CPU u64 array over all CPUs. */
-export function readPerCpuCounters(path: string, count: number): number[] | undefined {
-  const fd = existsSync(path) ? libbpf().bpf_obj_get(cstr(path)) : -1;
-  if (fd < 0) return undefined;
-  try {
-    const cpus = check("libbpf_num_possible_cpus", libbpf().libbpf_num_possible_cpus());
-    const values = new BigUint64Array(new ArrayBuffer(8 * cpus));
-    const key = new Uint32Array(new ArrayBuffer(4));
-    const sums: number[] = [];
-    for (let i = 0; i < count; i++) {
-      key[0] = i;
-      check(`bpf_map_lookup_elem (${path})`, libbpf().bpf_map_lookup_elem(fd, ptr(key), ptr(values)));
-      sums.push(values.reduce((a, b) => a + Number(b), 0));
-    }
-    return sums;
-  } finally {
-    closeFd(fd);
+/** Sums each of the first `count` entries of a per-CPU u64 array map over all CPUs. */
+export function readPerCpuCounters(fd: number, count: number): number[] {
+  const cpus = check("libbpf_num_possible_cpus", libbpf().libbpf_num_possible_cpus());
+  const values = new BigUint64Array(new ArrayBuffer(8 * cpus));
+  const key = new Uint32Array(new ArrayBuffer(4));
+  const sums: number[] = [];
+  for (let i = 0; i < count; i++) {
+    key[0] = i;
+    check("bpf_map_lookup_elem (counters)", libbpf().bpf_map_lookup_elem(fd, ptr(key), ptr(values)));
+    sums.push(values.reduce((a, b) => a + Number(b), 0));
   }
+  return sums;
 }
 
 /** "PassQuorum" -> "pass_quorum". */

@@ -1,43 +1,34 @@
-// The XDP fast paths on one replica's node (quorum prune and fast reply, one program): setup loads
-// the embedded object with this cluster's facts, fills the peer table, pins, picks native or
-// generic mode and checks that the program attaches. The REPLICA attaches it, through a BPF link
-// it holds (fast-path.ts): when the process dies, however it dies, the kernel detaches it, so a
-// dead replica's kernel never acks a Prepare. Also the XDP_PASS stub for a veth peer.
+// The XDP fast paths on one replica's node (quorum prune and fast reply, one program). Setup
+// decides (native or generic mode, which of the two paths), proves that the program loads and
+// attaches on this kernel and NIC, and records that in a state file. The REPLICA process loads its
+// own instance with fresh maps and attaches it through a BPF link it holds (fast-path.ts): when
+// the process dies, however it dies, the kernel detaches it, so a dead replica's kernel never acks
+// a Prepare; and no process can see another's kernel state or ring.
 //
-// Pins:  /sys/fs/bpf/electrode/<cluster>/<id>/xdp_{prog,peers,kstate,cursor,quorum,ring,stats}
+// Nothing is pinned. A pin lives in a BPF filesystem mount, and a mount made under `ip netns
+// exec`, in a container or any private mount namespace vanishes with the command that made it;
+// setup would report success for something already gone. Status and metrics find the attached
+// program from the interface and its maps by id (ids.ts), from any mount namespace.
+//
 // State: /run/electrode/<cluster>/<id>.xdp.json
 
-import { existsSync, mkdirSync } from "node:fs";
 import { BPF_F_LOCK, BPF_XDP, check, libbpf, LibbpfError, linkCreateOptsLayout, ptr, XdpFlags } from "../../ffi/libbpf.ts";
 import type { Config, ReplicaConfig } from "../config/config.ts";
 import { Status, type KernelState } from "../core/types.ts";
 import { kernelStateLayout, quorumSlotsCount, XdpCounter, xdpConfig, xdpCounterCount } from "../wire/layout.ts";
 import xdpFastObject from "../../bpf/build/xdp_fast.bpf.o" with { type: "file" };
 import xdpPassObject from "../../bpf/build/xdp_pass.bpf.o" with { type: "file" };
-import { ensureBpffs, fillPeerTable, peerRow, pinDir, replicaInterface } from "./broadcast.ts";
-import { closeFd, readPerCpuCounters, readStateFile, removePins, removeStateFile, snakeCase, writeStateFile } from "./maps.ts";
+import { fillPeerTable, peerRow, replicaInterface } from "./broadcast.ts";
+import { progInfoById, readProgramCounters } from "./ids.ts";
+import { closeFd, legacyPinDir, readStateFile, removePins, removeStateFile, snakeCase, writeStateFile } from "./maps.ts";
 import { interfaceByName, linkDetails, type Interface } from "./netinfo.ts";
 import { BpfObject } from "./object.ts";
 
-const programName = "electrode_xdp";
+export const xdpProgramName = "electrode_xdp";
 const stubName = "electrode_stub";
-const pins = {
-  prog: "xdp_prog",
-  peers: "xdp_peers",
-  kstate: "xdp_kstate",
-  cursor: "xdp_cursor",
-  quorum: "xdp_quorum",
-  ring: "xdp_ring",
-  stats: "xdp_stats",
-} as const;
-const mapPins: Record<string, string> = {
-  el_xdp_peers: pins.peers,
-  el_xdp_state: pins.kstate,
-  el_xdp_cursor: pins.cursor,
-  el_xdp_quorum: pins.quorum,
-  el_xdp_ring: pins.ring,
-  el_xdp_stats: pins.stats,
-};
+const statsMapName = "el_xdp_stats";
+/** Pins of electrode before 0.2 (legacyPinDir), removed by setup and teardown. */
+const legacyPinNames = ["xdp_prog", "xdp_peers", "xdp_kstate", "xdp_cursor", "xdp_quorum", "xdp_ring", "xdp_stats"] as const;
 
 export type XdpMode = "native" | "generic";
 export type XdpModeRequest = XdpMode | "auto";
@@ -50,12 +41,10 @@ export interface XdpState {
   readonly mode: XdpMode;
   /** Why this mode (shown by setup and status). */
   readonly modeReason: string;
-  /** The pinned program's id: attached while a replica runs with it. */
-  readonly progId: number;
   readonly prune: boolean;
   readonly fastReply: boolean;
-  readonly pinDir: string;
-  readonly attachedAt: string;
+  /** When setup last proved that the program loads and attaches here. */
+  readonly checkedAt: string;
 }
 
 export function xdpStateFile(config: Config, self: ReplicaConfig): string {
@@ -143,30 +132,40 @@ export function createXdpLink(progFd: number, ifindex: number, mode: XdpMode, if
   throw new LibbpfError("bpf_link_create", -fd, `attaching XDP (${mode}) to ${ifname}: ${why}${hint}`);
 }
 
-/** struct bpf_prog_info: id (u32) at offset 4, name (16 bytes) at offset 64. */
-const progInfoBytes = 232;
-const progInfo = { id: 4, name: 64 } as const;
-
-function progInfoOf(fd: number): { id: number; name: string } {
-  const info = new Uint8Array(new ArrayBuffer(progInfoBytes));
-  const len = new Uint32Array(new ArrayBuffer(4));
-  len[0] = progInfoBytes;
-  check("bpf_obj_get_info_by_fd", libbpf().bpf_obj_get_info_by_fd(fd, ptr(info), ptr(len)));
-  const name = info.subarray(progInfo.name, progInfo.name + 16);
-  const end = name.indexOf(0);
-  return { id: new DataView(info.buffer).getUint32(progInfo.id, true), name: new TextDecoder().decode(end < 0 ? name : name.subarray(0, end)) };
-}
-
 function progName(id: number): string {
-  const fd = libbpf().bpf_prog_get_fd_by_id(id);
-  if (fd < 0) return "";
   try {
-    return progInfoOf(fd).name;
+    return progInfoById(id)?.name ?? "";
   } catch {
     return "";
-  } finally {
-    closeFd(fd);
   }
+}
+
+/**
+ * Loads an instance of the XDP program for this replica with fresh maps: the cluster's facts in
+ * its config, the peer table filled, the kernel state Recovering (a zeroed state would read as
+ * normal in view 0). Nothing is attached yet. The caller closes the object.
+ */
+export async function loadXdp(config: Config, self: ReplicaConfig, paths: { prune: boolean; fastReply: boolean }): Promise<BpfObject> {
+  const obj = BpfObject.open("xdp_fast", new Uint8Array(await Bun.file(xdpFastObject).arrayBuffer()));
+  try {
+    obj.setSection(".rodata.cfg", configBytes(config, self, paths.prune, paths.fastReply));
+    obj.load([xdpProgramName]);
+    // Only addresses matter here (sources are checked, replies swap addresses): no MAC needed.
+    fillPeerTable(obj.mapFd("el_xdp_peers"), config, (r) => peerRow(r.host, r.port, "00:00:00:00:00:00"));
+    const key = new Uint32Array(new ArrayBuffer(4));
+    const recovering = kstateValue({ status: Status.Recovering, view: 0, leader: 0, lastOp: 0, epoch: 0, enable: 0 });
+    check("bpf_map_update_elem (kstate)", libbpf().bpf_map_update_elem(obj.mapFd("el_xdp_state"), ptr(key), ptr(recovering), BPF_F_LOCK));
+    return obj;
+  } catch (e) {
+    obj.close();
+    throw e;
+  }
+}
+
+/** The electrode XDP program attached to `iface` (a running replica's), or undefined. */
+export function attachedXdp(ifindex: number, mode: XdpMode): number | undefined {
+  const id = queryXdp(ifindex, mode);
+  return id !== 0 && progName(id) === xdpProgramName ? id : undefined;
 }
 
 export interface XdpSetupOptions {
@@ -175,100 +174,108 @@ export interface XdpSetupOptions {
   readonly mode: XdpModeRequest;
 }
 
-/** Loads, fills, pins and attaches the XDP program; replaces what an earlier run left. */
-export async function setupXdp(config: Config, self: ReplicaConfig, opts: XdpSetupOptions): Promise<XdpState> {
+/**
+ * Decides the mode, proves that the program loads (the verifier) and attaches (the driver) on this
+ * node, and records the decision for the replica, which loads and attaches its own instance.
+ */
+export async function setupXdp(config: Config, self: ReplicaConfig, opts: XdpSetupOptions): Promise<XdpState & { replicaRunning: boolean }> {
   if (config.pipelineMax > quorumSlotsCount) {
     throw new Error(`pipeline_max ${config.pipelineMax} exceeds the quorum table's ${quorumSlotsCount} slots: lower it for quorum prune`);
   }
   const iface = replicaInterface(config, self);
   const { mode, reason } = chooseXdpMode(iface, opts.mode);
-  ensureBpffs();
-  const obj = BpfObject.open("xdp_fast", new Uint8Array(await Bun.file(xdpFastObject).arrayBuffer()));
+  const obj = await loadXdp(config, self, opts);
+  let replicaRunning = false;
   try {
-    obj.setSection(".rodata.cfg", configBytes(config, self, opts.prune, opts.fastReply));
-    obj.load([programName]);
-    // Only addresses matter here (sources are checked, replies swap addresses): no MAC needed.
-    fillPeerTable(obj.mapFd("el_xdp_peers"), config, (r) => peerRow(r.host, r.port, "00:00:00:00:00:00"));
-    const key = new Uint32Array(new ArrayBuffer(4));
-    const recovering = kstateValue({ status: Status.Recovering, view: 0, leader: 0, lastOp: 0, epoch: 0, enable: 0 });
-    check("bpf_map_update_elem (kstate)", libbpf().bpf_map_update_elem(obj.mapFd("el_xdp_state"), ptr(key), ptr(recovering), BPF_F_LOCK));
-    const fd = obj.programFd(programName);
-    // Prove now that it attaches in this mode, so the replica does not find out at start; unless
-    // the replica runs and holds the program an earlier setup made (it keeps that one until it
-    // restarts). A program electrode did not load is left alone.
+    // A running replica holds its own instance (it keeps it until it restarts, then uses what is
+    // recorded here); a program electrode did not load is left alone.
     const attached = queryXdp(iface.index, "native") || queryXdp(iface.index, "generic");
-    const previous = readXdpState(config, self);
-    if (attached === 0) closeFd(createXdpLink(fd, iface.index, mode, iface.name));
-    else if (attached !== previous?.progId && progName(attached) !== programName) {
+    if (attached === 0) closeFd(createXdpLink(obj.programFd(xdpProgramName), iface.index, mode, iface.name));
+    else if (progName(attached) === xdpProgramName) replicaRunning = true;
+    else {
       throw new LibbpfError("bpf_xdp_query_id", 16, `${iface.name} already runs XDP program ${attached} that electrode did not load: detach it first (ip link set dev ${iface.name} xdp off)`);
     }
-    const dir = pinDir(config, self);
-    removePins(dir, Object.values(pins));
-    mkdirSync(dir, { recursive: true });
-    obj.pinProgram(programName, `${dir}/${pins.prog}`);
-    for (const [map, pin] of Object.entries(mapPins)) obj.pinMap(map, `${dir}/${pin}`);
-    const state: XdpState = {
-      cluster: config.name,
-      id: self.id,
-      iface: iface.name,
-      ifindex: iface.index,
-      mode,
-      modeReason: reason,
-      progId: progInfoOf(fd).id,
-      prune: opts.prune,
-      fastReply: opts.fastReply,
-      pinDir: dir,
-      attachedAt: new Date().toISOString(),
-    };
-    writeStateFile(xdpStateFile(config, self), state);
-    return state;
   } finally {
-    obj.close(); // the pins and the attachment keep program and maps alive
+    obj.close();
   }
+  removePins(legacyPinDir(config.name, self.id), legacyPinNames);
+  const state: XdpState = {
+    cluster: config.name,
+    id: self.id,
+    iface: iface.name,
+    ifindex: iface.index,
+    mode,
+    modeReason: reason,
+    prune: opts.prune,
+    fastReply: opts.fastReply,
+    checkedAt: new Date().toISOString(),
+  };
+  writeStateFile(xdpStateFile(config, self), state);
+  return { ...state, replicaRunning };
 }
 
-/** Detaches and unpins exactly what setupXdp made; says what it removed. */
+/** Removes what setupXdp recorded (and pins of an earlier version); says what it removed. */
 export function teardownXdp(config: Config, self: ReplicaConfig): string[] {
   const done: string[] = [];
   const state = readXdpState(config, self);
-  if (state && attachedId(state) === state.progId) {
+  if (state && attachedId(state) !== undefined) {
     done.push(`XDP stays attached to ${state.iface} while replica ${self.id} runs (its process holds the link; stopping it detaches)`);
   }
-  const dir = pinDir(config, self);
-  if (removePins(dir, Object.values(pins)).length > 0) done.push(`unpinned XDP pins in ${dir}`);
+  const dir = legacyPinDir(config.name, self.id);
+  if (removePins(dir, legacyPinNames).length > 0) done.push(`removed the XDP pins of an earlier electrode version in ${dir}`);
+  if (state) done.push(`removed the XDP setup of replica ${self.id} (${xdpStateFile(config, self)})`);
   removeStateFile(xdpStateFile(config, self));
   return done;
 }
 
-function attachedId(state: XdpState): number {
+function attachedId(state: XdpState): number | undefined {
   try {
-    return queryXdp(state.ifindex, state.mode);
+    return attachedXdp(state.ifindex, state.mode);
   } catch {
-    return 0;
+    return undefined;
   }
 }
 
-/** Did setup load the XDP program (pinned), and does a running replica have it attached? */
-export function xdpStatus(config: Config, self: ReplicaConfig): { loaded: boolean; attached: boolean; why: string; state?: XdpState } {
-  const state = readXdpState(config, self);
-  if (!state || !existsSync(`${pinDir(config, self)}/${pins.prog}`)) return { loaded: false, attached: false, why: `XDP not set up (run: electrode setup --id ${self.id})` };
-  const id = attachedId(state);
-  const what = [state.prune ? "quorum-prune" : "", state.fastReply ? "fast-reply" : ""].filter(Boolean).join(" + ");
-  if (id === state.progId) return { loaded: true, attached: true, why: `${what} attached to ${state.iface} in ${state.mode} mode by the running replica (program ${id})`, state };
-  const other = id !== 0 ? `; ${state.iface} runs another XDP program (${id})` : "";
-  return { loaded: true, attached: false, why: `${what} loaded for ${state.iface} (${state.mode} mode, program ${state.progId}); attached while the replica runs${other}`, state };
+export interface XdpStatus {
+  /** Setup recorded the XDP fast paths for this replica. */
+  readonly setUp: boolean;
+  /** A replica process has its instance attached right now. */
+  readonly attached: boolean;
+  readonly programId?: number;
+  readonly why: string;
+  readonly state?: XdpState;
 }
 
+export function xdpPathNames(state: Pick<XdpState, "prune" | "fastReply">): string {
+  return [state.prune ? "quorum-prune" : "", state.fastReply ? "fast-reply" : ""].filter(Boolean).join(" + ");
+}
+
+/** Did setup record the XDP fast paths, and does a running replica have them attached? */
+export function xdpStatus(config: Config, self: ReplicaConfig): XdpStatus {
+  const state = readXdpState(config, self);
+  if (!state) return { setUp: false, attached: false, why: `XDP not set up (run: electrode setup --id ${self.id})` };
+  const id = attachedId(state);
+  const what = xdpPathNames(state);
+  if (id !== undefined) return { setUp: true, attached: true, programId: id, why: `${what} attached to ${state.iface} in ${state.mode} mode by the running replica (program ${id})`, state };
+  let other = "";
+  try {
+    const foreign = queryXdp(state.ifindex, "native") || queryXdp(state.ifindex, "generic");
+    if (foreign !== 0) other = `; ${state.iface} runs another XDP program (${foreign})`;
+  } catch (e) {
+    other = `; ${(e as Error).message.split("\n")[0]}`;
+  }
+  return { setUp: true, attached: false, why: `${what} set up for ${state.iface} (${state.mode} mode); the replica attaches its own instance while it runs${other}`, state };
+}
+
+/** The counters of the XDP program a running replica has attached (they start at zero with each
+ * replica process); undefined when none runs. */
 export function xdpCounters(config: Config, self: ReplicaConfig): Record<string, number> | undefined {
-  const sums = readPerCpuCounters(`${pinDir(config, self)}/${pins.stats}`, xdpCounterCount);
+  const state = readXdpState(config, self);
+  const id = state && attachedId(state);
+  if (id === undefined) return undefined;
+  const sums = readProgramCounters(id, statsMapName, xdpCounterCount);
   if (!sums) return undefined;
   return Object.fromEntries(sums.map((value, i) => [`xdp_${snakeCase(XdpCounter[i]!)}`, value]));
-}
-
-/** Paths of the pins the replica process opens at run time. */
-export function xdpRuntimePins(config: Config, self: ReplicaConfig): { prog: string; kstate: string; cursor: string; ring: string } {
-  const dir = pinDir(config, self);
-  return { prog: `${dir}/${pins.prog}`, kstate: `${dir}/${pins.kstate}`, cursor: `${dir}/${pins.cursor}`, ring: `${dir}/${pins.ring}` };
 }
 
 // ---- The XDP_PASS stub for a veth peer. ----

@@ -3,8 +3,10 @@
 // Layout: namespace el-<name>-br holds a bridge br0; each replica namespace el-<name>-r<i> and each
 // client namespace el-<name>-c<j> has a veth eth0 whose peer sits in the bridge namespace. Nothing
 // is added to the root namespace. Addresses come from 10.199.<slot>.0/24 and exist only inside
-// these namespaces. Processes enter a namespace with `nsenter --net` (not `ip netns exec`, which
-// remounts /sys and would hide /sys/fs/bpf, where the fast paths are pinned).
+// these namespaces. Processes enter a namespace with `nsenter --net` by default; `enter` picks
+// `ip netns exec` instead (a private mount namespace per command, with a fresh /sys: the way most
+// people run things in a namespace) or a private mount namespace with /sys/fs/bpf hidden, to show
+// that nothing electrode does depends on a BPF filesystem mount that outlives the command.
 //
 // Every cluster leaves a marker in /run/electrode-local/<name>.json with its owner's PID, so a
 // cluster whose owner died (a crashed test) is removed by the next createCluster or by
@@ -24,10 +26,14 @@ export interface LocalNode {
   readonly mac: string;
 }
 
+/** How commands enter a namespace (see the file comment). */
+export type EnterMode = "nsenter" | "ip-netns-exec" | "private-mounts";
+
 export interface CreateOptions {
   readonly replicas: number;
   readonly clients?: number;
   readonly name?: string;
+  readonly enter?: EnterMode;
 }
 
 interface Marker {
@@ -79,8 +85,8 @@ function configName(name: string): string {
   return `local-${name}`;
 }
 
-/** Pins and state files outlive the namespaces (bpffs and /run belong to the host): remove the
- * cluster's, or their programs and maps (ring buffers of megabytes) stay in the kernel. */
+/** State files outlive the namespaces (/run belongs to the host): remove the cluster's, and the
+ * pins an electrode before 0.2 made (their programs and maps would stay in the kernel). */
 function deleteKernelLeftovers(name: string): void {
   for (const root of ["/sys/fs/bpf/electrode", "/run/electrode"]) {
     rmSync(`${root}/${configName(name)}`, { recursive: true, force: true });
@@ -136,11 +142,22 @@ export class LocalCluster {
     readonly bridgeNs: string,
     readonly replicas: readonly LocalNode[],
     readonly clients: readonly LocalNode[],
+    readonly enter: EnterMode = "nsenter",
   ) {}
 
-  /** argv that runs `argv` inside namespace `ns` (network namespace only; see the file comment). */
+  /** argv that runs `argv` inside namespace `ns`, entered as `enter` says. Each form execs the
+   * command in the end, so the process that runs it has the pid Bun.spawn returns. */
   nsExec(ns: string, argv: readonly string[]): string[] {
-    return ["nsenter", `--net=/run/netns/${ns}`, "--", ...argv];
+    switch (this.enter) {
+      case "nsenter":
+        return ["nsenter", `--net=/run/netns/${ns}`, "--", ...argv];
+      case "ip-netns-exec":
+        return ["ip", "netns", "exec", ns, ...argv];
+      case "private-mounts":
+        // A mount namespace of the command's own, with an empty tmpfs over /sys/fs/bpf: no BPF
+        // filesystem is visible, and whatever the command would mount there dies with it.
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", `mount -t tmpfs electrode-no-bpffs /sys/fs/bpf && exec nsenter --net=/run/netns/${ns} -- "$@"`, "sh", ...argv];
+    }
   }
 
   run(ns: string, argv: readonly string[]): string {
@@ -213,7 +230,7 @@ export async function createCluster(opts: CreateOptions): Promise<LocalCluster> 
     rmSync(`${markerDir}/${name}.json`, { force: true });
     throw e;
   }
-  return new LocalCluster(name, bridgeNs, replicas, clients);
+  return new LocalCluster(name, bridgeNs, replicas, clients, opts.enter);
 }
 
 if (import.meta.main) {

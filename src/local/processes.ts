@@ -44,7 +44,7 @@ export interface ReplicaStatus {
   readonly id: number;
   readonly iface: string | null;
   readonly tc_broadcast: { readonly attached: boolean; readonly detail: string; readonly program_id: number | null };
-  readonly xdp: { readonly loaded: boolean; readonly attached: boolean; readonly detail: string; readonly mode: string | null; readonly mode_reason: string | null };
+  readonly xdp: { readonly set_up: boolean; readonly attached: boolean; readonly detail: string; readonly mode: string | null; readonly mode_reason: string | null };
   readonly counters: Record<string, number>;
 }
 
@@ -95,7 +95,8 @@ export class RunningCluster {
   }
 
   /** The kernel fast-path counters of every replica, summed (replicas whose status fails are left
-   * out). The maps are pinned, so the sums grow across replica restarts: take differences. */
+   * out). tc broadcast's grow for as long as setup's filter stays; XDP's start at zero with each
+   * replica process (its own instance): take differences over a span without restarts. */
   async fastPathCounters(): Promise<Record<string, number>> {
     const sum: Record<string, number> = {};
     for (const r of this.replicas) {
@@ -150,7 +151,7 @@ export class RunningCluster {
     this.replica(id).proc?.kill(signal);
   }
 
-  /** Stops the replicas and, when setup ran, removes what it attached and pinned. */
+  /** Stops the replicas and, when setup ran, removes what it attached. */
   async close(): Promise<void> {
     await this.stopAll();
     if (this.opts.setup) await this.setupAll(true);

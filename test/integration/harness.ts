@@ -4,7 +4,7 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createCluster, type LocalCluster } from "../../src/local/cluster.ts";
+import { createCluster, type EnterMode, type LocalCluster } from "../../src/local/cluster.ts";
 import { RunningCluster, type RunningClusterOptions } from "../../src/local/processes.ts";
 
 export const binary = new URL("../../dist/electrode", import.meta.url).pathname;
@@ -19,10 +19,11 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startCluster(replicas: number, opts: Partial<RunningClusterOptions> = {}): Promise<Harness> {
+/** `enter`: how every command enters its namespace (default nsenter; see src/local/cluster.ts). */
+export async function startCluster(replicas: number, opts: Partial<RunningClusterOptions> & { enter?: EnterMode } = {}): Promise<Harness> {
   requireBinary();
   const dir = mkdtempSync(join(tmpdir(), "electrode-it-"));
-  const local = await createCluster({ replicas });
+  const local = await createCluster({ replicas, enter: opts.enter });
   let cluster: RunningCluster | undefined;
   const close = async () => {
     await cluster?.close();
@@ -66,7 +67,7 @@ export async function withSetupCluster<T>(replicas: number, body: (cluster: Runn
   }
 }
 
-/** Pins and state files of cluster `name`, whatever a failed teardown left. */
+/** State files of cluster `name` (and pins of an electrode before 0.2), whatever a failed teardown left. */
 export function removeKernelLeftovers(name: string): void {
   rmSync(`/sys/fs/bpf/electrode/${name}`, { recursive: true, force: true });
   rmSync(`/run/electrode/${name}`, { recursive: true, force: true });

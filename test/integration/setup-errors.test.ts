@@ -1,11 +1,13 @@
 // `electrode setup` when something is wrong: one clear line and the contract's exit code (2 for a
 // bad config, 1 at run time), nothing left behind; and a second setup over what a killed run
-// left (pins without a state file, a filter without pins) repairs it, and teardown then removes all.
+// left (a filter without its state file) repairs it, teardown removes the pins of an electrode
+// before 0.2, and then nothing is left.
 
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { RunningCluster } from "../../src/local/processes.ts";
+import { bpffsMounted } from "../../src/kernel/netinfo.ts";
 import { binary, isRoot, withSetupCluster } from "./harness.ts";
 
 interface Outcome {
@@ -39,7 +41,8 @@ function variant(cluster: RunningCluster, file: string, edit: (yaml: string) => 
   return path;
 }
 
-function pinDirOfFirst(cluster: RunningCluster): string {
+/** Where electrode before 0.2 pinned replica 1's programs and maps (nothing is pinned now). */
+function legacyPinDirOfFirst(cluster: RunningCluster): string {
   return `/sys/fs/bpf/electrode/${cluster.config.name}/1`;
 }
 
@@ -54,7 +57,7 @@ async function statusOfFirst(cluster: RunningCluster): Promise<{ attached: boole
 /** Nothing of electrode on replica 1: no pins, no state file, no filter, no clsact qdisc. */
 function expectNothingOnFirst(cluster: RunningCluster): void {
   const ns = cluster.local.replicas[0]!.ns;
-  expect(existsSync(pinDirOfFirst(cluster))).toBe(false);
+  expect(existsSync(legacyPinDirOfFirst(cluster))).toBe(false);
   expect(existsSync(stateFileOfFirst(cluster))).toBe(false);
   expect(cluster.local.run(ns, ["tc", "filter", "show", "dev", "eth0", "egress"])).not.toContain("electrode");
   expect(cluster.local.run(ns, ["tc", "qdisc", "show", "dev", "eth0"])).not.toContain("clsact");
@@ -83,30 +86,44 @@ describe.skipIf(!isRoot)("electrode setup errors and leftovers", () => {
     }, { setup: false });
   }, 120_000);
 
-  test("a second setup repairs a killed run's leftovers: pins without state, a filter without pins", async () => {
-    await withSetupCluster(3, async (cluster) => {
-      // Pins and filter present, state file gone (killed before writing it, or /run wiped).
-      rmSync(stateFileOfFirst(cluster));
-      expect(existsSync(pinDirOfFirst(cluster))).toBe(true);
-      const again = await setupOnFirst(cluster, cluster.configPath, ["--quiet"]);
-      expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: "" });
-      expect((await statusOfFirst(cluster)).attached).toBe(true);
-      expect((await setupOnFirst(cluster, cluster.configPath, ["--teardown", "--quiet"])).code).toBe(0);
-      expectNothingOnFirst(cluster);
+  test("a second setup repairs a killed run's leftovers (a filter without its state file); teardown removes an old version's pins", async () => {
+    const onExit: (() => void)[] = [];
+    try {
+      await withSetupCluster(3, async (cluster) => {
+        // Filter present, state file gone (killed before writing it, or /run wiped).
+        expect(existsSync(legacyPinDirOfFirst(cluster))).toBe(false); // nothing is pinned
+        rmSync(stateFileOfFirst(cluster));
+        const again = await setupOnFirst(cluster, cluster.configPath, ["--quiet"]);
+        expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: "" });
+        expect((await statusOfFirst(cluster)).attached).toBe(true);
+        expect((await setupOnFirst(cluster, cluster.configPath, ["--teardown", "--quiet"])).code).toBe(0);
+        expectNothingOnFirst(cluster);
 
-      // Filter (and state) present, pins gone.
-      expect((await setupOnFirst(cluster, cluster.configPath, ["--quiet"])).code).toBe(0);
-      rmSync(pinDirOfFirst(cluster), { recursive: true });
-      const repaired = await setupOnFirst(cluster, cluster.configPath, ["--quiet"]);
-      expect({ code: repaired.code, stderr: repaired.stderr }).toEqual({ code: 0, stderr: "" });
-      expect(existsSync(`${pinDirOfFirst(cluster)}/tc_broadcast`)).toBe(true);
-      expect((await statusOfFirst(cluster)).attached).toBe(true);
+        // State lost at once with the filter still there: teardown alone removes filter and qdisc.
+        expect((await setupOnFirst(cluster, cluster.configPath, ["--quiet"])).code).toBe(0);
+        rmSync(stateFileOfFirst(cluster));
+        rmSync(`/run/electrode/${cluster.config.name}/1.xdp.json`);
+        expect((await setupOnFirst(cluster, cluster.configPath, ["--teardown", "--quiet"])).code).toBe(0);
+        expectNothingOnFirst(cluster);
 
-      // Both lost at once: teardown alone still removes the filter and the qdisc.
-      rmSync(stateFileOfFirst(cluster));
-      rmSync(pinDirOfFirst(cluster), { recursive: true });
-      expect((await setupOnFirst(cluster, cluster.configPath, ["--teardown", "--quiet"])).code).toBe(0);
-      expectNothingOnFirst(cluster);
-    });
+        // An electrode before 0.2 pinned its maps: teardown removes those pins (a map stands in).
+        const mounted = bpffsMounted();
+        if (!mounted) expect(Bun.spawnSync(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"]).exitCode).toBe(0);
+        onExit.push(() => {
+          rmSync(`/sys/fs/bpf/electrode/${cluster.config.name}`, { recursive: true, force: true });
+          if (!mounted) Bun.spawnSync(["umount", "/sys/fs/bpf"]);
+        });
+        mkdirSync(legacyPinDirOfFirst(cluster), { recursive: true });
+        const legacy = `${legacyPinDirOfFirst(cluster)}/bcast_stats`;
+        const made = Bun.spawnSync(["bpftool", "map", "create", legacy, "type", "array", "key", "4", "value", "8", "entries", "1", "name", "el_legacy"], { stderr: "pipe" });
+        expect({ code: made.exitCode, stderr: made.stderr.toString() }).toEqual({ code: 0, stderr: "" });
+        const removed = await setupOnFirst(cluster, cluster.configPath, ["--teardown"]);
+        expect(removed.code).toBe(0);
+        expect(removed.stdout + removed.stderr).toContain("pins of an earlier electrode version");
+        expectNothingOnFirst(cluster);
+      });
+    } finally {
+      for (const undo of onExit) undo();
+    }
   }, 120_000);
 });

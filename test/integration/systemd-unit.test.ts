@@ -131,7 +131,7 @@ describe("example systemd units", () => {
         expect(code).toBe(0);
         procs.delete(id);
         const log = await Bun.file(join(dir, `unit-replica-${id}.log`)).text();
-        expect(log).toContain("SIGTERM: stopping; fast paths stay attached (tc-broadcast on eth0)");
+        expect(log).toContain("SIGTERM: stopping; tc-broadcast stays attached on eth0");
         expect(log.trimEnd().endsWith("stopped")).toBe(true);
       }
       for (const r of local.replicas) {
