@@ -23,14 +23,15 @@ export interface BenchJson {
   latency_cdf?: [number, number][];
 }
 
-/** At most `points` CDF points of a histogram, evenly spread over the fraction axis. */
-export function cdfPoints(result: BenchResult, points = 200): [number, number][] {
+/** At most `points` CDF points of a histogram, evenly spread over the fraction axis, as
+ * [microseconds, fraction] (the histogram holds nanoseconds). */
+export function cdfPoints(result: Pick<BenchResult, "latency">, points = 200): [number, number][] {
   const all = result.latency.cdf();
   const out: [number, number][] = [];
   let next = 0;
   for (const p of all) {
     if (p.fraction < next && p !== all[all.length - 1]) continue;
-    out.push([Math.round(p.value * 10) / 10, Math.round(p.fraction * 1e5) / 1e5]);
+    out.push([Math.round(p.value / 10) / 100, Math.round(p.fraction * 1e5) / 1e5]);
     next = p.fraction + 1 / points;
   }
   return out;
