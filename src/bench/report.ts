@@ -7,7 +7,11 @@ import type { BenchResult } from "./bench.ts";
 export interface BenchJson {
   replicas: number;
   f: number;
+  /** The fast paths the replicas run, as they answered the bench's Info before the run (src/bench/
+   * bench-opt.ts): "none", "all", a list, "mixed", or (no answer) the --opt given or "unknown". */
   opt: string;
+  /** Each replica's answer by id (null: none in time); absent when no replica answered. */
+  opt_by_replica?: Record<string, string | null>;
   clients: number;
   duration_s: number;
   ops: number;
@@ -39,13 +43,14 @@ export function cdfPoints(result: Pick<BenchResult, "latency">, points = 200): [
 
 export async function benchJson(
   config: Config,
-  run: { opt: string; clients: number; result: BenchResult; counters?: Record<string, number> },
+  run: { opt: string; optByReplica?: Record<string, string | null>; clients: number; result: BenchResult; counters?: Record<string, number> },
 ): Promise<BenchJson> {
   const info = versionInfo();
   return {
     replicas: config.replicas.length,
     f: config.f,
     opt: run.opt,
+    ...(run.optByReplica && { opt_by_replica: run.optByReplica }),
     clients: run.clients,
     duration_s: run.result.durationS,
     ops: run.result.ops,
