@@ -32,6 +32,8 @@ enum electrode_msg_type {
 	ELECTRODE_MSG_NEW_STATE = 10,
 	ELECTRODE_MSG_RECOVERY = 11,
 	ELECTRODE_MSG_RECOVERY_RESPONSE = 12,
+	ELECTRODE_MSG_INFO = 13,
+	ELECTRODE_MSG_INFO_REPLY = 14,
 };
 
 enum electrode_broadcast_counter {
@@ -152,6 +154,32 @@ struct electrode_recovery_response_body {
 _Static_assert(sizeof(struct electrode_recovery_response_body) == 9, "electrode_recovery_response_body size");
 _Static_assert(__builtin_offsetof(struct electrode_recovery_response_body, nonce) == 0, "electrode_recovery_response_body.nonce");
 _Static_assert(__builtin_offsetof(struct electrode_recovery_response_body, recovering) == 8, "electrode_recovery_response_body.recovering");
+
+/* Info body, as large as the InfoReply body. */
+struct electrode_info_body {
+	__u64 nonce; /* @0: chosen by the asker, echoed in every InfoReply */
+	__u8 pad[8]; /* @8: zero */
+} __attribute__((packed));
+_Static_assert(sizeof(struct electrode_info_body) == 16, "electrode_info_body size");
+_Static_assert(__builtin_offsetof(struct electrode_info_body, nonce) == 0, "electrode_info_body.nonce");
+_Static_assert(__builtin_offsetof(struct electrode_info_body, pad) == 8, "electrode_info_body.pad");
+
+/* InfoReply body. */
+struct electrode_info_reply_body {
+	__u64 nonce; /* @0: the nonce of the Info this answers */
+	__u32 uptime_s; /* @8: seconds since this replica process started */
+	__u8 status; /* @12: 0 normal, 1 view change, 2 recovering (src/core Status) */
+	__u8 fast_paths; /* @13: InfoFastPath bits: the fast paths this replica process runs */
+	__u8 app; /* @14: InfoApp: the replicated state machine */
+	__u8 pad; /* @15: zero */
+} __attribute__((packed));
+_Static_assert(sizeof(struct electrode_info_reply_body) == 16, "electrode_info_reply_body size");
+_Static_assert(__builtin_offsetof(struct electrode_info_reply_body, nonce) == 0, "electrode_info_reply_body.nonce");
+_Static_assert(__builtin_offsetof(struct electrode_info_reply_body, uptime_s) == 8, "electrode_info_reply_body.uptime_s");
+_Static_assert(__builtin_offsetof(struct electrode_info_reply_body, status) == 12, "electrode_info_reply_body.status");
+_Static_assert(__builtin_offsetof(struct electrode_info_reply_body, fast_paths) == 13, "electrode_info_reply_body.fast_paths");
+_Static_assert(__builtin_offsetof(struct electrode_info_reply_body, app) == 14, "electrode_info_reply_body.app");
+_Static_assert(__builtin_offsetof(struct electrode_info_reply_body, pad) == 15, "electrode_info_reply_body.pad");
 
 /* A replica as the tc broadcast program rewrites clones to it. */
 struct electrode_peer {

@@ -29,7 +29,7 @@ import { renderHtmlReport } from "../src/bench/html-report.ts";
 import { formatBenchTable, type BenchJson } from "../src/bench/report.ts";
 import { createCluster } from "../src/local/cluster.ts";
 import { RunningCluster } from "../src/local/processes.ts";
-import { benchMode, defaultModes } from "../src/bench/modes.ts";
+import { benchMode, defaultModes, type BenchMode } from "../src/bench/modes.ts";
 import { formatCpuTable, type CpuSplit } from "../src/bench/cpu.ts";
 import { runMode } from "../src/local/mode-run.ts";
 
@@ -76,6 +76,8 @@ interface LeaderSends {
 }
 
 type Row = BenchJson & {
+  /** The mode's name (its --modes word); `opt` is what the replicas said they run. */
+  mode: string;
   leader_sends?: LeaderSends;
   cpu?: CpuSplit;
   /** With --repeat: every run of the cell, in round order. */
@@ -124,8 +126,8 @@ function formatSendsTable(rows: readonly Row[]): string {
   return [line(header), line(header.map(() => "---")), ...body.map(line)].join("\n");
 }
 
-async function runOnce(cluster: RunningCluster, statsFile: (id: number) => string, mode: string, clients: string): Promise<Row> {
-  const row: Row = await runMode(cluster, { mode, clients: Number(clients), durationS: Number(values.duration), warmupS });
+async function runOnce(cluster: RunningCluster, statsFile: (id: number) => string, mode: BenchMode, clients: string): Promise<Row> {
+  const row: Row = await runMode(cluster, { mode: mode.name, opt: mode.opt, clients: Number(clients), durationS: Number(values.duration), warmupS });
   const counters = cluster.replicas.flatMap((r) => {
     try {
       return [JSON.parse(readFileSync(statsFile(r.id), "utf8")) as ReplicaCounters];
@@ -165,7 +167,7 @@ for (const n of values.replicas!.split(",").map(Number)) {
           try {
             if (!setupDone) await cluster.setupAll(false, { xdpMode: values["xdp-mode"] as "native" | "generic" });
             setupDone = true;
-            const row = await runOnce(cluster, statsFile, mode.name, clients);
+            const row = await runOnce(cluster, statsFile, mode, clients);
             const key = `${n}|${mode.name}|${clients}`;
             runs.set(key, [...(runs.get(key) ?? []), row]);
             const s = row.leader_sends;
@@ -193,14 +195,14 @@ const rows: Row[] = [...runs.values()]
     const middle = all.find((r) => r.throughput_ops_s === middleOps)!;
     if (rounds === 1) return middle;
     const none = runs.get(`${middle.replicas}|none|${middle.clients}`);
-    const paired = none && middle.opt !== "none" ? all.map((r, i) => ({ tput: r.throughput_ops_s / Math.max(1, none[i]!.throughput_ops_s), p50: r.latency_us.p50 / none[i]!.latency_us.p50 })) : undefined;
+    const paired = none && middle.mode !== "none" ? all.map((r, i) => ({ tput: r.throughput_ops_s / Math.max(1, none[i]!.throughput_ops_s), p50: r.latency_us.p50 / none[i]!.latency_us.p50 })) : undefined;
     return {
       ...middle,
       runs: all.map((r) => ({ throughput_ops_s: r.throughput_ops_s, p50_us: r.latency_us.p50 })),
       ...(paired && { paired_ratio: { throughput: round(median(paired.map((p) => p.tput))), throughput_min: round(Math.min(...paired.map((p) => p.tput))), throughput_max: round(Math.max(...paired.map((p) => p.tput))), p50: round(median(paired.map((p) => p.p50))) } }),
     };
   })
-  .sort((a, b) => a.replicas - b.replicas || modes.findIndex((m) => m.name === a.opt) - modes.findIndex((m) => m.name === b.opt) || clientCounts.indexOf(a.clients) - clientCounts.indexOf(b.clients));
+  .sort((a, b) => a.replicas - b.replicas || modes.findIndex((m) => m.name === a.mode) - modes.findIndex((m) => m.name === b.mode) || clientCounts.indexOf(a.clients) - clientCounts.indexOf(b.clients));
 rmSync(dir, { recursive: true, force: true });
 console.log(formatBenchTable(rows));
 if (rounds > 1) {

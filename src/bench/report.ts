@@ -7,7 +7,11 @@ import type { BenchResult } from "./bench.ts";
 export interface BenchJson {
   replicas: number;
   f: number;
+  /** The fast paths the replicas run, as they answered the bench's Info before the run (src/bench/
+   * bench-opt.ts): "none", "all", a list, "mixed", or (no answer) the --opt given or "unknown". */
   opt: string;
+  /** Each replica's answer by id (null: none in time); absent when no replica answered. */
+  opt_by_replica?: Record<string, string | null>;
   clients: number;
   duration_s: number;
   ops: number;
@@ -23,14 +27,15 @@ export interface BenchJson {
   latency_cdf?: [number, number][];
 }
 
-/** At most `points` CDF points of a histogram, evenly spread over the fraction axis. */
-export function cdfPoints(result: BenchResult, points = 200): [number, number][] {
+/** At most `points` CDF points of a histogram, evenly spread over the fraction axis, as
+ * [microseconds, fraction] (the histogram holds nanoseconds). */
+export function cdfPoints(result: Pick<BenchResult, "latency">, points = 200): [number, number][] {
   const all = result.latency.cdf();
   const out: [number, number][] = [];
   let next = 0;
   for (const p of all) {
     if (p.fraction < next && p !== all[all.length - 1]) continue;
-    out.push([Math.round(p.value * 10) / 10, Math.round(p.fraction * 1e5) / 1e5]);
+    out.push([Math.round(p.value / 10) / 100, Math.round(p.fraction * 1e5) / 1e5]);
     next = p.fraction + 1 / points;
   }
   return out;
@@ -38,13 +43,14 @@ export function cdfPoints(result: BenchResult, points = 200): [number, number][]
 
 export async function benchJson(
   config: Config,
-  run: { opt: string; clients: number; result: BenchResult; counters?: Record<string, number> },
+  run: { opt: string; optByReplica?: Record<string, string | null>; clients: number; result: BenchResult; counters?: Record<string, number> },
 ): Promise<BenchJson> {
   const info = versionInfo();
   return {
     replicas: config.replicas.length,
     f: config.f,
     opt: run.opt,
+    ...(run.optByReplica && { opt_by_replica: run.optByReplica }),
     clients: run.clients,
     duration_s: run.result.durationS,
     ops: run.result.ops,

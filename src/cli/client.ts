@@ -4,7 +4,9 @@ import { decodeKvResult, encodeGet, encodePut, KvStatus } from "../app/kv.ts";
 import { runBench, type Workload } from "../bench/bench.ts";
 import { benchJson, formatBenchTable } from "../bench/report.ts";
 import type { Config } from "../config/config.ts";
+import { benchOpt } from "../bench/bench-opt.ts";
 import { ClusterClient } from "../node/client.ts";
+import { askInfo, infoTimeoutMsDefault, parseFastPaths, type ReplicaInfo } from "../node/info.ts";
 import { commonArgs, configFrom, createLogger, intArg, numberArg, rejectUnknownFlags, RuntimeError, UsageError } from "./common.ts";
 
 const opArgs = {
@@ -63,6 +65,37 @@ const get = defineCommand({
   },
 });
 
+const infoArgs = {
+  ...commonArgs,
+  json: { type: "boolean", description: "Print the answers as JSON" },
+  timeout: { type: "string", description: `Wait this many ms for the answers (default ${infoTimeoutMsDefault})`, valueHint: "MS" },
+} as const;
+
+function infoLine(id: number, addr: string, a: ReplicaInfo | undefined, timeoutMs: number): string {
+  if (!a) return `replica ${id} (${addr}): no answer within ${timeoutMs} ms`;
+  const role = a.leader ? ", leader" : "";
+  return `replica ${id} (${addr}): ${a.status}, view ${a.view}${role}, fast paths ${a.opt}, op ${a.op}, commit ${a.commit}, app ${a.app}, up ${a.uptime_s}s`;
+}
+
+const info = defineCommand({
+  meta: { name: "info", description: "Ask every replica what it runs: status, view, leader, fast paths, op, commit" },
+  args: infoArgs,
+  run({ args: a }) {
+    rejectUnknownFlags(a, infoArgs);
+    const config = configFrom(a);
+    const timeoutMs = a.timeout === undefined ? infoTimeoutMsDefault : intArg(a.timeout, "timeout", 1, 3_600_000);
+    const answers = askInfo(config, { timeoutMs });
+    if (a.json) {
+      const replicas = config.replicas.map((r, i) => ({ answered: answers[i] !== undefined, ...(answers[i] ?? { id: r.id, addr: r.addr }) }));
+      console.log(JSON.stringify({ cluster: config.name, replicas }, null, 2));
+    } else {
+      for (const [i, r] of config.replicas.entries()) console.log(infoLine(r.id, r.addr, answers[i], timeoutMs));
+    }
+    const silent = config.replicas.filter((_, i) => answers[i] === undefined).map((r) => r.id);
+    if (silent.length > 0) throw new RuntimeError(`replica ${silent.join(", ")} did not answer within ${timeoutMs} ms (not running, or unreachable)`);
+  },
+});
+
 const benchArgs = {
   ...commonArgs,
   bench: { type: "boolean", description: "Run the closed-loop benchmark" },
@@ -72,20 +105,26 @@ const benchArgs = {
   workload: { type: "string", description: "null (protocol only) or kv", default: "null", valueHint: "null|kv" },
   json: { type: "string", description: "Write the result as JSON to FILE (- for stdout)", valueHint: "FILE" },
   history: { type: "string", description: "Write the operation history (kv workload) to FILE", valueHint: "FILE" },
-  opt: { type: "string", description: "Label of the replicas' fast-path mode for the report", default: "none" },
+  opt: {
+    type: "string",
+    description: "Fast paths you expect the replicas to run (none, all, or a list): checked against what they report; the result uses this only when no replica answers",
+    valueHint: "LIST",
+  },
 } as const;
 
 export default defineCommand({
   meta: {
     name: "client",
-    description: "Talk to the cluster: electrode client --bench | put KEY VALUE | get KEY",
+    description: "Talk to the cluster: electrode client --bench | put KEY VALUE | get KEY | info",
   },
   args: benchArgs,
-  subCommands: { put, get },
+  subCommands: { put, get, info },
   async run({ args: a, rawArgs }) {
-    if (rawArgs.some((w) => w === "put" || w === "get")) return; // handled by the subcommand
+    if (rawArgs.some((w) => w === "put" || w === "get" || w === "info")) return; // handled by the subcommand
     rejectUnknownFlags(a, benchArgs);
-    if (!a.bench) throw new UsageError("say what to do: --bench, put KEY VALUE, or get KEY (see --help)");
+    if (!a.bench) throw new UsageError("say what to do: --bench, put KEY VALUE, get KEY, or info (see --help)");
+    const label = a.opt === undefined ? undefined : parseFastPaths(a.opt);
+    if (a.opt !== undefined && label === undefined) throw new UsageError(`--opt: expected none, all, or a list of tc-broadcast, quorum-prune, fast-reply, got '${a.opt}'`);
     const workload = a.workload as Workload;
     if (workload !== "null" && workload !== "kv") throw new UsageError(`--workload: expected null or kv, got '${a.workload}'`);
     if (a.history && workload !== "kv") throw new UsageError("--history needs --workload kv");
@@ -94,6 +133,10 @@ export default defineCommand({
     const clients = intArg(a.clients, "clients", 1, 4096);
     const durationS = numberArg(a.duration, "duration", 0.1, 86_400);
     const warmupS = numberArg(a.warmup, "warmup", 0, 3600);
+    // What the replicas run, from them: the result names it instead of trusting a label.
+    const mode = benchOpt(config.replicas.map((r) => r.id), askInfo(config, { timeoutMs: infoTimeoutMsDefault }), label, infoTimeoutMsDefault);
+    if (mode.warn) log.warn(mode.message);
+    else log.info(mode.message);
     log.info(`${clients} clients, ${warmupS}s warm-up, ${durationS}s measured, workload ${workload}`);
     // SIGINT/SIGTERM end the run early but cleanly: in-flight requests finish, the history and the
     // result are written (a soak or a test stops a long run when its fault schedule is done).
@@ -110,10 +153,11 @@ export default defineCommand({
       historyFile: a.history,
       onProgress: (t, ops) => log.debug(`${t.toFixed(0)}s: ${ops} ops`),
     });
-    const json = await benchJson(config, { opt: a.opt, clients, result });
+    const json = await benchJson(config, { opt: mode.opt, optByReplica: mode.byReplica, clients, result });
     if (a.json === "-") console.log(JSON.stringify(json, null, 2));
     else {
       console.log(formatBenchTable([json]));
+      console.log(mode.message);
       if (a.json) writeFileSync(a.json, JSON.stringify(json, null, 2) + "\n");
     }
     if (result.errors > 0) log.warn(`${result.errors} requests got no reply in time (outcome unknown)`);

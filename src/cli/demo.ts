@@ -85,22 +85,23 @@ export default defineCommand({
         running = new RunningCluster(local, { dir, replicaArgs: ["--opt", mode.opt] });
         log.start(`benchmark: ${mode.name} (--opt ${mode.opt}), ${clients} clients, ${duration}s`);
         try {
-          rows.push(await runMode(running, { mode: mode.name, clients, durationS: duration, warmupS }));
+          rows.push(await runMode(running, { mode: mode.name, opt: mode.opt, clients, durationS: duration, warmupS }));
         } catch (e) {
           throw new RuntimeError((e as Error).message);
         }
         running = undefined; // stopped; setup's attachments and counters stay
       }
       console.log(formatBenchTable(rows));
+      const optWidth = Math.max(...rows.map((r) => r.opt.length)) + 1;
       if (floor) {
         console.log(`\nfloor (bare UDP ping-pong between two namespaces): p50 ${floor.latency_us.p50} us, p99 ${floor.latency_us.p99} us`);
-        for (const row of rows) console.log(`  ${row.opt.padEnd(14)} p50 = ${(row.latency_us.p50 / floor.latency_us.p50).toFixed(2)} x floor`);
+        for (const row of rows) console.log(`  ${row.opt.padEnd(optWidth)} p50 = ${(row.latency_us.p50 / floor.latency_us.p50).toFixed(2)} x floor`);
       }
       console.log("\nfast-path counters per mode (all replicas, this run):");
       for (const row of rows) {
         const c = row.fast_path_counters;
         const shown = ["tc_broadcast_clones", "xdp_pass_quorum", "xdp_prune_early", "xdp_prune_late", "xdp_fast_acked"].map((k) => `${k} ${c[k] ?? 0}`);
-        console.log(`  ${row.opt.padEnd(14)} ${shown.join(", ")}`);
+        console.log(`  ${row.opt.padEnd(optWidth)} ${shown.join(", ")}`);
       }
       console.log("\nwhere the CPU goes (cores busy in the measured window, and CPU microseconds per op):");
       console.log(formatCpuTable(rows));

@@ -66,7 +66,7 @@ export function normalizeArgv(argv: readonly string[]): string[] {
       i += 1; // skip its value
       continue;
     }
-    if (word === "put" || word === "get") {
+    if (word === "put" || word === "get" || word === "info") {
       return [...argv.slice(0, client + 1), ...argv.slice(i), ...argv.slice(client + 1, i)];
     }
   }

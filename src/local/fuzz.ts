@@ -9,7 +9,7 @@
 // namespace (`bun run src/local/fuzz.ts send JOB`), which prints how many of each case it sent.
 
 import { Codec } from "../wire/codec.ts";
-import { datagramBytesMax, Flag, header, MessageType, senderClient } from "../wire/layout.ts";
+import { datagramBytesMax, Flag, header, InfoApp, MessageType, messageTypeCount, senderClient } from "../wire/layout.ts";
 import type { Entry, Message } from "../wire/messages.ts";
 import type { RunningCluster } from "./processes.ts";
 import { seededRandom } from "../bench/random.ts";
@@ -123,10 +123,18 @@ function request(ctx: FuzzContext): Message {
   return { type: MessageType.Request, view: number(r), clientId: number(r), requestNum: number(r), op: bytes(r, int(r, 64)) };
 }
 
+/** An Info (which any address may send), or an InfoReply sent to a replica (which it drops). */
+function info(ctx: FuzzContext): Message {
+  const r = ctx.random;
+  if (r() < 0.5) return { type: MessageType.Info, nonce: number(r) };
+  return { type: MessageType.InfoReply, sender: int(r, ctx.replicaCount), view: int(r, 2 ** 31), opNum: number(r), commit: number(r), nonce: number(r), uptimeS: int(r, 2 ** 32), status: int(r, 3), fastPaths: int(r, 8), app: r() < 0.5 ? InfoApp.Kv : InfoApp.Null };
+}
+
 /** A valid datagram of any type from a replica index (forged: it comes from a client address). */
 function anyValid(ctx: FuzzContext, codec: Codec): Uint8Array {
   const r = ctx.random;
   if (r() < 0.2) return encode(codec, request(ctx));
+  if (r() < 0.1) return encode(codec, info(ctx));
   return encode(codec, replicaMessage(ctx, int(r, ctx.replicaCount), number(r), number(r)), int(r, 8));
 }
 
@@ -170,7 +178,7 @@ export function makeDatagram(c: FuzzCase, ctx: FuzzContext): Uint8Array {
     }
     case "bad-type": {
       const d = anyValid(ctx, codec);
-      d[h.type.offset] = r() < 0.5 ? 0 : 13 + int(r, 243);
+      d[h.type.offset] = r() < 0.5 ? 0 : messageTypeCount + 1 + int(r, 255 - messageTypeCount);
       return d;
     }
     case "wrong-cluster":

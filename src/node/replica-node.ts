@@ -12,6 +12,7 @@ import { datagramBytesMax, Flag, MessageType } from "../wire/layout.ts";
 import type { Message, ReplicaMessage } from "../wire/messages.ts";
 import type { KernelFastPath } from "../kernel/fast-path.ts";
 import { KernelLink } from "./kernel-link.ts";
+import { fastPathBitsOf, infoReply } from "./info.ts";
 import { addrKey, parseAddr, UdpSocket, type Addr } from "../net/udp.ts";
 
 export interface ReplicaNodeOptions {
@@ -70,6 +71,9 @@ export class ReplicaNode {
   private stopped = false;
   private lastKernelState: KernelState | undefined;
   private readonly fast: KernelLink | undefined;
+  private readonly startedNs = Bun.nanoseconds();
+  /** InfoFastPath bits of the fast paths this process runs, for InfoReply. */
+  private readonly fastPathBits: number;
 
   constructor(private readonly opts: ReplicaNodeOptions) {
     const { config, self } = opts;
@@ -78,6 +82,8 @@ export class ReplicaNode {
     this.peerKeys = this.peers.map(addrKey);
     this.socket = UdpSocket.bind(self.host, self.port, { rcvbufBytes: 8 << 20, sndbufBytes: 8 << 20 });
     this.fast = opts.fastPath && new KernelLink(opts.fastPath, self.index, this.codec, this.stats, (m) => opts.log.warn(m));
+    const running = [opts.tcBroadcast && "tc-broadcast", this.fast?.prune && "quorum-prune", this.fast?.fastReply && "fast-reply"];
+    this.fastPathBits = fastPathBitsOf(running.filter((n): n is string => typeof n === "string"));
     this.core = new Replica(
       {
         replicaCount: config.replicas.length,
@@ -195,7 +201,11 @@ export class ReplicaNode {
       this.apply(this.core.step({ kind: "request", msg }));
       return;
     }
-    if (msg.type === MessageType.Reply) {
+    if (msg.type === MessageType.Info) {
+      this.answerInfo(msg.nonce, from);
+      return;
+    }
+    if (msg.type === MessageType.Reply || msg.type === MessageType.InfoReply) {
       this.stats.dropped.unexpected += 1;
       return;
     }
@@ -253,6 +263,13 @@ export class ReplicaNode {
           break;
       }
     }
+  }
+
+  /** Any address may ask (src/node/info.ts says why that is fine); the answer goes to the asker. */
+  private answerInfo(nonce: number, from: Addr): void {
+    const core = this.core;
+    const self = { index: this.opts.self.index, status: core.status, view: core.view, opNum: core.opNum, commit: core.commit, fastPaths: this.fastPathBits, app: this.opts.app, uptimeS: (Bun.nanoseconds() - this.startedNs) / 1e9 };
+    this.sendTo(from, infoReply(nonce, self));
   }
 
   private sendTo(addr: Addr, msg: Message): void {

@@ -11,6 +11,10 @@ import {
   fieldBytes,
   getStateBody,
   header,
+  InfoApp,
+  infoBody,
+  infoFastPathAll,
+  infoReplyBody,
   magic,
   MessageType,
   messageTypeCount,
@@ -23,6 +27,7 @@ import {
   type Field,
 } from "./layout.ts";
 import type { Entry, Message } from "./messages.ts";
+import { Status } from "../core/types.ts";
 
 export type DecodeError =
   | "short"
@@ -182,6 +187,25 @@ export class Codec {
         writeField(view, body, recoveryResponseBody.fields.recovering, msg.recovering ? 1 : 0);
         end = body + recoveryResponseBody.size;
         break;
+      case MessageType.Info:
+        end = body + infoBody.size;
+        if (end > buf.length) break; // refused below
+        writeField(view, body, infoBody.fields.nonce, msg.nonce);
+        buf.fill(0, body + infoBody.fields.pad.offset, end);
+        break;
+      case MessageType.InfoReply: {
+        ({ sender, view: msgView, commit } = msg);
+        op = msg.opNum;
+        const f = infoReplyBody.fields;
+        writeField(view, body, f.nonce, msg.nonce);
+        writeField(view, body, f.uptime_s, msg.uptimeS);
+        writeField(view, body, f.status, msg.status);
+        writeField(view, body, f.fast_paths, msg.fastPaths);
+        writeField(view, body, f.app, msg.app);
+        writeField(view, body, f.pad, 0);
+        end = body + infoReplyBody.size;
+        break;
+      }
     }
     if (end > datagramBytesMax || end > buf.length) {
       throw new Error(`message of ${end} bytes exceeds ${Math.min(datagramBytesMax, buf.length)}`);
@@ -359,6 +383,19 @@ export class Codec {
         if (recovering > 1) throw new LengthFail();
         const nonce = this.field(body, recoveryResponseBody.fields.nonce);
         return { type, view: msgView, sender, nonce, recovering: recovering === 1, opNum, commit };
+      }
+      case MessageType.Info:
+        // Exactly the padded size: a replica answers only requests as large as its answer.
+        this.bodyEnds(body + infoBody.size);
+        return { type, nonce: this.field(body, infoBody.fields.nonce) };
+      case MessageType.InfoReply: {
+        this.bodyEnds(body + infoReplyBody.size);
+        const f = infoReplyBody.fields;
+        const status = this.field(body, f.status);
+        const fastPaths = this.field(body, f.fast_paths);
+        const app = this.field(body, f.app);
+        if (status > Status.Recovering || (fastPaths & ~infoFastPathAll) !== 0 || InfoApp[app] === undefined) throw new RangeFail();
+        return { type, sender, view: msgView, opNum, commit, nonce: this.field(body, f.nonce), uptimeS: this.field(body, f.uptime_s), status, fastPaths, app };
       }
     }
   }

@@ -70,9 +70,12 @@ export enum MessageType {
   NewState = 10,
   Recovery = 11,
   RecoveryResponse = 12,
+  /** Anyone -> a replica: what are you running? Answered with an InfoReply (src/node/info.ts). */
+  Info = 13,
+  InfoReply = 14,
 }
 
-export const messageTypeCount = 12;
+export const messageTypeCount = 14;
 
 export enum Flag {
   /** User space asks the tc egress program to fan this datagram out to every peer. */
@@ -142,6 +145,38 @@ export const recoveryResponseBody = layout("electrode_recovery_response_body", "
   ["nonce", "u64", "the nonce of the Recovery this answers"],
   ["recovering", "u8", "1 when the responder is itself recovering (it holds no state)"],
 ]);
+
+/** InfoReply body. header.sender is the replica's index; header.view, op and commit are its view,
+ * log end and commit-number. */
+export const infoReplyBody = layout("electrode_info_reply_body", "InfoReply body.", [
+  ["nonce", "u64", "the nonce of the Info this answers"],
+  ["uptime_s", "u32", "seconds since this replica process started"],
+  ["status", "u8", "0 normal, 1 view change, 2 recovering (src/core Status)"],
+  ["fast_paths", "u8", "InfoFastPath bits: the fast paths this replica process runs"],
+  ["app", "u8", "InfoApp: the replicated state machine"],
+  ["pad", "u8", "zero"],
+]);
+
+/** Info body: a nonce the replies echo, padded to the InfoReply's size. A replica answers Info from
+ * any address, so the request is as large as the answer: a forged source gains no amplification. */
+export const infoBody = layout("electrode_info_body", "Info body, as large as the InfoReply body.", [
+  ["nonce", "u64", "chosen by the asker, echoed in every InfoReply"],
+  ["pad", "u8", "zero", infoReplyBody.size - fieldBytes.u64],
+]);
+
+/** Bits of InfoReply.fast_paths. */
+export enum InfoFastPath {
+  TcBroadcast = 0x1,
+  QuorumPrune = 0x2,
+  FastReply = 0x4,
+}
+export const infoFastPathAll = InfoFastPath.TcBroadcast | InfoFastPath.QuorumPrune | InfoFastPath.FastReply;
+
+/** Values of InfoReply.app. */
+export enum InfoApp {
+  Kv = 1,
+  Null = 2,
+}
 
 // ---- Kernel-side tables shared by the eBPF programs and the loader (src/kernel). ----
 
@@ -261,6 +296,8 @@ export const allLayouts = [
   newStateBody,
   recoveryBody,
   recoveryResponseBody,
+  infoBody,
+  infoReplyBody,
   peerEntry,
   tcConfig,
   xdpConfig,

@@ -119,6 +119,30 @@ export interface RecoveryResponse {
   readonly commit: number;
 }
 
+/** Asks a replica what it runs; any sender, answered to the source address (src/node/info.ts). */
+export interface Info {
+  readonly type: MessageType.Info;
+  /** Echoed in the InfoReply, so the asker knows the answer is to this question. */
+  readonly nonce: number;
+}
+
+export interface InfoReply {
+  readonly type: MessageType.InfoReply;
+  /** The replica's index, view, log end and commit-number. */
+  readonly sender: number;
+  readonly view: number;
+  readonly opNum: number;
+  readonly commit: number;
+  readonly nonce: number;
+  readonly uptimeS: number;
+  /** src/core Status: 0 normal, 1 view change, 2 recovering. */
+  readonly status: number;
+  /** InfoFastPath bits: the fast paths the replica process runs. */
+  readonly fastPaths: number;
+  /** InfoApp. */
+  readonly app: number;
+}
+
 export type ReplicaMessage =
   | Prepare
   | PrepareOk
@@ -131,4 +155,4 @@ export type ReplicaMessage =
   | Recovery
   | RecoveryResponse;
 
-export type Message = Request | Reply | ReplicaMessage;
+export type Message = Request | Reply | ReplicaMessage | Info | InfoReply;

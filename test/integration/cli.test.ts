@@ -87,6 +87,17 @@ describe("electrode CLI errors", () => {
     expectOneLineError(b, 1, /no reply within 0\.3s: outcome unknown/);
   });
 
+  test("client info with nothing running: a line per replica, one error naming them, exit 1; flags before or after", async () => {
+    const file = configFile("ok5.yaml", loopback3);
+    const a = await run(["client", "info", "--config", file, "--timeout", "300"]);
+    const b = await run(["client", `--config=${file}`, "--timeout", "300", "info"]);
+    for (const out of [a, b]) {
+      expectOneLineError(out, 1, /replica 1, 2, 3 did not answer within 300 ms/);
+      expect(out.stdout.trim().split("\n")).toEqual([1, 2, 3].map((id) => `replica ${id} (127.0.0.1:4710${id}): no answer within 300 ms`));
+    }
+    expectOneLineError(await run(["client", "--bench", "--opt", "+quorum-prune", "--config", file]), 2, /--opt: expected none, all, or a list/);
+  });
+
   test("demo without root: exit 1", async () => {
     // As root, drop to nobody for this one run.
     const asNobody = process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];

@@ -25,7 +25,10 @@ describe.skipIf(!isRoot)("electrode demo", () => {
 
       const report = JSON.parse(readFileSync(join(dir, "d.json"), "utf8")) as { floor?: { latency_us: { p50: number } }; runs: ModeRun[] };
       expect(report.floor!.latency_us.p50).toBeGreaterThan(0);
-      expect(report.runs.map((r) => r.opt)).toEqual(["none", "tc-broadcast", "+quorum-prune", "all"]);
+      expect(report.runs.map((r) => r.mode)).toEqual(["none", "tc-broadcast", "+quorum-prune", "all"]);
+      // What the replicas said they ran (the bench asks them), not the label of the mode.
+      expect(report.runs.map((r) => r.opt)).toEqual(["none", "tc-broadcast", "tc-broadcast,quorum-prune", "all"]);
+      for (const run of report.runs) expect(run.opt_by_replica).toEqual({ "1": run.opt, "2": run.opt, "3": run.opt });
       for (const run of report.runs) {
         expect(run.replicas).toBe(3);
         expect(run.throughput_ops_s).toBeGreaterThan(0);
@@ -47,6 +50,7 @@ describe.skipIf(!isRoot)("electrode demo", () => {
       const html = readFileSync(join(dir, "d.html"), "utf8");
       expect(html).toContain("<svg");
       expect(html).not.toContain("<script src"); // self-contained
+      expect(html).toContain("floor p50 "); // the floor's median line is labelled
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -90,7 +90,7 @@ export class Checker {
     const name = MessageType[msg.type];
     const bad = (why: string) =>
       this.fail(`replica ${index} sent ${name} ${JSON.stringify(msg, (_k, v) => (v instanceof Uint8Array ? v.length : v))} ${why} (kernel: ${Status[k.status]} view ${k.view} leader ${k.leader})`);
-    if (msg.type === MessageType.Request || msg.type === MessageType.Reply) return bad("as a replica message");
+    if (msg.type === MessageType.Request || msg.type === MessageType.Reply || msg.type === MessageType.Info || msg.type === MessageType.InfoReply) return bad("as a replica message");
     const leads = k.status === Status.Normal && k.leader === index;
     switch (msg.type) {
       case MessageType.Prepare:

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Codec, decodeErrors, type DecodeError } from "../../src/wire/codec.ts";
-import { datagramBytesMax, Flag, header, MessageType, opBytesMax } from "../../src/wire/layout.ts";
+import { datagramBytesMax, Flag, header, InfoApp, InfoFastPath, infoReplyBody, MessageType, messageTypeCount, opBytesMax } from "../../src/wire/layout.ts";
 import type { Message } from "../../src/wire/messages.ts";
 
 const codec = new Codec(0xabcdef01);
@@ -30,6 +30,9 @@ const samples: Message[] = [
   { type: MessageType.Recovery, sender: 2, nonce: 2 ** 52 + 3 },
   { type: MessageType.RecoveryResponse, view: 8, sender: 1, nonce: 77, recovering: false, opNum: 20, commit: 15 },
   { type: MessageType.RecoveryResponse, view: 0, sender: 2, nonce: 78, recovering: true, opNum: 0, commit: 0 },
+  { type: MessageType.Info, nonce: 2 ** 40 + 5 },
+  { type: MessageType.InfoReply, sender: 2, view: 9, opNum: 123, commit: 120, nonce: 2 ** 40 + 5, uptimeS: 2 ** 32 - 1, status: 0, fastPaths: 7, app: InfoApp.Kv },
+  { type: MessageType.InfoReply, sender: 0, view: 0, opNum: 0, commit: 0, nonce: 1, uptimeS: 0, status: 2, fastPaths: InfoFastPath.QuorumPrune, app: InfoApp.Null },
 ];
 
 function encode(msg: Message, flags = 0): Uint8Array {
@@ -140,7 +143,7 @@ describe("codec rejects", () => {
     expectError(bad(0, 0), "magic");
     expectError(bad(header.fields.version.offset, 2), "version");
     expectError(bad(header.fields.type.offset, 0), "type");
-    expectError(bad(header.fields.type.offset, 13), "type");
+    expectError(bad(header.fields.type.offset, messageTypeCount + 1), "type");
   });
   test("foreign cluster", () => {
     expect(new Codec(1).decode(good)).toEqual({ ok: false, error: "cluster" });
@@ -163,6 +166,50 @@ describe("codec rejects", () => {
   });
   test("oversize datagram", () => {
     expectError(new Uint8Array(datagramBytesMax + 1), "oversize");
+  });
+});
+
+describe("Info and InfoReply", () => {
+  const info = encode({ type: MessageType.Info, nonce: 99 });
+  const reply = encode(samples.find((m) => m.type === MessageType.InfoReply)!);
+  const withBody = (data: Uint8Array, bodyLen: number) => {
+    const out = new Uint8Array(header.size + bodyLen);
+    out.set(data.subarray(0, Math.min(data.length, out.length)));
+    new DataView(out.buffer).setUint16(header.fields.body_len.offset, bodyLen, true);
+    return out;
+  };
+
+  test("an Info is as large as the InfoReply it asks for: answering it amplifies nothing", () => {
+    expect(info.length).toBe(reply.length);
+    expect(info.length).toBe(header.size + infoReplyBody.size);
+  });
+
+  test("header-only, short and oversized bodies are rejected, with a consistent body_len too", () => {
+    for (const data of [info, reply]) {
+      const body = data.length - header.size;
+      for (const len of [0, 1, body - 1, body + 1, body + 8]) {
+        expectError(withBody(data, len), "length");
+      }
+      expectError(data.slice(0, data.length - 1), "length"); // body_len says more than arrived
+    }
+  });
+
+  test("an InfoReply with a status, fast-path bit or app the codec does not know is out of range", () => {
+    const at = (field: keyof typeof infoReplyBody.fields) => header.size + infoReplyBody.fields[field].offset;
+    for (const [field, value] of [["status", 3], ["fast_paths", 0x08], ["fast_paths", 0xff], ["app", 0], ["app", 3]] as const) {
+      const copy = reply.slice();
+      copy[at(field)] = value;
+      expectError(copy, "range");
+    }
+  });
+
+  test("an InfoReply's header carries the replica's index, view, op and commit", () => {
+    const view = new DataView(reply.buffer);
+    expect(reply[header.fields.type.offset]).toBe(MessageType.InfoReply);
+    expect(reply[header.fields.sender.offset]).toBe(2);
+    expect(view.getUint32(header.fields.view.offset, true)).toBe(9);
+    expect(Number(view.getBigUint64(header.fields.op.offset, true))).toBe(123);
+    expect(Number(view.getBigUint64(header.fields.commit.offset, true))).toBe(120);
   });
 });
 
