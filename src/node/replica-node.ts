@@ -77,7 +77,7 @@ export class ReplicaNode {
     this.peers = config.replicas.map((r) => parseAddr(r.addr));
     this.peerKeys = this.peers.map(addrKey);
     this.socket = UdpSocket.bind(self.host, self.port, { rcvbufBytes: 8 << 20, sndbufBytes: 8 << 20 });
-    this.fast = opts.fastPath && new KernelLink(opts.fastPath, self.index, this.codec, this.stats, (m) => opts.log.warn(m));
+    this.fast = opts.fastPath && new KernelLink(opts.fastPath, self.index, this.codec, this.stats);
     this.core = new Replica(
       {
         replicaCount: config.replicas.length,

@@ -51,6 +51,7 @@ describe.skipIf(!isRoot)("XDP fast paths (with tc broadcast)", () => {
         expect(pruned).toBeGreaterThan(0);
         if (n >= 5) expect(leader.xdp_prune_early).toBeGreaterThan(0); // f >= 2: acks before the quorum
         for (const c of counters) expect(c.xdp_foreign).toBe(0);
+        for (const c of counters) expect(c.xdp_fast_pass_invalid).toBe(0);
         // Acks made in XDP carry checksums the receiving stack accepts.
         for (let i = 0; i < n; i++) expect(udpErrors(h.cluster, i).csumErrors).toBe(0);
       });
