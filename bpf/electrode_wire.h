@@ -60,7 +60,8 @@ enum electrode_xdp_counter {
 	ELECTRODE_XDP_PASS_OTHER = 12,
 	ELECTRODE_XDP_NOT_OURS = 13,
 	ELECTRODE_XDP_FAST_PASS_INVALID = 14,
-	ELECTRODE_XDP_COUNTERS = 15,
+	ELECTRODE_XDP_PASS_QUORUM_REPEAT = 15,
+	ELECTRODE_XDP_COUNTERS = 16,
 };
 
 /* Fixed header of every electrode datagram. */

@@ -4,10 +4,14 @@
  *
  * Quorum prune. The leader counts PrepareOk per op in a table of slots (slot = op mod
  * ELECTRODE_QUORUM_SLOTS, tagged with view and op, a bitset of the replicas that acked). Acks before
- * the quorum, after it, and repeated ones are dropped; the one ack that completes the quorum is
- * passed up marked ELECTRODE_FLAG_QUORUM, and user space commits on it without counting. Acks it
- * cannot place (another view, a slot already reused by a later op, not the leader) go up unmarked:
- * user space counts those itself, so it stays correct without pruning.
+ * the quorum, a replica's first ack after it, and repeated ones before it are dropped; the one ack
+ * that completes the quorum is passed up marked ELECTRODE_FLAG_QUORUM, and user space commits on it
+ * without counting. That ack can still be lost after XDP_PASS (a full socket buffer), and then the
+ * op would commit only when a later op's quorum arrives, never if no later op comes: so a repeated
+ * ack after the quorum (followers re-ack while the leader's heartbeat shows the op uncommitted)
+ * goes up marked again. In steady state nobody re-acks: about one ack per op still reaches user
+ * space. Acks it cannot place (another view, a slot already reused by a later op, not the leader)
+ * go up unmarked: user space counts those itself, so it stays correct without pruning.
  *
  * Fast reply. A follower that is normal in the view of a Prepare from that view's leader, whose
  * first op is exactly the next one after its log, copies the datagram into a ring buffer record for
@@ -225,7 +229,7 @@ static __always_inline __u16 ack_udp_csum(struct iphdr *ip, struct udphdr *udp)
 
 /* ---- Quorum prune (leader). ---- */
 
-enum prune_verdict { PRUNE_EARLY, PRUNE_LATE, PRUNE_DUPLICATE, PRUNE_QUORUM, PRUNE_EVICTED };
+enum prune_verdict { PRUNE_EARLY, PRUNE_LATE, PRUNE_DUPLICATE, PRUNE_QUORUM, PRUNE_QUORUM_REPEAT, PRUNE_EVICTED };
 
 static __always_inline int count_ack(struct electrode_kstate *st, __u64 op, __u32 sender)
 {
@@ -250,7 +254,8 @@ static __always_inline int count_ack(struct electrode_kstate *st, __u64 op, __u3
 		slot->done = 0;
 	}
 	if (slot->acked & bit) {
-		verdict = PRUNE_DUPLICATE;
+		/* After the quorum a repeat is a re-ack: the marked ack may never have reached user space. */
+		verdict = slot->done ? PRUNE_QUORUM_REPEAT : PRUNE_DUPLICATE;
 	} else {
 		slot->acked |= bit;
 		if (slot->done) {
@@ -269,13 +274,15 @@ static __always_inline int count_ack(struct electrode_kstate *st, __u64 op, __u3
 static __always_inline int quorum_prune(struct packet *p)
 {
 	struct electrode_kstate st;
+	int verdict;
 
 	if (p->udp->len != bpf_htons(ACK_UDP_BYTES) || p->hdr->body_len != 0)
 		return count(ELECTRODE_XDP_PASS_OTHER, XDP_PASS); /* not a well-formed ack: user space judges */
 	if (read_state(&st) < 0 || !(st.enable & ELECTRODE_ENABLE_PRUNE) || st.status != ELECTRODE_STATUS_NORMAL ||
 	    st.leader != electrode_cfg.self_index || p->hdr->view != st.view)
 		return count(ELECTRODE_XDP_PASS_STATE, XDP_PASS);
-	switch (count_ack(&st, p->hdr->op, p->hdr->sender)) {
+	verdict = count_ack(&st, p->hdr->op, p->hdr->sender);
+	switch (verdict) {
 	case PRUNE_EARLY:
 		return count(ELECTRODE_XDP_PRUNE_EARLY, XDP_DROP);
 	case PRUNE_LATE:
@@ -290,7 +297,7 @@ static __always_inline int quorum_prune(struct packet *p)
 	p->hdr->flags |= ELECTRODE_FLAG_QUORUM;
 	p->udp->check = 0;
 	p->udp->check = ack_udp_csum(p->ip, p->udp);
-	return count(ELECTRODE_XDP_PASS_QUORUM, XDP_PASS);
+	return count(verdict == PRUNE_QUORUM_REPEAT ? ELECTRODE_XDP_PASS_QUORUM_REPEAT : ELECTRODE_XDP_PASS_QUORUM, XDP_PASS);
 }
 
 /* ---- Fast reply (followers). ---- */

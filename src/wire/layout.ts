@@ -236,9 +236,9 @@ export enum XdpCounter {
   FastPassTooBig = 4,
   /** Leader: PrepareOk dropped, the quorum for its op is not complete yet. */
   PruneEarly = 5,
-  /** Leader: PrepareOk dropped, its op already had its quorum. */
+  /** Leader: PrepareOk dropped, its op already had its quorum (the first ack of this replica for it). */
   PruneLate = 6,
-  /** Leader: PrepareOk dropped, the same replica already acked this op. */
+  /** Leader: PrepareOk dropped, the same replica already acked this op, whose quorum is not complete. */
   PruneDuplicate = 7,
   /** Leader: the PrepareOk that completes a quorum, passed up marked Quorum. */
   PassQuorum = 8,
@@ -257,8 +257,13 @@ export enum XdpCounter {
    * length or the body length lies, a u64 beyond u64ValueMax, IP and UDP lengths disagree): the
    * kernel acks only Prepares whose every entry the replica can read. */
   FastPassInvalid = 14,
+  /** Leader: a repeated PrepareOk for an op that already had its quorum (a follower re-acks when
+   * the leader's heartbeat shows the op uncommitted), passed up marked Quorum again: the first
+   * marked ack may have been lost after XDP passed it (a full socket buffer), and with no later
+   * op to commit over it, this is the op's way to commit. */
+  PassQuorumRepeat = 15,
 }
-export const xdpCounterCount = 15;
+export const xdpCounterCount = 16;
 
 export const allLayouts = [
   header,

@@ -11,7 +11,8 @@ import { Codec } from "../../src/wire/codec.ts";
 import { datagramBytesMax, entryHead, header, MessageType, prepareBody, prepareEntriesMax, u64ValueMax } from "../../src/wire/layout.ts";
 import type { Prepare, PrepareOk } from "../../src/wire/messages.ts";
 
-export type PruneVerdict = "early" | "late" | "duplicate" | "quorum" | "evicted" | "state";
+/** "repeat": a repeated ack after the quorum, passed up marked Quorum again (as "quorum" is). */
+export type PruneVerdict = "early" | "late" | "duplicate" | "quorum" | "repeat" | "evicted" | "state";
 
 const highWordMax = Math.floor(u64ValueMax / 2 ** 32);
 
@@ -67,7 +68,7 @@ export class FastPathModel {
   private readonly slots: (Slot | undefined)[];
   /** Ring records: Prepares acked in the kernel, as datagrams. */
   private records: Uint8Array[] = [];
-  readonly counters = { fastAcked: 0, fastPassed: 0, fastInvalid: 0, pruned: 0, quorum: 0, passed: 0 };
+  readonly counters = { fastAcked: 0, fastPassed: 0, fastInvalid: 0, pruned: 0, quorum: 0, quorumRepeat: 0, passed: 0 };
   /** The replica node's side, the real one. */
   readonly link: KernelLink;
   readonly nodeStats = { fastReplied: 0, kernelWrites: 0, dropped: { "fast-record": 0 } };
@@ -162,7 +163,8 @@ export class FastPathModel {
       this.slots[key] = slot;
     }
     const bit = 1 << msg.sender;
-    if (slot.acked & bit) return this.count("duplicate");
+    // After the quorum a repeat is a re-ack: the marked ack may never have reached user space.
+    if (slot.acked & bit) return this.count(slot.done ? "repeat" : "duplicate");
     slot.acked |= bit;
     if (slot.done) return this.count("late");
     if (popcount(slot.acked) >= this.f) {
@@ -174,6 +176,7 @@ export class FastPathModel {
 
   private count(verdict: PruneVerdict): PruneVerdict {
     if (verdict === "quorum") this.counters.quorum += 1;
+    else if (verdict === "repeat") this.counters.quorumRepeat += 1;
     else if (verdict === "early" || verdict === "late" || verdict === "duplicate") this.counters.pruned += 1;
     else this.counters.passed += 1;
     return verdict;
