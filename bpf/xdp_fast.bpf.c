@@ -4,14 +4,20 @@
  *
  * Quorum prune. The leader counts PrepareOk per op in a table of slots (slot = op mod
  * ELECTRODE_QUORUM_SLOTS, tagged with view and op, a bitset of the replicas that acked). Acks before
- * the quorum, after it, and repeated ones are dropped; the one ack that completes the quorum is
- * passed up marked ELECTRODE_FLAG_QUORUM, and user space commits on it without counting. Acks it
- * cannot place (another view, a slot already reused by a later op, not the leader) go up unmarked:
- * user space counts those itself, so it stays correct without pruning.
+ * the quorum, a replica's first ack after it, and repeated ones before it are dropped; the one ack
+ * that completes the quorum is passed up marked ELECTRODE_FLAG_QUORUM, and user space commits on it
+ * without counting. That ack can still be lost after XDP_PASS (a full socket buffer), and then the
+ * op would commit only when a later op's quorum arrives, never if no later op comes: so a repeated
+ * ack after the quorum (followers re-ack while the leader's heartbeat shows the op uncommitted)
+ * goes up marked again. In steady state nobody re-acks: about one ack per op still reaches user
+ * space. Acks it cannot place (another view, a slot already reused by a later op, not the leader)
+ * go up unmarked: user space counts those itself, so it stays correct without pruning.
  *
  * Fast reply. A follower that is normal in the view of a Prepare from that view's leader, whose
  * first op is exactly the next one after its log, copies the datagram into a ring buffer record for
- * user space and turns the packet itself into the PrepareOk (XDP_TX). Anything else goes up.
+ * user space and turns the packet itself into the PrepareOk (XDP_TX). It acks only a Prepare that
+ * user space decodes: the checks of src/wire/codec.ts (lengths, count, every entry's framing, u64
+ * ranges) are made here first. Anything else goes up.
  *
  * Kernel state (status, view, leader, last op, which fast paths the process uses) is written by the replica under the value's spin
  * lock on every change, before it acts in the new state. The fast path reserves its ring record
@@ -223,7 +229,7 @@ static __always_inline __u16 ack_udp_csum(struct iphdr *ip, struct udphdr *udp)
 
 /* ---- Quorum prune (leader). ---- */
 
-enum prune_verdict { PRUNE_EARLY, PRUNE_LATE, PRUNE_DUPLICATE, PRUNE_QUORUM, PRUNE_EVICTED };
+enum prune_verdict { PRUNE_EARLY, PRUNE_LATE, PRUNE_DUPLICATE, PRUNE_QUORUM, PRUNE_QUORUM_REPEAT, PRUNE_EVICTED };
 
 static __always_inline int count_ack(struct electrode_kstate *st, __u64 op, __u32 sender)
 {
@@ -248,7 +254,8 @@ static __always_inline int count_ack(struct electrode_kstate *st, __u64 op, __u3
 		slot->done = 0;
 	}
 	if (slot->acked & bit) {
-		verdict = PRUNE_DUPLICATE;
+		/* After the quorum a repeat is a re-ack: the marked ack may never have reached user space. */
+		verdict = slot->done ? PRUNE_QUORUM_REPEAT : PRUNE_DUPLICATE;
 	} else {
 		slot->acked |= bit;
 		if (slot->done) {
@@ -267,13 +274,15 @@ static __always_inline int count_ack(struct electrode_kstate *st, __u64 op, __u3
 static __always_inline int quorum_prune(struct packet *p)
 {
 	struct electrode_kstate st;
+	int verdict;
 
 	if (p->udp->len != bpf_htons(ACK_UDP_BYTES) || p->hdr->body_len != 0)
 		return count(ELECTRODE_XDP_PASS_OTHER, XDP_PASS); /* not a well-formed ack: user space judges */
 	if (read_state(&st) < 0 || !(st.enable & ELECTRODE_ENABLE_PRUNE) || st.status != ELECTRODE_STATUS_NORMAL ||
 	    st.leader != electrode_cfg.self_index || p->hdr->view != st.view)
 		return count(ELECTRODE_XDP_PASS_STATE, XDP_PASS);
-	switch (count_ack(&st, p->hdr->op, p->hdr->sender)) {
+	verdict = count_ack(&st, p->hdr->op, p->hdr->sender);
+	switch (verdict) {
 	case PRUNE_EARLY:
 		return count(ELECTRODE_XDP_PRUNE_EARLY, XDP_DROP);
 	case PRUNE_LATE:
@@ -288,10 +297,56 @@ static __always_inline int quorum_prune(struct packet *p)
 	p->hdr->flags |= ELECTRODE_FLAG_QUORUM;
 	p->udp->check = 0;
 	p->udp->check = ack_udp_csum(p->ip, p->udp);
-	return count(ELECTRODE_XDP_PASS_QUORUM, XDP_PASS);
+	return count(verdict == PRUNE_QUORUM_REPEAT ? ELECTRODE_XDP_PASS_QUORUM_REPEAT : ELECTRODE_XDP_PASS_QUORUM, XDP_PASS);
 }
 
 /* ---- Fast reply (followers). ---- */
+
+#define U64_IN_RANGE(v) (((__u64)(v) >> 32) <= ELECTRODE_U64_HIGH_WORD_MAX)
+
+/* What src/wire/codec.ts requires of a Prepare's lengths and header, checked in the packet before
+ * anything is reserved: the IP length agrees with the UDP length (which is what the replica would
+ * read: `len` bytes of message), body_len fills it exactly, 1 <= count <= op (and no more entries
+ * than fit a datagram), op and commit within u64ValueMax. parse() checked magic, version and
+ * cluster, from_peer() the sender; the entries are checked once copied (prepare_entries_valid). */
+static __always_inline int prepare_header_valid(struct packet *p, struct electrode_prepare_body *body, __u32 len)
+{
+	struct electrode_hdr *h = p->hdr;
+
+	if (p->ip->tot_len != bpf_htons(sizeof(struct iphdr) + sizeof(struct udphdr) + len))
+		return 0;
+	if (h->body_len != len - sizeof(struct electrode_hdr))
+		return 0;
+	if (!U64_IN_RANGE(h->op) || !U64_IN_RANGE(h->commit))
+		return 0;
+	return body->count != 0 && body->count <= h->op && body->count <= ELECTRODE_PREPARE_ENTRIES_MAX;
+}
+
+/* The entries of the Prepare copied into rec->data (`len` bytes), read the way the codec reads
+ * them: `entries` heads, each inside the datagram with its client id and request number within
+ * u64ValueMax, each op inside the datagram, the last one ending exactly where the datagram ends.
+ * Bounded: a datagram holds at most ELECTRODE_PREPARE_ENTRIES_MAX entries (prepare_header_valid). */
+static __always_inline int prepare_entries_valid(struct electrode_fast_record *rec, __u32 len, __u32 entries)
+{
+	__u32 pos = sizeof(struct electrode_hdr) + sizeof(struct electrode_prepare_body);
+	struct electrode_entry e;
+	__u32 i;
+
+	for (i = 0; i < ELECTRODE_PREPARE_ENTRIES_MAX; i++) {
+		if (i == entries)
+			break;
+		/* The constant bound is for the verifier; the one against len is the codec's. */
+		if (pos > ELECTRODE_DATAGRAM_BYTES_MAX - sizeof(e) || pos + sizeof(e) > len)
+			return 0;
+		__builtin_memcpy(&e, rec->data + pos, sizeof(e));
+		if (!U64_IN_RANGE(e.client_id) || !U64_IN_RANGE(e.request_num))
+			return 0;
+		pos += sizeof(e) + e.len;
+		if (pos > len)
+			return 0;
+	}
+	return i == entries && pos == len;
+}
 
 /* Claims ops first..op for the fast path when they extend what this replica holds in its view. */
 static __always_inline int claim(struct electrode_kstate *st, __u64 first, __u64 op)
@@ -370,21 +425,23 @@ static __always_inline int fast_reply(struct xdp_md *ctx, struct packet *p)
 	struct electrode_prepare_body *body = (void *)(p->hdr + 1);
 	struct electrode_fast_record *rec;
 	struct electrode_kstate st;
-	__u32 len, view;
+	__u32 udp_len, len, view, entries;
 	__u64 op, first;
 
 	if ((void *)(body + 1) > p->end)
-		return count(ELECTRODE_XDP_PASS_OTHER, XDP_PASS);
-	len = bpf_ntohs(p->udp->len) - sizeof(struct udphdr);
+		return count(ELECTRODE_XDP_FAST_PASS_INVALID, XDP_PASS);
+	udp_len = bpf_ntohs(p->udp->len);
+	if (udp_len < sizeof(struct udphdr) + sizeof(struct electrode_hdr) + sizeof(*body))
+		return count(ELECTRODE_XDP_FAST_PASS_INVALID, XDP_PASS);
+	len = udp_len - sizeof(struct udphdr);
 	if (len > ELECTRODE_DATAGRAM_BYTES_MAX)
 		return count(ELECTRODE_XDP_FAST_PASS_TOO_BIG, XDP_PASS);
-	if (len < sizeof(struct electrode_hdr) + sizeof(*body))
-		return count(ELECTRODE_XDP_PASS_OTHER, XDP_PASS);
+	if (!prepare_header_valid(p, body, len))
+		return count(ELECTRODE_XDP_FAST_PASS_INVALID, XDP_PASS);
 	op = p->hdr->op;
 	view = p->hdr->view;
-	if (body->count == 0 || body->count > op)
-		return count(ELECTRODE_XDP_FAST_PASS_NOT_NEXT, XDP_PASS);
-	first = op - body->count + 1;
+	entries = body->count;
+	first = op - entries + 1;
 	if (!fast_reply_enabled())
 		return count(ELECTRODE_XDP_FAST_PASS_STATE, XDP_PASS);
 
@@ -392,9 +449,10 @@ static __always_inline int fast_reply(struct xdp_md *ctx, struct packet *p)
 	rec = bpf_ringbuf_reserve(&el_xdp_ring, sizeof(*rec), 0);
 	if (!rec)
 		return count(ELECTRODE_XDP_FAST_PASS_RING_FULL, XDP_PASS);
-	if (bpf_xdp_load_bytes(ctx, MSG_OFF, rec->data, len)) {
+	/* Fails when the UDP length runs beyond the packet. */
+	if (bpf_xdp_load_bytes(ctx, MSG_OFF, rec->data, len) || !prepare_entries_valid(rec, len, entries)) {
 		bpf_ringbuf_discard(rec, 0);
-		return count(ELECTRODE_XDP_PASS_OTHER, XDP_PASS); /* UDP length beyond the packet */
+		return count(ELECTRODE_XDP_FAST_PASS_INVALID, XDP_PASS);
 	}
 	if (read_state(&st) < 0 || !(st.enable & ELECTRODE_ENABLE_FAST_REPLY) || st.status != ELECTRODE_STATUS_NORMAL ||
 	    st.leader == electrode_cfg.self_index || p->hdr->sender != st.leader || view != st.view) {

@@ -44,7 +44,7 @@ export interface ReplicaStatus {
   readonly id: number;
   readonly iface: string | null;
   readonly tc_broadcast: { readonly attached: boolean; readonly detail: string; readonly program_id: number | null };
-  readonly xdp: { readonly set_up: boolean; readonly attached: boolean; readonly detail: string; readonly mode: string | null; readonly mode_reason: string | null };
+  readonly xdp: { readonly set_up: boolean; readonly attached: boolean; readonly program_id: number | null; readonly detail: string; readonly mode: string | null; readonly mode_reason: string | null };
   readonly counters: Record<string, number>;
 }
 

@@ -2,6 +2,7 @@
 // how fast-acked Prepares come back from the ring (in op order), and the fence the core calls
 // before a follower leaves its view. The simulator's model (test/sim/fast-model.ts) mirrors it.
 
+import { assert } from "../core/assert.ts";
 import { Status, type KernelState } from "../core/types.ts";
 import type { Codec } from "../wire/codec.ts";
 import { MessageType } from "../wire/layout.ts";
@@ -23,7 +24,8 @@ export interface KernelLinkCounters {
   fastReplied: number;
   /** Kernel state writes (bpf syscalls). */
   kernelWrites: number;
-  /** "fast-record": ring records user space could not read (the kernel acked them: takeRecord). */
+  /** "fast-record": ring records user space could not read (the kernel acked them: takeRecord
+   * stops the replica right after counting one). */
   dropped: { "fast-record": number };
 }
 
@@ -51,7 +53,6 @@ export class KernelLink {
     private readonly selfIndex: number,
     private readonly codec: Codec,
     private readonly counters: KernelLinkCounters,
-    private readonly warn: (message: string) => void,
   ) {}
 
   get prune(): boolean {
@@ -64,11 +65,13 @@ export class KernelLink {
   private takeRecord(datagram: Uint8Array): void {
     const decoded = this.codec.decode(datagram);
     if (!decoded.ok || decoded.msg.type !== MessageType.Prepare) {
-      // The kernel acked what user space cannot read: only a corrupt datagram from the leader's
-      // address can do that (XDP runs before UDP checksums are checked). Loud, and counted.
+      // The kernel acked what user space cannot read. The XDP program validates a Prepare the way
+      // the codec does before it acks, so this is a bug in one of them; and the ack may already
+      // count towards a quorum for entries this replica will never hold. Going on would let a
+      // committed op be lost: stop, as the core does on any broken invariant.
       this.counters.dropped["fast-record"] += 1;
-      this.warn(`fast reply handed over an unreadable Prepare (${decoded.ok ? MessageType[decoded.msg.type] : decoded.error})`);
-      return;
+      const what = decoded.ok ? `a ${MessageType[decoded.msg.type]}` : `a datagram the codec rejects (${decoded.error})`;
+      assert(false, `fast reply acked ${what} of ${datagram.length} bytes: the kernel's checks and the codec disagree`);
     }
     this.pending.push(decoded.msg);
   }

@@ -81,7 +81,7 @@ export class ReplicaNode {
     this.peers = config.replicas.map((r) => parseAddr(r.addr));
     this.peerKeys = this.peers.map(addrKey);
     this.socket = UdpSocket.bind(self.host, self.port, { rcvbufBytes: 8 << 20, sndbufBytes: 8 << 20 });
-    this.fast = opts.fastPath && new KernelLink(opts.fastPath, self.index, this.codec, this.stats, (m) => opts.log.warn(m));
+    this.fast = opts.fastPath && new KernelLink(opts.fastPath, self.index, this.codec, this.stats);
     const running = [opts.tcBroadcast && "tc-broadcast", this.fast?.prune && "quorum-prune", this.fast?.fastReply && "fast-reply"];
     this.fastPathBits = fastPathBitsOf(running.filter((n): n is string => typeof n === "string"));
     this.core = new Replica(

@@ -23,6 +23,7 @@ import {
   recoveryBody,
   recoveryResponseBody,
   senderClient,
+  u64ValueMax,
   version,
   type Field,
 } from "./layout.ts";
@@ -54,7 +55,7 @@ export type Decoded = { ok: true; msg: Message; flags: number } | { ok: false; e
 
 const two32 = 2 ** 32;
 /** Largest u64 we accept: numbers stay exact in a JS double. */
-const u53Max = Number.MAX_SAFE_INTEGER;
+const u53Max = u64ValueMax;
 
 /** Up to this many bytes, decode copies a payload with a loop instead of slice(). */
 const smallCopyMax = 48;

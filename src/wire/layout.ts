@@ -51,6 +51,10 @@ export const version = 1;
  * paths never see IP fragments. Batches larger than this are split into several messages. */
 export const datagramBytesMax = 1472;
 
+/** Largest value of a u64 field the codec accepts (it stays exact in a JS double); the XDP program
+ * checks the high 32-bit word of every u64 of a Prepare it acks against it. */
+export const u64ValueMax = Number.MAX_SAFE_INTEGER;
+
 /** Sender byte of messages from clients (replicas use their index 0..n-1). */
 export const senderClient = 0xff;
 
@@ -258,7 +262,8 @@ export enum XdpCounter {
   FastAcked = 0,
   /** Follower: Prepare passed up: status not normal, another view, or not from the view's leader. */
   FastPassState = 1,
-  /** Follower: Prepare passed up: does not extend the log (gap, duplicate, resend). */
+  /** Follower: Prepare passed up: does not extend the log (gap, duplicate, resend). A Prepare whose
+   * count is 0 or beyond its op counts as FastPassInvalid (user space cannot decode it either). */
   FastPassNotNext = 2,
   /** Follower: Prepare passed up: the ring buffer was full. */
   FastPassRingFull = 3,
@@ -266,9 +271,9 @@ export enum XdpCounter {
   FastPassTooBig = 4,
   /** Leader: PrepareOk dropped, the quorum for its op is not complete yet. */
   PruneEarly = 5,
-  /** Leader: PrepareOk dropped, its op already had its quorum. */
+  /** Leader: PrepareOk dropped, its op already had its quorum (the first ack of this replica for it). */
   PruneLate = 6,
-  /** Leader: PrepareOk dropped, the same replica already acked this op. */
+  /** Leader: PrepareOk dropped, the same replica already acked this op, whose quorum is not complete. */
   PruneDuplicate = 7,
   /** Leader: the PrepareOk that completes a quorum, passed up marked Quorum. */
   PassQuorum = 8,
@@ -283,8 +288,17 @@ export enum XdpCounter {
   PassOther = 12,
   /** Not electrode traffic for this replica (other ports, protocols, clusters): passed. */
   NotOurs = 13,
+  /** Follower: Prepare passed up: it would not decode in user space (the entry count, an entry's
+   * length or the body length lies, a u64 beyond u64ValueMax, IP and UDP lengths disagree): the
+   * kernel acks only Prepares whose every entry the replica can read. */
+  FastPassInvalid = 14,
+  /** Leader: a repeated PrepareOk for an op that already had its quorum (a follower re-acks when
+   * the leader's heartbeat shows the op uncommitted), passed up marked Quorum again: the first
+   * marked ack may have been lost after XDP passed it (a full socket buffer), and with no later
+   * op to commit over it, this is the op's way to commit. */
+  PassQuorumRepeat = 15,
 }
-export const xdpCounterCount = 14;
+export const xdpCounterCount = 16;
 
 export const allLayouts = [
   header,
@@ -304,6 +318,10 @@ export const allLayouts = [
   kernelStateLayout,
   fastRecord,
 ] as const;
+
+/** Most entries one Prepare can carry (each takes at least an entry head): bounds the XDP program's
+ * loop over a Prepare's entries. */
+export const prepareEntriesMax = Math.floor((datagramBytesMax - header.size - prepareBody.size) / entryHead.size);
 
 /** Largest operation (request payload) that fits one Prepare with its header and entry head. */
 export const opBytesMax = datagramBytesMax - header.size - prepareBody.size - entryHead.size;

@@ -1,5 +1,6 @@
 // Parses an Ethernet/IPv4/UDP frame as it arrived on a wire and checks its checksums from first
-// principles (RFC 1071 one's complement sums), independently of the kernel that wrote them.
+// principles (RFC 1071 one's complement sums), independently of the kernel that wrote them; and
+// builds such frames for tests that craft their own (udpFrame).
 
 export interface UdpFrame {
   readonly dstMac: string;
@@ -84,4 +85,41 @@ export function hex(bytes: Uint8Array): string {
 
 export function unhex(text: string): Uint8Array {
   return new Uint8Array(Buffer.from(text, "hex"));
+}
+
+function ipOctets(ip: string): number[] {
+  return ip.split(".").map(Number);
+}
+
+/**
+ * An Ethernet + IPv4 + UDP frame carrying `payload`, checksums right (locally administered MACs).
+ * `ipTotalExtra` makes the IP total length disagree with the UDP length by that many bytes (the
+ * frame is padded to match the IP length, as a sender that lies about UDP's would do).
+ */
+export function udpFrame(from: { ip: string; port: number }, to: { ip: string; port: number }, payload: Uint8Array, ipTotalExtra = 0): Uint8Array {
+  const frame = new Uint8Array(ethBytes + ipBytes + udpBytes + payload.length + Math.max(0, ipTotalExtra));
+  const v = new DataView(frame.buffer);
+  frame.set([0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1], 0);
+  v.setUint16(12, 0x0800);
+  const l3 = ethBytes;
+  v.setUint8(l3, 0x45);
+  v.setUint16(l3 + 2, ipBytes + udpBytes + payload.length + ipTotalExtra);
+  v.setUint8(l3 + 8, 64);
+  v.setUint8(l3 + 9, 17);
+  frame.set(ipOctets(from.ip), l3 + 12);
+  frame.set(ipOctets(to.ip), l3 + 16);
+  v.setUint16(l3 + 10, ~onesComplementSum(frame.subarray(l3, l3 + ipBytes)) & 0xffff);
+  const l4 = l3 + ipBytes;
+  const udpLength = udpBytes + payload.length;
+  v.setUint16(l4, from.port);
+  v.setUint16(l4 + 2, to.port);
+  v.setUint16(l4 + 4, udpLength);
+  frame.set(payload, l4 + udpBytes);
+  const pseudo = new Uint8Array(12);
+  pseudo.set(frame.subarray(l3 + 12, l3 + 20), 0);
+  pseudo[9] = 17;
+  new DataView(pseudo.buffer).setUint16(10, udpLength);
+  const sum = onesComplementSum(frame.subarray(l4, l4 + udpLength), onesComplementSum(pseudo));
+  v.setUint16(l4 + 6, ~sum & 0xffff || 0xffff);
+  return frame;
 }

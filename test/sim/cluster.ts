@@ -30,6 +30,10 @@ export interface NetConditions {
   duplication: number;
   /** Each message takes 1..delayMax ticks. */
   delayMax: number;
+  /** Loss after the receiver's kernel fast path passed a message up, before its process reads it
+   * (a full socket buffer): the kernel's verdict stands (a quorum slot marked done, say) while the
+   * message is gone. Only with fast paths; drawn from the fast-path stream. */
+  socketLoss: number;
 }
 
 /** Where a message goes: a replica index, or a client (by position). */
@@ -91,10 +95,12 @@ export class Cluster {
   readonly pausedUntil: number[];
   /** Scenario hook: return false to drop a packet. */
   filter: ((p: Packet) => boolean) | undefined;
+  /** Scenario hook: return false to lose a packet the receiver's kernel passed up (after its verdict). */
+  socketFilter: ((p: Packet, via: "quorum" | undefined) => boolean) | undefined;
   /** Scenario hook: sees every effect of every step, with the replica's status before it. */
   observer: ((index: number, effect: Effect) => void) | undefined;
   readonly trace: string[] = [];
-  readonly stats = { delivered: 0, lost: 0, crashes: 0, restarts: 0, replies: 0, viewChanges: 0 };
+  readonly stats = { delivered: 0, lost: 0, lostAfterKernel: 0, crashes: 0, restarts: 0, replies: 0, viewChanges: 0 };
   private readonly queue = new Map<number, Packet[]>();
   private readonly codec: Codec | undefined;
   private readonly buf = new Uint8Array(datagramBytesMax);
@@ -106,7 +112,7 @@ export class Cluster {
     this.rand = new Prng(opts.seed);
     this.fastRand = new Prng(opts.seed ^ 0x7a57);
     this.timing = { ...simTiming, ...opts.timing };
-    this.net = { loss: 0, duplication: 0, delayMax: 1, ...opts.net };
+    this.net = { loss: 0, duplication: 0, delayMax: 1, socketLoss: 0, ...opts.net };
     this.codec = opts.codec ? new Codec(0x5eed) : undefined;
     this.clientRetryTicks = opts.clientRetryTicks ?? 30;
     this.checker = new Checker(this.n, (m) => this.fail(m));
@@ -298,6 +304,7 @@ export class Cluster {
         const verdict = this.kernelPath(to, model, p.msg);
         if (verdict === "consumed") continue;
         kernel = { via: verdict };
+        if (this.lostAfterKernel(p, verdict)) continue;
       }
       if (this.pausedUntil[to]! > this.now) {
         this.enqueue(this.pausedUntil[to]!, { ...p, kernel }); // waits in the paused process's socket buffer
@@ -309,6 +316,16 @@ export class Cluster {
       touched.add(to);
     }
     for (const i of touched) if (this.replicas[i]) this.step(i, { kind: "flush" });
+  }
+
+  /** Whether a message the kernel passed up is lost before the process reads it. */
+  private lostAfterKernel(p: Packet, via: "quorum" | undefined): boolean {
+    const lost = (this.socketFilter !== undefined && !this.socketFilter(p, via)) || (this.net.socketLoss > 0 && this.fastRand.chance(this.net.socketLoss));
+    if (lost) {
+      this.stats.lostAfterKernel += 1;
+      this.note(`lost after the kernel of ${"replica" in p.to ? p.to.replica : "?"}: ${MessageType[p.msg.type]}${via ? ` (${via})` : ""}`);
+    }
+    return lost;
   }
 
   /** The XDP program on `to`: "consumed" (acked or pruned), else how the message goes up. */
@@ -324,7 +341,7 @@ export class Cluster {
     }
     if (msg.type === MessageType.PrepareOk) {
       const verdict = model.onPrepareOk(msg);
-      if (verdict === "quorum") return "quorum";
+      if (verdict === "quorum" || verdict === "repeat") return "quorum";
       return verdict === "evicted" || verdict === "state" ? undefined : "consumed";
     }
     return undefined;

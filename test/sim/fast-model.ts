@@ -8,10 +8,42 @@
 import { Status, type KernelState } from "../../src/core/types.ts";
 import { KernelLink } from "../../src/node/kernel-link.ts";
 import { Codec } from "../../src/wire/codec.ts";
-import { datagramBytesMax, MessageType } from "../../src/wire/layout.ts";
+import { datagramBytesMax, entryHead, header, MessageType, prepareBody, prepareEntriesMax, u64ValueMax } from "../../src/wire/layout.ts";
 import type { Prepare, PrepareOk } from "../../src/wire/messages.ts";
 
-export type PruneVerdict = "early" | "late" | "duplicate" | "quorum" | "evicted" | "state";
+/** "repeat": a repeated ack after the quorum, passed up marked Quorum again (as "quorum" is). */
+export type PruneVerdict = "early" | "late" | "duplicate" | "quorum" | "repeat" | "evicted" | "state";
+
+const highWordMax = Math.floor(u64ValueMax / 2 ** 32);
+
+/**
+ * Whether fast reply may ack this Prepare datagram (the UDP payload, `datagram.length` bytes), as
+ * bpf/xdp_fast.bpf.c decides it: its length checks, prepare_header_valid and prepare_entries_valid,
+ * in the same order. Every datagram it accepts decodes as a Prepare (src/wire/codec.ts); the tests
+ * hold both this and the C program to that.
+ */
+export function fastReplyAccepts(datagram: Uint8Array): boolean {
+  const v = new DataView(datagram.buffer, datagram.byteOffset, datagram.byteLength);
+  const len = datagram.length;
+  const h = header.fields;
+  if (len < header.size + prepareBody.size || len > datagramBytesMax) return false;
+  const high = (at: number) => v.getUint32(at + 4, true);
+  if (v.getUint16(h.body_len.offset, true) !== len - header.size) return false;
+  if (high(h.op.offset) > highWordMax || high(h.commit.offset) > highWordMax) return false;
+  const count = v.getUint16(header.size + prepareBody.fields.count.offset, true);
+  const op = Number(v.getBigUint64(h.op.offset, true));
+  if (count === 0 || count > op || count > prepareEntriesMax) return false;
+  let pos = header.size + prepareBody.size;
+  let i = 0;
+  for (; i < prepareEntriesMax; i++) {
+    if (i === count) break;
+    if (pos + entryHead.size > len) return false;
+    if (high(pos + entryHead.fields.client_id.offset) > highWordMax || high(pos + entryHead.fields.request_num.offset) > highWordMax) return false;
+    pos += entryHead.size + v.getUint16(pos + entryHead.fields.len.offset, true);
+    if (pos > len) return false;
+  }
+  return i === count && pos === len;
+}
 
 interface Slot {
   epoch: number;
@@ -36,7 +68,7 @@ export class FastPathModel {
   private readonly slots: (Slot | undefined)[];
   /** Ring records: Prepares acked in the kernel, as datagrams. */
   private records: Uint8Array[] = [];
-  readonly counters = { fastAcked: 0, fastPassed: 0, pruned: 0, quorum: 0, passed: 0 };
+  readonly counters = { fastAcked: 0, fastPassed: 0, fastInvalid: 0, pruned: 0, quorum: 0, quorumRepeat: 0, passed: 0 };
   /** The replica node's side, the real one. */
   readonly link: KernelLink;
   readonly nodeStats = { fastReplied: 0, kernelWrites: 0, dropped: { "fast-record": 0 } };
@@ -55,9 +87,7 @@ export class FastPathModel {
     readonly slotCount: number,
   ) {
     this.slots = new Array<Slot | undefined>(slotCount);
-    this.link = new KernelLink(this, index, codec, this.nodeStats, (m) => {
-      throw new Error(m);
-    });
+    this.link = new KernelLink(this, index, codec, this.nodeStats);
   }
 
   get state(): Pick<KernelState, "status" | "view" | "leader" | "lastOp"> | undefined {
@@ -88,18 +118,32 @@ export class FastPathModel {
 
   /** Fast reply: returns the PrepareOk sent from XDP, or undefined when the Prepare goes up. */
   onPrepare(msg: Prepare): PrepareOk | undefined {
+    const buf = new Uint8Array(datagramBytesMax);
+    return this.onPrepareDatagram(buf.slice(0, codec.encode(msg, buf)));
+  }
+
+  /** Fast reply of a Prepare as the bytes the XDP program sees (header checked by parse() and
+   * from_peer() already: magic, version, cluster, type, a configured sender). */
+  onPrepareDatagram(datagram: Uint8Array): PrepareOk | undefined {
+    if (!fastReplyAccepts(datagram)) {
+      this.counters.fastInvalid += 1;
+      return this.passUp();
+    }
+    const v = new DataView(datagram.buffer, datagram.byteOffset, datagram.byteLength);
+    const h = header.fields;
+    const sender = v.getUint8(h.sender.offset);
+    const view = v.getUint32(h.view.offset, true);
+    const opNum = Number(v.getBigUint64(h.op.offset, true));
+    const count = v.getUint16(header.size + prepareBody.fields.count.offset, true);
     const st = this.written;
-    const count = msg.entries.length;
-    if (count === 0 || count > msg.opNum) return this.passUp();
-    if (!st || st.status !== Status.Normal || st.leader === this.index || msg.sender !== st.leader || msg.view !== st.view) return this.passUp();
+    if (!st || st.status !== Status.Normal || st.leader === this.index || sender !== st.leader || view !== st.view) return this.passUp();
     const c = this.cursor;
     const held = c.epoch === this.epoch && c.view === st.view && c.op > st.lastOp ? c.op : st.lastOp;
-    if (msg.opNum - count + 1 !== held + 1) return this.passUp();
-    this.cursor = { epoch: this.epoch, view: st.view, op: msg.opNum };
-    const buf = new Uint8Array(datagramBytesMax);
-    this.records.push(buf.slice(0, codec.encode(msg, buf)));
+    if (opNum - count + 1 !== held + 1) return this.passUp();
+    this.cursor = { epoch: this.epoch, view: st.view, op: opNum };
+    this.records.push(datagram);
     this.counters.fastAcked += 1;
-    return { type: MessageType.PrepareOk, view: msg.view, sender: this.index, opNum: msg.opNum };
+    return { type: MessageType.PrepareOk, view, sender: this.index, opNum };
   }
 
   private passUp(): undefined {
@@ -119,7 +163,8 @@ export class FastPathModel {
       this.slots[key] = slot;
     }
     const bit = 1 << msg.sender;
-    if (slot.acked & bit) return this.count("duplicate");
+    // After the quorum a repeat is a re-ack: the marked ack may never have reached user space.
+    if (slot.acked & bit) return this.count(slot.done ? "repeat" : "duplicate");
     slot.acked |= bit;
     if (slot.done) return this.count("late");
     if (popcount(slot.acked) >= this.f) {
@@ -131,6 +176,7 @@ export class FastPathModel {
 
   private count(verdict: PruneVerdict): PruneVerdict {
     if (verdict === "quorum") this.counters.quorum += 1;
+    else if (verdict === "repeat") this.counters.quorumRepeat += 1;
     else if (verdict === "early" || verdict === "late" || verdict === "duplicate") this.counters.pruned += 1;
     else this.counters.passed += 1;
     return verdict;

@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { encodeGet, encodePut } from "../../src/app/kv.ts";
 import { Status } from "../../src/core/types.ts";
 import { MessageType } from "../../src/wire/layout.ts";
-import { Cluster } from "./cluster.ts";
+import { Cluster, simTiming } from "./cluster.ts";
 import { runSeeds } from "./simulator.ts";
 
 /**
@@ -101,6 +101,52 @@ describe("fast paths in the simulator", () => {
     c.submit(client, encodeGet("b"));
     c.runUntil(() => !client.pending, 1000, "get b");
     expect(new TextDecoder().decode(client.replies.at(-1)!.result.subarray(1))).toBe("2");
+  });
+
+  /** Ticks within which an op whose marked quorum ack was lost commits anyway: the leader's next
+   * heartbeat (at most heartbeatTicks after its last send) shows it uncommitted, the followers
+   * re-ack, the kernel passes a re-ack up marked, and the reply goes out; a tick per hop. */
+  const lostQuorumAckCommitTicksMax = simTiming.heartbeatTicks + 4;
+
+  for (const n of [3, 5]) {
+    test(`${n} replicas: a lost marked quorum ack with no later traffic still commits within ${lostQuorumAckCommitTicksMax} ticks`, () => {
+      const c = new Cluster({ replicas: n, seed: 31, fastPaths: true });
+      const client = c.addClient();
+      c.submit(client, encodePut("warm", "up"));
+      c.runUntil(() => !client.pending, 200, "warm-up put");
+      // The one ack that completes x's quorum is passed up marked by the leader's kernel, then lost
+      // before its process reads it (a full socket buffer). Nothing else is lost; no request follows.
+      let lostAt: number | undefined;
+      c.socketFilter = (_p, via) => {
+        if (via !== "quorum" || lostAt !== undefined) return true;
+        lostAt = c.now;
+        return false;
+      };
+      const leader = c.fast[0]!;
+      const repeatsBefore = leader.counters.quorumRepeat;
+      c.submit(client, encodePut("x", "1"));
+      c.runUntil(() => lostAt !== undefined, 20, "the marked ack passed up and lost");
+      c.runUntil(() => !client.pending, lostQuorumAckCommitTicksMax, "x commits without later traffic");
+      expect(leader.counters.quorumRepeat).toBeGreaterThan(repeatsBefore);
+      expect(c.stats.lostAfterKernel).toBe(1);
+      c.runUntil(() => c.converged(), 100, "converged");
+    });
+  }
+
+  test("in steady state the leader's process still sees about one ack per op", () => {
+    const c = new Cluster({ replicas: 5, seed: 32, fastPaths: true, timing: { batchMax: 1 } });
+    const clients = Array.from({ length: 4 }, () => c.addClient());
+    let ops = 0;
+    c.run(2000, () => {
+      for (const client of clients) {
+        if (client.pending) continue;
+        c.submit(client, encodePut(`k${client.clientId}`, `${ops++}`));
+      }
+    });
+    const leader = c.fast[0]!.counters;
+    expect(ops).toBeGreaterThan(1000);
+    expect(leader.quorum).toBeGreaterThan(ops * 0.9);
+    expect(leader.quorumRepeat).toBeLessThan(ops * 0.02);
   });
 
   /** Prepare x reaches only follower 1, whose kernel acks it (the leader commits and answers)

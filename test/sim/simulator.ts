@@ -29,6 +29,9 @@ export interface SimPlan {
   readonly codec: boolean;
   /** Model the kernel fast paths (quorum prune, fast reply) on every replica. */
   readonly fastPaths: boolean;
+  /** With fast paths: loss of what the kernel passed up, before the process reads it (until the
+   * healing, like the other faults). */
+  readonly socketLoss: number;
 }
 
 /** Ticks every client's pending request gets to complete once everything healed. */
@@ -58,6 +61,7 @@ export function planFor(seed: number, replicas: number, faultTicks = 3000): SimP
     bigOps: r.pick([0, 0, 0.1, 0.5]),
     codec: r.chance(0.25),
     fastPaths: r.chance(0.5),
+    socketLoss: r.pick([0, 0.02, 0.1]), // drawn last: the fields above stay what they were for a seed
   };
 }
 
@@ -75,7 +79,7 @@ export class Simulation {
       replicas: plan.replicas,
       seed: plan.seed,
       timing: plan.timing,
-      net: { loss: plan.loss, duplication: plan.duplication, delayMax: plan.delayMax },
+      net: { loss: plan.loss, duplication: plan.duplication, delayMax: plan.delayMax, socketLoss: plan.socketLoss },
       codec: plan.codec,
       fastPaths: plan.fastPaths,
     });
@@ -114,6 +118,7 @@ export class Simulation {
     c.heal();
     c.net.loss = 0;
     c.net.duplication = 0;
+    c.net.socketLoss = 0;
     c.net.delayMax = Math.min(c.net.delayMax, 3);
     for (let i = 0; i < c.n; i++) {
       c.pausedUntil[i] = 0;
