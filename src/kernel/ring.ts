@@ -53,7 +53,10 @@ export class RingReader {
   private readonly consumer: BigUint64Array;
   private readonly producer: BigUint64Array;
   private readonly data: Uint8Array;
-  /** The data area as u32 words, for the record headers (atomic loads: acquire order). */
+  /** The data area as u64 words, for the record headers (atomic loads: acquire order). u64 and not
+   * u32: JSC's optimized Atomics.load of a Uint32Array is a locked read-modify-write, which faults
+   * on the read-only pages the kernel maps the data area into; a BigUint64Array load is a load. */
+  private readonly headers: BigUint64Array;
   private readonly words: Uint32Array;
   private readonly mask: number;
 
@@ -69,6 +72,7 @@ export class RingReader {
     this.consumer = memory.consumer;
     this.producer = memory.producer;
     this.data = memory.data;
+    this.headers = new BigUint64Array(memory.data.buffer, memory.data.byteOffset, size / 8);
     this.words = new Uint32Array(memory.data.buffer, memory.data.byteOffset, size / 4);
     this.mask = size - 1;
   }
@@ -78,8 +82,9 @@ export class RingReader {
     return Number(Atomics.load(word, 0));
   }
 
+  /** The len word (with the flag bits) of the record header at `at` (8-byte aligned). */
   private header(at: number): number {
-    return Atomics.load(this.words, at >>> 2);
+    return Number(BigInt.asUintN(32, Atomics.load(this.headers, at >>> 3)));
   }
 
   /**
@@ -105,6 +110,8 @@ export class RingReader {
         len = this.wait(at);
       }
       const bytes = len & ~(busyBit | discardBit);
+      // The kernel never reserves more than the data area holds: anything else is a misread.
+      if (bytes > this.mask + 1 - ringHeaderBytes) throw new Error(`ring record of ${bytes} bytes at position ${cons} in a ring of ${this.mask + 1}: the ring is misread`);
       if (!(len & discardBit)) {
         onRecord(this.record(at, bytes));
         handed++;

@@ -2,6 +2,11 @@
 // buffer, with producers on this thread and, for the fence, a stalled one on another thread.
 
 import { afterEach, describe, expect, test } from "bun:test";
+import { toArrayBuffer, type Pointer } from "bun:ffi";
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { libc, MAP_SHARED, PROT_READ } from "../../ffi/libc.ts";
 import { FenceStalled, ringHeaderBytes, RingReader } from "../../src/kernel/ring.ts";
 import { fenceBegins, holdRecordInWorker, ringBuffers, ringMemory, RingProducer } from "./ring-producer.ts";
 
@@ -59,7 +64,7 @@ describe("ring reader", () => {
   test("records that wrap around the end of the data area come out whole, across many laps", () => {
     // 256 bytes of data, records of 8 + 8 + 37 = 53 -> 56 bytes: headers land everywhere mod 256,
     // bodies straddle the end; positions start near 2^32 to cross it too.
-    const { producer, reader } = ring(256, 2 ** 32 - 100);
+    const { producer, reader } = ring(256, 2 ** 32 - 104);
     const got: string[] = [];
     const want: string[] = [];
     for (let i = 0; i < 40; i++) {
@@ -78,6 +83,36 @@ describe("ring reader", () => {
     expect(producer.reserve(recordBytes(text("zz")))).toBeUndefined();
     expect(drained(reader)).toEqual(["0123456789abcdef0123456789ab"]);
     expect(producer.reserve(recordBytes(text("zz")))).toBeDefined();
+  });
+
+  test("reads the producer position and data area without writing them (the kernel maps them read-only)", () => {
+    // The ring's bytes in a file mapped read-only, as the kernel maps the producer page and data:
+    // any write, also one hidden in an optimized atomic load, kills the process with SIGSEGV.
+    const { buffers, producer } = ring(4096);
+    for (let i = 0; i < 20; i++) put(producer, `r${i}`);
+    const dir = mkdtempSync(join(tmpdir(), "electrode-ring-"));
+    const file = join(dir, "ring");
+    const page = 4096;
+    const image = new Uint8Array(page + 4096);
+    image.set(new Uint8Array(buffers.positions, 8, 8), 0);
+    image.set(new Uint8Array(buffers.data), page);
+    writeFileSync(file, image);
+    const fd = openSync(file, "r");
+    const at = libc.mmap(null, image.length, PROT_READ, MAP_SHARED, fd, 0) as Pointer;
+    closeSync(fd);
+    try {
+      const consumer = new BigUint64Array(1);
+      const reader = new RingReader({ consumer, producer: new BigUint64Array(toArrayBuffer(at, 0, 8)), data: new Uint8Array(toArrayBuffer(at, page, 4096)) });
+      let handed = 0;
+      for (let round = 0; round < 20_000; round++) {
+        consumer[0] = 0n; // read it all again: enough rounds for the JIT's top tier
+        handed += reader.drain(() => {});
+      }
+      expect(handed).toBe(20 * 20_000);
+    } finally {
+      libc.munmap(at, image.length);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("a record claiming more bytes than it reserved is cut at its end", () => {

@@ -12,7 +12,9 @@ export interface RingBuffers {
   readonly data: SharedArrayBuffer;
 }
 
+/** `startAt`: the first position (a multiple of 8, as every position the kernel makes). */
 export function ringBuffers(dataBytes: number, startAt = 0): RingBuffers {
+  if (startAt % 8 !== 0) throw new Error(`ring position ${startAt}: not a multiple of 8`);
   const positions = new SharedArrayBuffer(16);
   const pos = new BigUint64Array(positions);
   pos[0] = BigInt(startAt);
