@@ -22,6 +22,7 @@ export const libc = dlopen("libc.so.6", {
   munmap: { args: ["ptr", "u64"], returns: "i32" },
   sysconf: { args: ["i32"], returns: "i64" },
   if_nametoindex: { args: ["ptr"], returns: "u32" },
+  flock: { args: ["i32", "i32"], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
 }).symbols;
 
@@ -57,6 +58,9 @@ export const PROT_READ = 0x1;
 export const PROT_WRITE = 0x2;
 export const MAP_SHARED = 0x01;
 export const _SC_PAGESIZE = 30;
+/** flock(2) operations. */
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
 /** Ethernet protocol numbers (host order; sockets take them in network order). */
 export const ETH_P_ALL = 0x0003;
 export const ETH_P_IP = 0x0800;
@@ -85,6 +89,8 @@ export const errnoNames: Record<number, string> = {
 
 export const EINTR = 4;
 export const EAGAIN = 11;
+/** flock with LOCK_NB on a lock another process holds. */
+export const EWOULDBLOCK = EAGAIN;
 export const EPERM = 1;
 export const EACCES = 13;
 export const EADDRINUSE = 98;

@@ -4,6 +4,7 @@
 
 import { defineCommand, renderUsage, runCommand, type CommandDef } from "citty";
 import { ConfigError } from "../config/config.ts";
+import { FenceStalled } from "../kernel/ring.ts";
 import { NetError } from "../net/udp.ts";
 import { RuntimeError, UsageError } from "./common.ts";
 import { formatExamples } from "./examples.ts";
@@ -91,14 +92,21 @@ export async function runCli(rawArgv: string[]): Promise<number> {
     await runCommand(main, { rawArgs: argv });
     return 0;
   } catch (error) {
-    const code = exitCodeOf(error);
-    const message = error instanceof Error ? error.message.replace(/\u001b\[[0-9;]*m/g, "") : String(error);
-    const known = error instanceof UsageError || error instanceof ConfigError || error instanceof RuntimeError || error instanceof NetError || (error as { name?: string })?.name === "CLIError";
-    console.error(`electrode: ${known ? message : `unexpected error: ${message}`}`);
-    if (verbose && error instanceof Error && error.stack) console.error(error.stack);
-    else if (!known) console.error("electrode: run with --verbose for details");
+    const { code, lines } = failure(error, verbose);
+    for (const line of lines) console.error(line);
     return code;
   }
+}
+
+/** What a failed command prints on stderr (one line; the stack with --verbose) and its exit code. */
+export function failure(error: unknown, verbose: boolean): { code: number; lines: string[] } {
+  const message = error instanceof Error ? error.message.replace(/\u001b\[[0-9;]*m/g, "") : String(error);
+  // FenceStalled: the replica stopped on purpose (src/kernel/ring.ts); its message says why and what next.
+  const known = error instanceof UsageError || error instanceof ConfigError || error instanceof RuntimeError || error instanceof NetError || error instanceof FenceStalled || (error as { name?: string })?.name === "CLIError";
+  const lines = [`electrode: ${known ? message : `unexpected error: ${message}`}`];
+  if (verbose && error instanceof Error && error.stack) lines.push(error.stack);
+  else if (!known) lines.push("electrode: run with --verbose for details");
+  return { code: exitCodeOf(error), lines };
 }
 
 if (import.meta.main) {

@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import { writeFileSync } from "node:fs";
 import { replicaById, type Config, type ReplicaConfig } from "../config/config.ts";
 import type { KernelFastPath } from "../kernel/fast-path.ts";
+import { acquireReplicaLock, lockDirs, type ReplicaLock } from "../node/replica-lock.ts";
 import { ReplicaNode } from "../node/replica-node.ts";
 import { commonArgs, configFrom, createLogger, intArg, rejectUnknownFlags, RuntimeError, UsageError } from "./common.ts";
 import { metricsAddress, startReplicaMetrics } from "./replica-metrics.ts";
@@ -88,6 +89,18 @@ async function chooseFastPaths(opt: string, config: Config, self: ReplicaConfig,
   return { tcBroadcast, fastPath, names, off };
 }
 
+/** The replica's lock (src/node/replica-lock.ts), or a one-line error naming who holds it. */
+function takeLock(config: Config, self: ReplicaConfig, log: { info(m: string): void; debug(m: string): void }): ReplicaLock {
+  const taken = acquireReplicaLock(self, lockDirs(config));
+  if ("heldBy" in taken) {
+    const who = taken.heldBy === undefined ? "another process (its pid not written yet)" : `pid ${taken.heldBy}`;
+    throw new RuntimeError(`replica ${self.id} of cluster ${config.name} already runs on this node: ${who} holds ${taken.path}`);
+  }
+  if (taken.skipped.length > 0) log.info(`lock: ${taken.lock.path} (${taken.skipped.join(", ")} not writable)`);
+  else log.debug(`lock: ${taken.lock.path}`);
+  return taken.lock;
+}
+
 function writeStats(file: string, counters: object): void {
   try {
     writeFileSync(file, JSON.stringify(counters, null, 2) + "\n");
@@ -109,6 +122,10 @@ export default defineCommand({
     const self = replicaById(config, intArg(a.id, "id", 0, 2 ** 31 - 1));
     if (a.app !== "kv" && a.app !== "null") throw new UsageError(`--app: expected kv or null, got '${a.app}'`);
     const metricsAt = metricsAddress(a.metrics, config);
+    // Before anything touches the kernel state or the socket: one process per replica id here.
+    // Held until the process exits; the kernel drops it however the process dies.
+    const lock = takeLock(config, self, log);
+    process.on("exit", () => lock.release());
     // A replica always starts without memory; VR recovery fetches the state from a quorum, and a
     // cluster whose replicas all start together bootstraps an empty log (see src/core).
     const [nonce, epoch] = crypto.getRandomValues(new Uint32Array(2));

@@ -75,7 +75,9 @@ export interface ReplicaOptions {
    * to leave its view or status, with the state it enters. The driver must write that state to the
    * kernel (so the fast path stops acking in the old view) and return every Prepare the fast path
    * acked that the core has not seen yet, in op order. The core applies them first: they were
-   * acked, so a view change must count them as held.
+   * acked, so a view change must count them as held. When the driver cannot establish them it
+   * throws, out of `step`: the replica must then stop (no effect of that step is applied) and
+   * come back through recovery, never carry on without them.
    */
   readonly fence?: (next: KernelState) => readonly Prepare[];
 }

@@ -12,16 +12,8 @@ import { fastRingBytes, KernelEnable } from "../wire/layout.ts";
 import { replicaInterface } from "./broadcast.ts";
 import { closeFd } from "./maps.ts";
 import type { BpfObject } from "./object.ts";
+import { RingReader } from "./ring.ts";
 import { createXdpLink, kstateValue, kstateValueBytes, loadXdp, xdpPathNames, xdpProgramName, xdpStatus, type XdpState } from "./xdp.ts";
-
-/** Ring record header (struct bpf_ringbuf_hdr): len with two flag bits, then pg_off. */
-const ringHeaderBytes = 8;
-const busyBit = 0x80000000;
-const discardBit = 0x40000000;
-/** The record body written by the XDP program: struct electrode_fast_record (len, pad, data). */
-const recordHeadBytes = 8;
-/** How long a fence waits for a record the XDP program reserved but has not submitted yet. */
-const fenceSpinMs = 50;
 
 function mmap(fd: number, length: number, prot: number, offset: number): Pointer {
   const at = libc.mmap(null, length, prot, MAP_SHARED, fd, offset) as Pointer | null;
@@ -32,11 +24,7 @@ function mmap(fd: number, length: number, prot: number, offset: number): Pointer
 export class KernelFastPath {
   private readonly keyBuf = new Uint32Array(new ArrayBuffer(4));
   private readonly valueBuf = new Uint8Array(new ArrayBuffer(kstateValueBytes));
-  // Positions are u64: read and written whole (Atomics), a torn read would point anywhere.
-  private readonly consumer: BigUint64Array | undefined;
-  private readonly producer: BigUint64Array | undefined;
-  private readonly data: Uint8Array | undefined;
-  private readonly dataView: DataView | undefined;
+  private readonly ring: RingReader | undefined;
   private readonly mapped: { at: Pointer; length: number }[] = [];
   private linkFd = -1;
   /** Records the ring handed over (Prepares acked in XDP). */
@@ -57,13 +45,14 @@ export class KernelFastPath {
     const page = Number(libc.sysconf(_SC_PAGESIZE));
     const cons = mmap(ringFd, page, PROT_READ | PROT_WRITE, 0);
     this.mapped.push({ at: cons, length: page });
-    // Producer page, then the data area mapped twice in a row so a record never wraps.
-    const prod = mmap(ringFd, page + 2 * fastRingBytes, PROT_READ, page);
-    this.mapped.push({ at: prod, length: page + 2 * fastRingBytes });
-    this.consumer = new BigUint64Array(toArrayBuffer(cons, 0, 8));
-    this.producer = new BigUint64Array(toArrayBuffer(prod, 0, 8));
-    this.data = new Uint8Array(toArrayBuffer(prod, page, 2 * fastRingBytes));
-    this.dataView = new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength);
+    // Producer page, then the data area (once: the reader copies a record that wraps in two pieces).
+    const prod = mmap(ringFd, page + fastRingBytes, PROT_READ, page);
+    this.mapped.push({ at: prod, length: page + fastRingBytes });
+    this.ring = new RingReader({
+      consumer: new BigUint64Array(toArrayBuffer(cons, 0, 8)),
+      producer: new BigUint64Array(toArrayBuffer(prod, 0, 8)),
+      data: new Uint8Array(toArrayBuffer(prod, page, fastRingBytes)),
+    });
   }
 
   /**
@@ -111,42 +100,15 @@ export class KernelFastPath {
     check("bpf_map_update_elem (kstate)", libbpf().bpf_map_update_elem(this.kstateFd, ptr(this.keyBuf), ptr(this.valueBuf), BPF_F_LOCK));
   }
 
-  private position(word: BigUint64Array): number {
-    return Number(Atomics.load(word, 0));
-  }
-
   /**
    * Hands every submitted record to `onRecord` (a copy of the datagram), in ring order. With
    * `fence`, also waits for records that are reserved but not submitted yet, so that everything
-   * the XDP program acked under the state written before this call is seen.
+   * the XDP program acked under the state written before this call is seen; throws FenceStalled
+   * (src/kernel/ring.ts) when that cannot be established: the replica must stop.
    */
   drain(onRecord: (datagram: Uint8Array) => void, fence = false): number {
-    const data = this.data;
-    const view = this.dataView;
-    if (!data || !view || !this.consumer || !this.producer) return 0;
-    const mask = fastRingBytes - 1;
-    let cons = this.position(this.consumer);
-    let handed = 0;
-    const deadline = fence ? performance.now() + fenceSpinMs : 0;
-    for (;;) {
-      const prod = this.position(this.producer);
-      if (cons >= prod) break;
-      const at = cons & mask;
-      const len = view.getUint32(at, true);
-      if (len & busyBit) {
-        if (fence && performance.now() < deadline) continue; // an XDP program is filling it right now
-        break;
-      }
-      const bytes = len & ~(busyBit | discardBit);
-      if (!(len & discardBit)) {
-        const body = at + ringHeaderBytes;
-        const datagramLen = view.getUint32(body, true);
-        onRecord(data.slice(body + recordHeadBytes, body + recordHeadBytes + datagramLen));
-        handed++;
-      }
-      cons += (bytes + ringHeaderBytes + 7) & ~7;
-    }
-    if (handed > 0 || cons !== this.position(this.consumer)) Atomics.store(this.consumer, 0, BigInt(cons));
+    if (!this.ring) return 0;
+    const handed = this.ring.drain(onRecord, fence);
     this.records += handed;
     return handed;
   }

@@ -95,7 +95,8 @@ export class KernelLink {
     return out;
   }
 
-  /** ReplicaOptions.fence: tell the kernel first, then take everything it acked before. */
+  /** ReplicaOptions.fence: tell the kernel first, then take everything it acked before. Throws
+   * FenceStalled (src/kernel/ring.ts) when that cannot be established: nothing here catches it. */
   fence(next: KernelState): readonly Prepare[] {
     this.write(next);
     this.fast.drain(this.onRecord, true);

@@ -10,8 +10,7 @@ import { Status } from "../core/types.ts";
 import { Codec, type DecodeError } from "../wire/codec.ts";
 import { datagramBytesMax, Flag, MessageType } from "../wire/layout.ts";
 import type { Message, ReplicaMessage } from "../wire/messages.ts";
-import type { KernelFastPath } from "../kernel/fast-path.ts";
-import { KernelLink } from "./kernel-link.ts";
+import { KernelLink, type FastPathPort } from "./kernel-link.ts";
 import { fastPathBitsOf, infoReply } from "./info.ts";
 import { addrKey, parseAddr, UdpSocket, type Addr } from "../net/udp.ts";
 
@@ -24,8 +23,9 @@ export interface ReplicaNodeOptions {
   readonly nonce: number;
   /** tc broadcast is attached (setup): Prepare and Commit leave as ONE marked datagram. */
   readonly tcBroadcast: boolean;
-  /** The XDP fast paths (quorum prune, fast reply), attached for as long as this node runs. */
-  readonly fastPath?: KernelFastPath;
+  /** The XDP fast paths (quorum prune, fast reply), attached for as long as this node runs
+   * (src/kernel/fast-path.ts; a ring over plain memory in tests). */
+  readonly fastPath?: FastPathPort;
   readonly log: { info(msg: string): void; warn(msg: string): void; debug(msg: string): void };
 }
 

@@ -54,12 +54,24 @@ describe("electrode CLI errors", () => {
 
   test("port in use: exit 1", async () => {
     const file = configFile("ok2.yaml", loopback3);
-    const holder = Bun.spawn([binary, "replica", "--id", "2", "--config", file, "--quiet"], { stdout: "ignore", stderr: "pipe" });
+    // Another program holds the port (a second replica of the same id stops earlier, at its lock:
+    // replica-lock.test.ts).
+    const holder = await Bun.udpSocket({ hostname: "127.0.0.1", port: 47102 });
     try {
-      await Bun.sleep(700);
       expectOneLineError(await run(["replica", "--id", "2", "--config", file]), 1, /127\.0\.0\.1:47102 is already in use/);
     } finally {
-      holder.kill("SIGKILL");
+      holder.close();
+    }
+  });
+
+  test("a second replica with the same id: exit 1 naming the pid that holds the lock", async () => {
+    const file = configFile("ok4.yaml", loopback3);
+    const holder = Bun.spawn([binary, "replica", "--id", "1", "--config", file, "--quiet", "--opt", "none"], { stdout: "ignore", stderr: "pipe" });
+    try {
+      await Bun.sleep(700);
+      expectOneLineError(await run(["replica", "--id", "1", "--config", file]), 1, new RegExp(`^electrode: replica 1 of cluster electrode already runs on this node: pid ${holder.pid} holds \\S+/1\\.lock$`));
+    } finally {
+      holder.kill("SIGTERM"); // a clean exit removes its lock file
       await holder.exited;
     }
   });
