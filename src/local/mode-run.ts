@@ -2,7 +2,9 @@
 // scripts/bench-modes.ts make it: the replicas start afresh (with the mode's --opt, from the
 // RunningCluster's replicaArgs), a closed-loop bench runs from the client namespace, and the row
 // gets the kernel counters the run moved and where the CPU went inside the measured window. The
-// replicas are stopped with SIGTERM afterwards (so each writes its --stats-file, if it has one).
+// counters are read before the replicas stop: each replica process counts XDP verdicts in its own
+// instance, which detaches when it exits. The replicas are stopped with SIGTERM afterwards (so
+// each writes its --stats-file, if it has one).
 //
 // The row's opt is what the replicas answered the bench (src/node/info.ts); a run whose replicas
 // do not run the mode's fast paths (one was unavailable) fails, rather than measure one mode under
@@ -36,6 +38,7 @@ export async function runMode(cluster: RunningCluster, opts: ModeRunOptions): Pr
   const before = await cluster.fastPathCounters();
   cluster.startAll();
   let row: ModeRun;
+  let after: Record<string, number>;
   try {
     await cluster.waitServing();
     const replicaPids = new Map(cluster.replicas.map((r) => [r.id, cluster.pid(r.id) ?? 0]));
@@ -56,9 +59,10 @@ export async function runMode(cluster: RunningCluster, opts: ModeRunOptions): Pr
       for (const [id, pid] of replicaPids) roles.set(pid, id === row.leader_id ? "leader" : "followers");
       row.cpu = cpuSplit(cpu.before, cpu.after, roles, row.throughput_ops_s * ((cpu.after.atNs - cpu.before.atNs) / 1e9));
     }
+    after = await cluster.fastPathCounters();
   } finally {
     await cluster.stopAll();
   }
-  row.fast_path_counters = counterDelta(before, await cluster.fastPathCounters());
+  row.fast_path_counters = counterDelta(before, after);
   return row;
 }
