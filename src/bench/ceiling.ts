@@ -33,10 +33,17 @@ export function pairedCeilingRatio(throughputsOpsS: readonly number[], ceilings:
   return { median: medianOf(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
 }
 
+/** Cores other processes may keep busy while the echo runs before its line says the machine was not
+ * quiet: on two cores the echo and its client take all there is, so what others take comes off the
+ * ceiling (here, 64 in flight: 330-365k round trips/s with nothing else running, 170k beside a
+ * core of other work). */
+export const otherCoresQuietMax = 0.2;
+
 /** One line about an echo run, for people. */
 export function formatEcho(result: FloorResult): string {
   const l = result.latency_us;
   const c = result.cpu;
   const cores = c ? `; cores busy: echo ${c.server}, client ${c.client}, softirq ${c.softirq}, other ${c.other}, idle ${c.idle}` : `; client ${result.client_cpu_cores} cores`;
-  return `${result.clients} in flight: ${result.throughput_round_trips_s.toLocaleString("en-US")} round trips/s, p50 ${l.p50} us, p99 ${l.p99} us, ${result.lost} lost${cores}`;
+  const noisy = c && c.other > otherCoresQuietMax ? " (other processes were busy: not a quiet machine, the ceiling is low)" : "";
+  return `${result.clients} in flight: ${result.throughput_round_trips_s.toLocaleString("en-US")} round trips/s, p50 ${l.p50} us, p99 ${l.p99} us, ${result.lost} lost${cores}${noisy}`;
 }
