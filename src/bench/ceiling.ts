@@ -44,6 +44,6 @@ export function formatEcho(result: FloorResult): string {
   const l = result.latency_us;
   const c = result.cpu;
   const cores = c ? `; cores busy: echo ${c.server}, client ${c.client}, softirq ${c.softirq}, other ${c.other}, idle ${c.idle}` : `; client ${result.client_cpu_cores} cores`;
-  const noisy = c && c.other > otherCoresQuietMax ? " (other processes were busy: not a quiet machine, the ceiling is low)" : "";
+  const noisy = c && c.other > otherCoresQuietMax ? " (other processes were busy beside it: not a quiet machine)" : "";
   return `${result.clients} in flight: ${result.throughput_round_trips_s.toLocaleString("en-US")} round trips/s, p50 ${l.p50} us, p99 ${l.p99} us, ${result.lost} lost${cores}${noisy}`;
 }

@@ -67,7 +67,7 @@ describe("throughput against the ceiling", () => {
       "64 in flight: 187,000 round trips/s, p50 150 us, p99 300 us, 0 lost; cores busy: echo 0.95, client 0.9, softirq 0.8, other 0, idle 0.05",
     );
     // Other processes taking CPU beside it: said, since the ceiling then is the machine's share.
-    expect(formatEcho(echo(64, 120_000, { server: 0.6, client: 0.6, softirq: 0.5, other: 0.21, idle: 0 }))).toEndWith("other 0.21, idle 0 (other processes were busy: not a quiet machine, the ceiling is low)");
+    expect(formatEcho(echo(64, 120_000, { server: 0.6, client: 0.6, softirq: 0.5, other: 0.21, idle: 0 }))).toEndWith("other 0.21, idle 0 (other processes were busy beside it: not a quiet machine)");
     expect(formatEcho(echo(64, 120_000, { server: 0.9, client: 0.9, softirq: 0.5, other: 0.2, idle: 0 }))).toEndWith("other 0.2, idle 0");
   });
 });
