@@ -40,12 +40,13 @@ try {
   await local.destroy();
 }
 
-console.log("| in flight | round trips/s per round | median | p50 us per round | cores per round: echo / client / softirq / other / idle |");
-console.log("| --- | --- | --- | --- | --- |");
+console.log("| in flight | round trips/s per round | median (range) | p50 us per round | CPU us per round trip per round | cores per round: echo / client / softirq / other / idle |");
+console.log("| --- | --- | --- | --- | --- | --- |");
 for (const k of clients) {
   const atK = runs.filter((r) => r.clients === k);
   const rate = atK.map((r) => r.throughput_round_trips_s);
+  const cost = atK.map((r) => r.cpu?.us_per_round_trip ?? "-");
   const cores = atK.map((r) => (r.cpu ? `${r.cpu.server} / ${r.cpu.client} / ${r.cpu.softirq} / ${r.cpu.other} / ${r.cpu.idle}` : "-"));
-  console.log(`| ${k} | ${rate.join(", ")} | ${medianOf(rate)} (${Math.min(...rate)}-${Math.max(...rate)}) | ${atK.map((r) => r.latency_us.p50).join(", ")} | ${cores.join("; ")} |`);
+  console.log(`| ${k} | ${rate.join(", ")} | ${medianOf(rate)} (${Math.min(...rate)}-${Math.max(...rate)}) | ${atK.map((r) => r.latency_us.p50).join(", ")} | ${cost.join(", ")} | ${cores.join("; ")} |`);
 }
 if (values.json) await Bun.write(values.json, JSON.stringify(runs, null, 2) + "\n");

@@ -3,7 +3,8 @@
 // in and one reply out at the leader, as an echo's round trip is, plus everything replication adds,
 // so the ratio says how much of what this machine can serve a single leader the protocol keeps.
 
-import type { FloorResult } from "./closed-loop.ts";
+import type { CpuSplit } from "./cpu.ts";
+import type { EchoCpu, FloorResult } from "./closed-loop.ts";
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -12,6 +13,13 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
 export function ceilingRatio(throughputOpsS: number, ceiling: Pick<FloorResult, "throughput_round_trips_s"> | undefined): number | undefined {
   if (!ceiling || !(ceiling.throughput_round_trips_s > 0)) return undefined;
   return round3(throughputOpsS / ceiling.throughput_round_trips_s);
+}
+
+/** The echo's CPU from a split of its window in which the echo had the leader's role (it is the
+ * leader of a service that does nothing) and the pinging process the client's. */
+export function echoCpu(cores: CpuSplit["cores"], roundTripsS: number): EchoCpu {
+  const perRoundTrip = roundTripsS > 0 ? Math.round(((cores.leader + cores.client) / roundTripsS) * 1e8) / 100 : 0;
+  return { server: cores.leader, client: cores.client, softirq: cores.softirq, other: cores.other, idle: cores.idle, us_per_round_trip: perRoundTrip };
 }
 
 /** The middle value (the lower of the two middle ones for an even count). */
@@ -43,7 +51,7 @@ export const otherCoresQuietMax = 0.2;
 export function formatEcho(result: FloorResult): string {
   const l = result.latency_us;
   const c = result.cpu;
-  const cores = c ? `; cores busy: echo ${c.server}, client ${c.client}, softirq ${c.softirq}, other ${c.other}, idle ${c.idle}` : `; client ${result.client_cpu_cores} cores`;
+  const cores = c ? `; cores busy: echo ${c.server}, client ${c.client}, softirq ${c.softirq}, other ${c.other}, idle ${c.idle}; ${c.us_per_round_trip} CPU us per round trip` : `; client ${result.client_cpu_cores} cores`;
   const noisy = c && c.other > otherCoresQuietMax ? " (other processes were busy beside it: not a quiet machine)" : "";
   return `${result.clients} in flight: ${result.throughput_round_trips_s.toLocaleString("en-US")} round trips/s, p50 ${l.p50} us, p99 ${l.p99} us, ${result.lost} lost${cores}${noisy}`;
 }

@@ -36,6 +36,10 @@ export interface EchoCpu {
   readonly softirq: number;
   readonly other: number;
   readonly idle: number;
+  /** CPU microseconds of both processes per round trip (with the packet delivery the kernel did in
+   * them): what a round trip costs, which other processes on the machine change much less than
+   * they change the round trips per second. */
+  readonly us_per_round_trip: number;
 }
 
 export interface LoopWindow {

@@ -7,6 +7,7 @@
 // (from /proc): a ceiling reached with idle cores left, or with the client near a whole core, is a
 // limit of this echo, not of the machine.
 
+import { echoCpu } from "../bench/ceiling.ts";
 import { cpuSplit, cpuWindow, type Role } from "../bench/cpu.ts";
 import type { FloorResult } from "../bench/floor.ts";
 import type { LocalCluster, LocalNode } from "./cluster.ts";
@@ -56,8 +57,8 @@ export async function measureEcho(local: LocalCluster, opts: EchoRunOptions): Pr
       }
       // The echo is the leader of a service that does nothing: cpuSplit's roles fit as they are.
       const roles = new Map<number, Role>([[echo.pid, "leader"], [ping.pid, "client"]]);
-      const c = cpuSplit(window.before, window.after, roles, result.pings).cores;
-      results.push({ ...result, cpu: { server: c.leader, client: c.client, softirq: c.softirq, other: c.other, idle: c.idle } });
+      const split = cpuSplit(window.before, window.after, roles, 0);
+      results.push({ ...result, cpu: echoCpu(split.cores, result.throughput_round_trips_s) });
     }
   } finally {
     echo.kill();

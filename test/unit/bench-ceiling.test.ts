@@ -2,7 +2,7 @@
 // pairing by round, and where the demo's and the matrix's tables and report show it.
 
 import { describe, expect, test } from "bun:test";
-import { ceilingRatio, formatEcho, medianOf, pairedCeilingRatio } from "../../src/bench/ceiling.ts";
+import { ceilingRatio, echoCpu, formatEcho, medianOf, pairedCeilingRatio } from "../../src/bench/ceiling.ts";
 import type { FloorResult } from "../../src/bench/closed-loop.ts";
 import { renderHtmlReport } from "../../src/bench/html-report.ts";
 import { formatBenchTable, type BenchRow } from "../../src/bench/report.ts";
@@ -55,6 +55,13 @@ describe("throughput against the ceiling", () => {
     expect(() => pairedCeilingRatio([1, 2], [3])).toThrow("2 runs but 1 ceilings");
   });
 
+  test("the echo's CPU: both processes' cores, and their CPU microseconds per round trip", () => {
+    const cores = { leader: 0.95, followers: 0, client: 0.9, softirq: 0.8, other: 0.01, idle: 0.05 };
+    // 1.85 cores for 187,000 round trips a second: 9.89 us of CPU each.
+    expect(echoCpu(cores, 187_000)).toEqual({ server: 0.95, client: 0.9, softirq: 0.8, other: 0.01, idle: 0.05, us_per_round_trip: 9.89 });
+    expect(echoCpu(cores, 0).us_per_round_trip).toBe(0);
+  });
+
   test("median: the middle value, the lower middle of an even count", () => {
     expect(medianOf([3, 1, 2])).toBe(2);
     expect(medianOf([4, 1, 3, 2])).toBe(2);
@@ -63,12 +70,12 @@ describe("throughput against the ceiling", () => {
 
   test("one line per echo run, with the CPU of both ends when measured", () => {
     expect(formatEcho(echo(64, 187_000))).toBe("64 in flight: 187,000 round trips/s, p50 150 us, p99 300 us, 0 lost; client 0.9 cores");
-    expect(formatEcho(echo(64, 187_000, { server: 0.95, client: 0.9, softirq: 0.8, other: 0, idle: 0.05 }))).toBe(
-      "64 in flight: 187,000 round trips/s, p50 150 us, p99 300 us, 0 lost; cores busy: echo 0.95, client 0.9, softirq 0.8, other 0, idle 0.05",
+    expect(formatEcho(echo(64, 187_000, { server: 0.95, client: 0.9, softirq: 0.8, other: 0, idle: 0.05, us_per_round_trip: 9.89 }))).toBe(
+      "64 in flight: 187,000 round trips/s, p50 150 us, p99 300 us, 0 lost; cores busy: echo 0.95, client 0.9, softirq 0.8, other 0, idle 0.05; 9.89 CPU us per round trip",
     );
     // Other processes taking CPU beside it: said, since the ceiling then is the machine's share.
-    expect(formatEcho(echo(64, 120_000, { server: 0.6, client: 0.6, softirq: 0.5, other: 0.21, idle: 0 }))).toEndWith("other 0.21, idle 0 (other processes were busy beside it: not a quiet machine)");
-    expect(formatEcho(echo(64, 120_000, { server: 0.9, client: 0.9, softirq: 0.5, other: 0.2, idle: 0 }))).toEndWith("other 0.2, idle 0");
+    expect(formatEcho(echo(64, 120_000, { server: 0.6, client: 0.6, softirq: 0.5, other: 0.21, idle: 0, us_per_round_trip: 10 }))).toEndWith("other 0.21, idle 0; 10 CPU us per round trip (other processes were busy beside it: not a quiet machine)");
+    expect(formatEcho(echo(64, 120_000, { server: 0.9, client: 0.9, softirq: 0.5, other: 0.2, idle: 0, us_per_round_trip: 15 }))).toEndWith("other 0.2, idle 0; 15 CPU us per round trip");
   });
 });
 
