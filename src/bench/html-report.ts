@@ -2,7 +2,8 @@
 // latency CDF of every mode (log scale) and throughput by mode and replica count, as inline SVG.
 
 import type { FloorResult } from "./floor.ts";
-import type { BenchJson } from "./report.ts";
+import { formatEcho } from "./ceiling.ts";
+import type { BenchJson, BenchRow } from "./report.ts";
 
 const width = 720;
 const height = 360;
@@ -145,20 +146,24 @@ function legend(names: readonly string[]): string {
   return `<ul class="legend">${names.map((n, i) => `<li><span style="background:${colors[i % colors.length]}"></span>${escape(n)}</li>`).join("")}</ul>`;
 }
 
-function table(rows: readonly BenchJson[], floor: FloorResult | undefined): string {
-  const head = ["replicas", "mode", "clients", "ops/s", "p50 us", "p99 us", "tput x none", "p50 x none", floor ? "p50 x floor" : ""].filter(Boolean);
+function table(rows: readonly BenchRow[], floor: FloorResult | undefined): string {
+  const withCeiling = rows.some((r) => r.throughput_x_ceiling !== undefined);
+  const head = ["replicas", "mode", "clients", "ops/s", "p50 us", "p99 us", "tput x none", "p50 x none", floor ? "p50 x floor" : "", withCeiling ? "tput x ceiling" : ""].filter(Boolean);
   const body = rows.map((r) => {
     const base = rows.find((b) => b.opt === "none" && b.replicas === r.replicas && b.clients === r.clients);
     const cells = [r.replicas, r.opt, r.clients, r.throughput_ops_s, r.latency_us.p50.toFixed(1), r.latency_us.p99.toFixed(1), base ? (r.throughput_ops_s / Math.max(1, base.throughput_ops_s)).toFixed(2) : "", base ? (r.latency_us.p50 / base.latency_us.p50).toFixed(2) : ""];
     if (floor) cells.push((r.latency_us.p50 / floor.latency_us.p50).toFixed(2));
+    if (withCeiling) cells.push(r.throughput_x_ceiling?.toFixed(2) ?? "");
     return `<tr>${cells.map((c) => `<td>${escape(String(c))}</td>`).join("")}</tr>`;
   });
   return `<table><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>${body.join("")}</table>`;
 }
 
-export function renderHtmlReport(rows: readonly BenchJson[], floor: FloorResult | undefined, title: string): string {
+/** `ceilings`: the bare echo with as many in flight as the rows' clients (one per client count). */
+export function renderHtmlReport(rows: readonly BenchRow[], floor: FloorResult | undefined, title: string, ceilings: readonly FloorResult[] = []): string {
   const first = rows[0];
   const floorText = floor ? `<p>Floor (bare UDP ping-pong between two namespaces, same sockets): p50 ${floor.latency_us.p50} us, p99 ${floor.latency_us.p99} us over ${floor.pings} round trips.</p>` : "";
+  const ceilingText = ceilings.length > 0 ? `<p>Ceiling (bare UDP echo between the same namespaces, recvmmsg/sendmmsg, as many requests in flight as the clients): ${ceilings.map((c) => escape(formatEcho(c))).join("; ")}. A mode's "tput x ceiling" is its throughput against it.</p>` : "";
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>${escape(title)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:24px;max-width:780px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
@@ -167,6 +172,7 @@ export function renderHtmlReport(rows: readonly BenchJson[], floor: FloorResult 
 <h1>${escape(title)}</h1>
 <p>electrode ${escape(first?.version ?? "")}, kernel ${escape(first?.kernel ?? "")}, ${new Date().toISOString()}. Each mode ran on the same namespaces, one after the other: compare ratios, not absolute numbers, on a shared machine.</p>
 ${floorText}
+${ceilingText}
 <h2>Results</h2>
 ${table(rows, floor)}
 <h2>Latency distribution</h2>

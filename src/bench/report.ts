@@ -69,11 +69,18 @@ function pad(text: string, width: number, right = true): string {
   return right ? text.padStart(width) : text.padEnd(width);
 }
 
-/** One row per result; ratios against the first row with opt "none" when there is one. */
-export function formatBenchTable(rows: readonly BenchJson[]): string {
+/** A row as the demo and the matrix print it: with its throughput against the ceiling (the bare
+ * echo with as many in flight, src/bench/ceiling.ts) when one was measured. */
+export type BenchRow = BenchJson & { throughput_x_ceiling?: number };
+
+/** One row per result; ratios against the first row with opt "none" when there is one, and
+ * against the ceiling when the rows carry it. */
+export function formatBenchTable(rows: readonly BenchRow[]): string {
   const base = rows.find((r) => r.opt === "none");
   const header = ["replicas", "opt", "clients", "ops/s", "p50 us", "p90 us", "p99 us", "p99.9 us", "max us", "errors"];
   if (base && rows.length > 1) header.push("tput x", "p50 x", "p99 x");
+  const withCeiling = rows.some((r) => r.throughput_x_ceiling !== undefined);
+  if (withCeiling) header.push("x ceiling");
   const body = rows.map((r) => {
     const cells = [
       String(r.replicas),
@@ -92,6 +99,7 @@ export function formatBenchTable(rows: readonly BenchJson[]): string {
       const ratio = (a: number, b: number) => (a / Math.max(0.001, b)).toFixed(2);
       cells.push(ratio(r.throughput_ops_s, Math.max(1, same.throughput_ops_s)), ratio(r.latency_us.p50, same.latency_us.p50), ratio(r.latency_us.p99, same.latency_us.p99));
     }
+    if (withCeiling) cells.push(r.throughput_x_ceiling?.toFixed(2) ?? "");
     return cells;
   });
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));

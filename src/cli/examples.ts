@@ -42,6 +42,7 @@ export const examples: Readonly<Record<string, readonly string[]>> = {
   floor: [
     "electrode floor --serve 10.0.0.2:12399 --duration 10     # on one host",
     "electrode floor --to 10.0.0.2:12399 --duration 3 --json  # on another: round trips with nothing in between",
+    "electrode floor --to 10.0.0.2:12399 --clients 64         # 64 in flight: the most round trips/s any leader could serve",
   ],
   check: [
     "electrode check history.jsonl                  # from: electrode client --bench --workload kv --history history.jsonl",

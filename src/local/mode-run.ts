@@ -12,7 +12,7 @@
 
 import { cpuSplit, cpuWindow, type CpuSplit, type Role } from "../bench/cpu.ts";
 import { counterDelta } from "../bench/modes.ts";
-import type { BenchJson } from "../bench/report.ts";
+import type { BenchJson, BenchRow } from "../bench/report.ts";
 import { fastPathsLabel, parseFastPaths } from "../node/info.ts";
 import type { RunningCluster } from "./processes.ts";
 
@@ -26,7 +26,7 @@ export interface ModeRunOptions {
   readonly warmupS: number;
 }
 
-export type ModeRun = BenchJson & { mode: string; cpu?: CpuSplit };
+export type ModeRun = BenchRow & { mode: string; cpu?: CpuSplit };
 
 /** CPU is sampled inside the measured window, this far in from either end. */
 const cpuMarginS = 0.25;

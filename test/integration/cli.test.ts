@@ -4,6 +4,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { FloorResult } from "../../src/bench/floor.ts";
 import { binary, requireBinary } from "./harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "electrode-cli-"));
@@ -110,6 +111,16 @@ describe("electrode CLI errors", () => {
     expectOneLineError(await run(["client", "--bench", "--opt", "+quorum-prune", "--config", file]), 2, /--opt: expected none, all, or a list/);
   });
 
+  test("floor --clients: a count out of range, or on the echo end, is a usage error; nobody echoing is exit 1", async () => {
+    for (const bad of ["0", "4097", "1.5", "many", ""]) {
+      expectOneLineError(await run(["floor", "--to", "127.0.0.1:47109", "--clients", bad]), 2, /--clients: expected an integer in 1\.\.4096, got/);
+    }
+    expectOneLineError(await run(["floor", "--serve", "127.0.0.1:47109", "--clients", "64"]), 2, /--clients belongs to the sending end \(--to\)/);
+    // Nothing listens on this loopback port: every request is lost, and the command says where.
+    const none = await run(["floor", "--to", "127.0.0.1:47109", "--clients", "16", "--duration", "0.2", "--warmup", "0"]);
+    expectOneLineError(none, 1, /floor: no answer from 127\.0\.0\.1:47109 \(is `electrode floor --serve 127\.0\.0\.1:47109` running there\?\)/);
+  });
+
   test("demo without root: exit 1", async () => {
     // As root, drop to nobody for this one run.
     const asNobody = process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
@@ -124,5 +135,31 @@ describe("electrode CLI errors", () => {
     expect(help.stdout).toContain("replica");
     const version = await run(["version", "--json"]);
     expect(JSON.parse(version.stdout).version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe("electrode floor on loopback", () => {
+  test("--clients K keeps K requests in flight against the echo: round trips/s, latency, the client's CPU; none lost", async () => {
+    requireBinary();
+    const echo = Bun.spawn([binary, "floor", "--serve", "127.0.0.1:47110", "--duration", "5"], { stdout: "ignore", stderr: "pipe" });
+    try {
+      await Bun.sleep(300);
+      for (const clients of [1, 8]) {
+        const out = await run(["floor", "--to", "127.0.0.1:47110", "--clients", String(clients), "--duration", "0.5", "--warmup", "0.2", "--json"]);
+        expect({ code: out.code, stderr: out.stderr }).toEqual({ code: 0, stderr: "" });
+        const r = JSON.parse(out.stdout) as FloorResult;
+        expect([r.clients, r.duration_s, r.lost]).toEqual([clients, 0.5, 0]);
+        expect(r.pings).toBeGreaterThan(100);
+        expect(r.throughput_round_trips_s).toBe(Math.round(r.pings / 0.5));
+        expect(r.latency_us.p50).toBeGreaterThan(0);
+        expect(r.latency_us.p99).toBeGreaterThanOrEqual(r.latency_us.p50);
+        expect(r.client_cpu_cores).toBeGreaterThan(0);
+      }
+      const text = await run(["floor", "--to", "127.0.0.1:47110", "--clients", "4", "--duration", "0.3", "--warmup", "0"]);
+      expect(text.stdout).toMatch(/^4 in flight, \d+ round trips in 0\.3 s: \d+ round trips\/s, p50 [\d.]+ us, .* 0 lost, this process [\d.]+ cores\n$/);
+    } finally {
+      echo.kill();
+      await echo.exited;
+    }
   });
 });

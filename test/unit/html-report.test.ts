@@ -35,7 +35,7 @@ function row(opt: string, cdf: [number, number][]): BenchJson {
   };
 }
 
-const floor = (p50: number): FloorResult => ({ pings: 100, lost: 0, latency_us: { p50, p90: p50, p99: p50, max: p50 } });
+const floor = (p50: number): FloorResult => ({ clients: 1, duration_s: 1, pings: 100, lost: 0, throughput_round_trips_s: 100, latency_us: { p50, p90: p50, p99: p50, max: p50 }, client_cpu_cores: 0.5 });
 
 /** The first SVG (the latency CDF) of a report. */
 function cdfSvg(html: string): string {
