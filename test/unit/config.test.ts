@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { findConfigFile, parseConfig, replicaById } from "../../src/config/config.ts";
@@ -63,11 +63,15 @@ describe("config", () => {
 
   test("lookup order: explicit, then $ELECTRODE_CONFIG", () => {
     const dir = mkdtempSync(join(tmpdir(), "electrode-config-"));
-    const file = join(dir, "x.yaml");
-    writeFileSync(file, minimal);
-    expect(findConfigFile(file)).toBe(file);
-    expect(findConfigFile(undefined, { ELECTRODE_CONFIG: file })).toBe(file);
-    expect(() => findConfigFile(join(dir, "missing.yaml"))).toThrow(/file not found/);
-    expect(() => findConfigFile(undefined, { ELECTRODE_CONFIG: join(dir, "nope.yaml") })).toThrow(/ELECTRODE_CONFIG/);
+    try {
+      const file = join(dir, "x.yaml");
+      writeFileSync(file, minimal);
+      expect(findConfigFile(file)).toBe(file);
+      expect(findConfigFile(undefined, { ELECTRODE_CONFIG: file })).toBe(file);
+      expect(() => findConfigFile(join(dir, "missing.yaml"))).toThrow(/file not found/);
+      expect(() => findConfigFile(undefined, { ELECTRODE_CONFIG: join(dir, "nope.yaml") })).toThrow(/ELECTRODE_CONFIG/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
