@@ -36,6 +36,9 @@ enum electrode_msg_type {
 	ELECTRODE_MSG_RECOVERY_RESPONSE = 12,
 	ELECTRODE_MSG_INFO = 13,
 	ELECTRODE_MSG_INFO_REPLY = 14,
+	ELECTRODE_MSG_GET_SNAPSHOT = 15,
+	ELECTRODE_MSG_SNAPSHOT_CHUNK = 16,
+	ELECTRODE_MSG_EVICTED = 17,
 };
 
 enum electrode_broadcast_counter {
@@ -105,13 +108,15 @@ _Static_assert(__builtin_offsetof(struct electrode_entry, len) == 16, "electrode
 /* Request/Reply body; `len` bytes follow. */
 struct electrode_client_body {
 	__u64 client_id; /* @0: client id */
-	__u64 request_num; /* @8: client's request number */
-	__u16 len; /* @16: bytes of operation (Request) or result (Reply) that follow */
+	__u64 request_num; /* @8: client's request number (0: a registration) */
+	__u64 session; /* @16: the op-number of the client's registration (0 in a registration): a request of another session is refused */
+	__u16 len; /* @24: bytes of operation (Request) or result (Reply) that follow */
 } __attribute__((packed));
-_Static_assert(sizeof(struct electrode_client_body) == 18, "electrode_client_body size");
+_Static_assert(sizeof(struct electrode_client_body) == 26, "electrode_client_body size");
 _Static_assert(__builtin_offsetof(struct electrode_client_body, client_id) == 0, "electrode_client_body.client_id");
 _Static_assert(__builtin_offsetof(struct electrode_client_body, request_num) == 8, "electrode_client_body.request_num");
-_Static_assert(__builtin_offsetof(struct electrode_client_body, len) == 16, "electrode_client_body.len");
+_Static_assert(__builtin_offsetof(struct electrode_client_body, session) == 16, "electrode_client_body.session");
+_Static_assert(__builtin_offsetof(struct electrode_client_body, len) == 24, "electrode_client_body.len");
 
 /* Prepare body head; entries follow. */
 struct electrode_prepare_body {
@@ -162,9 +167,9 @@ _Static_assert(__builtin_offsetof(struct electrode_recovery_response_body, recov
 /* Info body, as large as the InfoReply body. */
 struct electrode_info_body {
 	__u64 nonce; /* @0: chosen by the asker, echoed in every InfoReply */
-	__u8 pad[8]; /* @8: zero */
+	__u8 pad[40]; /* @8: zero */
 } __attribute__((packed));
-_Static_assert(sizeof(struct electrode_info_body) == 16, "electrode_info_body size");
+_Static_assert(sizeof(struct electrode_info_body) == 48, "electrode_info_body size");
 _Static_assert(__builtin_offsetof(struct electrode_info_body, nonce) == 0, "electrode_info_body.nonce");
 _Static_assert(__builtin_offsetof(struct electrode_info_body, pad) == 8, "electrode_info_body.pad");
 
@@ -176,14 +181,57 @@ struct electrode_info_reply_body {
 	__u8 fast_paths; /* @13: InfoFastPath bits: the fast paths this replica process runs */
 	__u8 app; /* @14: InfoApp: the replicated state machine */
 	__u8 pad; /* @15: zero */
+	__u64 checkpoint_op; /* @16: op-number of the replica's latest checkpoint (0: none yet) */
+	__u64 log_first_op; /* @24: op-number of the oldest log entry it holds in memory */
+	__u64 log_bytes; /* @32: bytes of the log entries it holds in memory */
+	__u32 sessions; /* @40: client sessions in its client table */
+	__u32 evictions; /* @44: client sessions it evicted (since it started) */
 } __attribute__((packed));
-_Static_assert(sizeof(struct electrode_info_reply_body) == 16, "electrode_info_reply_body size");
+_Static_assert(sizeof(struct electrode_info_reply_body) == 48, "electrode_info_reply_body size");
 _Static_assert(__builtin_offsetof(struct electrode_info_reply_body, nonce) == 0, "electrode_info_reply_body.nonce");
 _Static_assert(__builtin_offsetof(struct electrode_info_reply_body, uptime_s) == 8, "electrode_info_reply_body.uptime_s");
 _Static_assert(__builtin_offsetof(struct electrode_info_reply_body, status) == 12, "electrode_info_reply_body.status");
 _Static_assert(__builtin_offsetof(struct electrode_info_reply_body, fast_paths) == 13, "electrode_info_reply_body.fast_paths");
 _Static_assert(__builtin_offsetof(struct electrode_info_reply_body, app) == 14, "electrode_info_reply_body.app");
 _Static_assert(__builtin_offsetof(struct electrode_info_reply_body, pad) == 15, "electrode_info_reply_body.pad");
+_Static_assert(__builtin_offsetof(struct electrode_info_reply_body, checkpoint_op) == 16, "electrode_info_reply_body.checkpoint_op");
+_Static_assert(__builtin_offsetof(struct electrode_info_reply_body, log_first_op) == 24, "electrode_info_reply_body.log_first_op");
+_Static_assert(__builtin_offsetof(struct electrode_info_reply_body, log_bytes) == 32, "electrode_info_reply_body.log_bytes");
+_Static_assert(__builtin_offsetof(struct electrode_info_reply_body, sessions) == 40, "electrode_info_reply_body.sessions");
+_Static_assert(__builtin_offsetof(struct electrode_info_reply_body, evictions) == 44, "electrode_info_reply_body.evictions");
+
+/* GetSnapshot body. */
+struct electrode_get_snapshot_body {
+	__u64 offset; /* @0: first byte of the checkpoint wanted */
+} __attribute__((packed));
+_Static_assert(sizeof(struct electrode_get_snapshot_body) == 8, "electrode_get_snapshot_body size");
+_Static_assert(__builtin_offsetof(struct electrode_get_snapshot_body, offset) == 0, "electrode_get_snapshot_body.offset");
+
+/* SnapshotChunk body head; `len` checkpoint bytes follow. */
+struct electrode_snapshot_chunk_body {
+	__u64 source_op; /* @0: the sender's last op-number (the log above the checkpoint reaches it) */
+	__u64 total; /* @8: bytes of the whole checkpoint */
+	__u64 offset; /* @16: where the bytes that follow start in it */
+	__u32 checksum; /* @24: CRC-32 of the whole checkpoint: the chunks of one checkpoint all carry it */
+	__u16 len; /* @28: bytes that follow */
+	__u16 pad; /* @30: zero */
+} __attribute__((packed));
+_Static_assert(sizeof(struct electrode_snapshot_chunk_body) == 32, "electrode_snapshot_chunk_body size");
+_Static_assert(__builtin_offsetof(struct electrode_snapshot_chunk_body, source_op) == 0, "electrode_snapshot_chunk_body.source_op");
+_Static_assert(__builtin_offsetof(struct electrode_snapshot_chunk_body, total) == 8, "electrode_snapshot_chunk_body.total");
+_Static_assert(__builtin_offsetof(struct electrode_snapshot_chunk_body, offset) == 16, "electrode_snapshot_chunk_body.offset");
+_Static_assert(__builtin_offsetof(struct electrode_snapshot_chunk_body, checksum) == 24, "electrode_snapshot_chunk_body.checksum");
+_Static_assert(__builtin_offsetof(struct electrode_snapshot_chunk_body, len) == 28, "electrode_snapshot_chunk_body.len");
+_Static_assert(__builtin_offsetof(struct electrode_snapshot_chunk_body, pad) == 30, "electrode_snapshot_chunk_body.pad");
+
+/* Evicted body. */
+struct electrode_evicted_body {
+	__u64 client_id; /* @0: the client whose session is gone */
+	__u64 request_num; /* @8: the request that found it gone (0: told at eviction) */
+} __attribute__((packed));
+_Static_assert(sizeof(struct electrode_evicted_body) == 16, "electrode_evicted_body size");
+_Static_assert(__builtin_offsetof(struct electrode_evicted_body, client_id) == 0, "electrode_evicted_body.client_id");
+_Static_assert(__builtin_offsetof(struct electrode_evicted_body, request_num) == 8, "electrode_evicted_body.request_num");
 
 /* A replica as the tc broadcast program rewrites clones to it. */
 struct electrode_peer {

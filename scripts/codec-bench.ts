@@ -5,6 +5,7 @@
 // Usage: bun run scripts/codec-bench.ts [--rounds 5]
 
 import { parseArgs } from "node:util";
+import { entriesOf } from "../src/wire/entries.ts";
 import { Codec } from "../src/wire/codec.ts";
 import { datagramBytesMax, MessageType } from "../src/wire/layout.ts";
 import type { Message } from "../src/wire/messages.ts";
@@ -15,7 +16,7 @@ const rounds = Number(values.rounds);
 const codec = new Codec(7);
 const op = new Uint8Array(16); // the null workload's op
 const samples: Record<string, Message> = {
-  Request: { type: MessageType.Request, view: 0, clientId: 12345678, requestNum: 42, op },
+  Request: { type: MessageType.Request, view: 0, clientId: 12345678, requestNum: 42, session: 7, op },
   PrepareOk: { type: MessageType.PrepareOk, view: 0, sender: 1, opNum: 1000 },
   "Prepare (20 entries)": {
     type: MessageType.Prepare,
@@ -23,9 +24,9 @@ const samples: Record<string, Message> = {
     sender: 0,
     opNum: 1000,
     commit: 980,
-    entries: Array.from({ length: 20 }, (_, i) => ({ clientId: i + 1, requestNum: 5, op })),
+    entries: entriesOf(Array.from({ length: 20 }, (_, i) => ({ clientId: i + 1, requestNum: 5, op }))),
   },
-  Reply: { type: MessageType.Reply, view: 0, sender: 0, opNum: 1000, clientId: 12345678, requestNum: 42, result: new Uint8Array(0) },
+  Reply: { type: MessageType.Reply, view: 0, sender: 0, opNum: 1000, clientId: 12345678, requestNum: 42, session: 7, result: new Uint8Array(0) },
 };
 
 // A receive buffer laid out like the socket's: slots of 2048 bytes, the datagram in slot 3.

@@ -6,6 +6,7 @@
 // acked. mutatedPrepare() draws random near-valid ones for property tests.
 
 import { Codec } from "../src/wire/codec.ts";
+import { entriesOf } from "../src/wire/entries.ts";
 import { datagramBytesMax, entryHead, header, MessageType, prepareBody } from "../src/wire/layout.ts";
 import type { Entry, Prepare } from "../src/wire/messages.ts";
 
@@ -31,7 +32,7 @@ function entry(i: number, opBytes: number): Entry {
 /** A well-formed Prepare of `count` entries for ops first..first+count-1, as the leader sends it. */
 export function wellFormedPrepare(t: PrepareTarget, count = 1, opBytes = 16): Uint8Array {
   const entries = Array.from({ length: count }, (_, i) => entry(i, opBytes));
-  const msg: Prepare = { type: MessageType.Prepare, view: t.view, sender: t.sender, opNum: t.first + count - 1, commit: Math.max(0, t.first - 1), entries };
+  const msg: Prepare = { type: MessageType.Prepare, view: t.view, sender: t.sender, opNum: t.first + count - 1, commit: Math.max(0, t.first - 1), entries: entriesOf(entries) };
   const buf = new Uint8Array(datagramBytesMax);
   return buf.slice(0, new Codec(t.clusterId).encode(msg, buf));
 }

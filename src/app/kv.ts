@@ -60,8 +60,13 @@ function byteString(bytes: Uint8Array, from: number, to: number): string {
   return key;
 }
 
+/** The key of a byte string made by byteString. */
+function keyBytes(key: string, out: Uint8Array, at: number): void {
+  for (let i = 0; i < key.length; i++) out[at + i] = key.charCodeAt(i);
+}
+
 export class KvMachine implements StateMachine {
-  private readonly data = new Map<string, Uint8Array>();
+  private data = new Map<string, Uint8Array>();
 
   execute(op: Uint8Array): Uint8Array {
     if (op.length < 3 || (op[0] !== opPut && op[0] !== opGet)) return result(KvStatus.BadOp);
@@ -82,5 +87,43 @@ export class KvMachine implements StateMachine {
 
   get size(): number {
     return this.data.size;
+  }
+
+  /** count u32, then per key (in insertion order, the same on every replica): key length u16,
+   * value length u32, key bytes, value bytes. */
+  snapshot(): Uint8Array {
+    let total = 4;
+    for (const [key, value] of this.data) total += 6 + key.length + value.length;
+    const out = new Uint8Array(total);
+    const view = new DataView(out.buffer);
+    view.setUint32(0, this.data.size, true);
+    let at = 4;
+    for (const [key, value] of this.data) {
+      view.setUint16(at, key.length, true);
+      view.setUint32(at + 2, value.length, true);
+      keyBytes(key, out, at + 6);
+      out.set(value, at + 6 + key.length);
+      at += 6 + key.length + value.length;
+    }
+    return out;
+  }
+
+  restore(snapshot: Uint8Array): void {
+    const view = new DataView(snapshot.buffer, snapshot.byteOffset, snapshot.byteLength);
+    if (snapshot.length < 4) throw new RangeError("kv snapshot shorter than its count");
+    const count = view.getUint32(0, true);
+    const data = new Map<string, Uint8Array>();
+    let at = 4;
+    for (let i = 0; i < count; i++) {
+      if (at + 6 > snapshot.length) throw new RangeError("kv snapshot ends inside a key's head");
+      const keyLen = view.getUint16(at, true);
+      const valueLen = view.getUint32(at + 2, true);
+      const end = at + 6 + keyLen + valueLen;
+      if (end > snapshot.length) throw new RangeError("kv snapshot ends inside a key or value");
+      data.set(byteString(snapshot, at + 6, at + 6 + keyLen), snapshot.slice(at + 6 + keyLen, end));
+      at = end;
+    }
+    if (at !== snapshot.length) throw new RangeError("kv snapshot has bytes after its last key");
+    this.data = data;
   }
 }

@@ -24,6 +24,9 @@ function callOnce(config: Config, timeoutArg: unknown, op: Uint8Array) {
       const s = (timeoutMs ?? config.clientTimeoutMs) / 1000;
       throw new RuntimeError(`no reply within ${s}s: outcome unknown (is a majority of replicas running?)`);
     }
+    if (done.outcome.kind === "evicted") {
+      throw new RuntimeError(`session evicted by the cluster (more than clients_max = ${config.clientsMax} clients registered since): outcome unknown`);
+    }
     return { result: decodeKvResult(done.outcome.result), opNum: done.outcome.opNum, latencyUs: done.latencyNs / 1000 };
   } finally {
     client.close();
@@ -74,7 +77,12 @@ const infoArgs = {
 function infoLine(id: number, addr: string, a: ReplicaInfo | undefined, timeoutMs: number): string {
   if (!a) return `replica ${id} (${addr}): no answer within ${timeoutMs} ms`;
   const role = a.leader ? ", leader" : "";
-  return `replica ${id} (${addr}): ${a.status}, view ${a.view}${role}, fast paths ${a.opt}, op ${a.op}, commit ${a.commit}, app ${a.app}, up ${a.uptime_s}s`;
+  const memory = `checkpoint ${a.checkpoint_op}, log ${a.log_first_op}..${a.op} (${mib(a.log_bytes)}), ${a.sessions} sessions${a.evictions ? ` (${a.evictions} evicted)` : ""}`;
+  return `replica ${id} (${addr}): ${a.status}, view ${a.view}${role}, fast paths ${a.opt}, op ${a.op}, commit ${a.commit}, ${memory}, app ${a.app}, up ${a.uptime_s}s`;
+}
+
+function mib(bytes: number): string {
+  return bytes < 1 << 20 ? `${Math.round(bytes / 1024)} KiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`;
 }
 
 const info = defineCommand({

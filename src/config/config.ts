@@ -9,6 +9,7 @@ import { resolve } from "node:path";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { clusterIdOf } from "../wire/codec.ts";
 import { replicasMax } from "../wire/layout.ts";
+import { defaultLimits } from "../core/types.ts";
 
 export interface ReplicaConfig {
   readonly id: number;
@@ -31,7 +32,7 @@ export interface Timing {
 
 export interface Config {
   readonly file: string;
-  /** Cluster name: pins live under /sys/fs/bpf/electrode/<name>/. */
+  /** Cluster name: setup state lives under /run/electrode/<name>/. */
   readonly name: string;
   readonly clusterId: number;
   readonly f: number;
@@ -39,6 +40,11 @@ export interface Config {
   readonly timing: Timing;
   readonly batchMax: number;
   readonly pipelineMax: number;
+  /** A checkpoint every this many committed ops; the log keeps logRetainOps below it. */
+  readonly checkpointOps: number;
+  readonly logRetainOps: number;
+  /** Client sessions a replica holds at most (the oldest is evicted). */
+  readonly clientsMax: number;
   /** Client: resend a request to every replica after this long without a reply. */
   readonly clientRetryMs: number;
   /** Client: give up (outcome unknown) after this long. */
@@ -72,6 +78,9 @@ export const defaults = {
   resendMs: 50,
   batchMax: 64,
   pipelineMax: 1024,
+  checkpointOps: defaultLimits.checkpointOps,
+  logRetainOps: defaultLimits.logRetainOps,
+  clientsMax: defaultLimits.clientsMax,
   clientRetryMs: 200,
   clientTimeoutMs: 5000,
 } as const;
@@ -83,6 +92,9 @@ const topLevelKeys = new Set([
   "timing",
   "batch_max",
   "pipeline_max",
+  "checkpoint_ops",
+  "log_retain_ops",
+  "clients_max",
   "client",
   "metrics",
 ]);
@@ -254,6 +266,9 @@ function validate(doc: unknown, file: string): Config {
     timing: validateTiming(doc.timing, file),
     batchMax: optionalInt(doc, "batch_max", file, "batch_max", 1, 1024, defaults.batchMax),
     pipelineMax: optionalInt(doc, "pipeline_max", file, "pipeline_max", 1, 1 << 20, defaults.pipelineMax),
+    checkpointOps: optionalInt(doc, "checkpoint_ops", file, "checkpoint_ops", 1, 1 << 30, defaults.checkpointOps),
+    logRetainOps: optionalInt(doc, "log_retain_ops", file, "log_retain_ops", 0, 1 << 30, defaults.logRetainOps),
+    clientsMax: optionalInt(doc, "clients_max", file, "clients_max", 1, 1 << 20, defaults.clientsMax),
     clientRetryMs,
     clientTimeoutMs,
     metrics: validateMetrics(doc.metrics, file),

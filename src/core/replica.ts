@@ -23,12 +23,14 @@
 // - Kernel state: a status or view change is announced (kernelState effect) right when it
 //   happens, before any send in the new state; op and commit changes once at the end of a step.
 
-import { MessageType, replicasMax } from "../wire/layout.ts";
-import { entryBytes, newStateEntriesBytesMax, prepareEntriesBytesMax } from "../wire/codec.ts";
-import type { DoViewChange, Entry, Message, NewState, Prepare, PrepareOk, RecoveryResponse, ReplicaMessage, Reply, Request } from "../wire/messages.ts";
+import { entryHead, MessageType, replicasMax } from "../wire/layout.ts";
+import { newStateEntriesBytesMax, prepareEntriesBytesMax, snapshotChunkBytesMax } from "../wire/codec.ts";
+import type { DoViewChange, Entry, GetSnapshot, Message, NewState, Prepare, PrepareOk, RecoveryResponse, ReplicaMessage, Reply, Request, SnapshotChunk } from "../wire/messages.ts";
 import { assert } from "./assert.ts";
-import { ClientTable } from "./client-table.ts";
-import { heldUpTo, isStaged, newStatesPerRequestMax, takeEntries, type Fetch, type FetchPurpose } from "./fetch.ts";
+import { checkpointBytesMax, CheckpointError, parseCheckpoint, takeCheckpoint, type Checkpoint, type ParsedCheckpoint } from "./checkpoint.ts";
+import { ClientTable, registerRequestNum } from "./client-table.ts";
+import { Digest } from "./digest.ts";
+import { heldUpTo, isStaged, newFetch, newStatesPerRequestMax, snapshotChunksPerRequest, stageCheckpoint, takeEntries, type Fetch, type FetchPurpose } from "./fetch.ts";
 import { Log, requestOpBytesMax } from "./log.ts";
 import { chooseLog, faultsTolerated, leaderOf, quorumOp, type LogClaim } from "./quorum.ts";
 import { RecoveryRounds } from "./recovery.ts";
@@ -46,9 +48,15 @@ export class Replica {
   private lastNormalViewValue = 0;
   private readonly log = new Log();
   private commitValue = 0;
-  private readonly clients = new ClientTable();
+  private readonly clients: ClientTable;
+  private digestValue = new Digest();
+  /** The latest checkpoint, and the one before it (kept so a transfer of it can finish). */
+  private checkpointValue: Checkpoint | undefined;
+  private previousCheckpoint: Checkpoint | undefined;
   private effects: Effect[] = [];
   private announced: KernelState | undefined;
+  /** Counters for metrics (not part of the replicated state). */
+  readonly counters = { checkpointsTaken: 0, checkpointsInstalled: 0, snapshotChunksSent: 0, snapshotChunksReceived: 0, snapshotsRejected: 0 };
 
   // Leader.
   private readonly acked: number[];
@@ -79,9 +87,11 @@ export class Replica {
     assert(Number.isInteger(n) && n >= 1 && n % 2 === 1 && n <= replicasMax, `replica count ${n} must be odd, 1..${replicasMax}`);
     assert(Number.isInteger(opts.index) && opts.index >= 0 && opts.index < n, `index ${opts.index} out of range`);
     assert(Number.isSafeInteger(opts.nonce) && opts.nonce >= 0, "nonce must be a non-negative safe integer");
-    for (const key of ["viewChangeTimeoutTicks", "heartbeatTicks", "resendTicks", "pipelineMax", "batchMax"] as const) {
+    for (const key of ["viewChangeTimeoutTicks", "heartbeatTicks", "resendTicks", "pipelineMax", "batchMax", "checkpointOps", "clientsMax"] as const) {
       assert(Number.isInteger(opts[key]) && opts[key] >= 1, `${key} must be a positive integer`);
     }
+    assert(Number.isInteger(opts.logRetainOps) && opts.logRetainOps >= 0, "logRetainOps must be a non-negative integer");
+    this.clients = new ClientTable(opts.clientsMax);
     this.index = opts.index;
     this.replicaCount = n;
     this.f = faultsTolerated(n);
@@ -120,9 +130,24 @@ export class Replica {
   get kernelState(): KernelState {
     return { status: this.statusValue, view: this.viewValue, leader: this.leaderIndex, lastOp: this.log.length, commit: this.commitValue };
   }
-  /** The log entry at op-number `op` (committed up to `commit`, tentative above). */
+  /** The log entry at op-number `op` (committed up to `commit`, tentative above), if it is still
+   * in memory (compaction drops the entries below the latest checkpoint minus logRetainOps). */
   entryAt(op: number): Entry | undefined {
     return this.log.at(op);
+  }
+  /** Digest of the committed log up to `commit` (digest.ts). */
+  get digest(): string {
+    return this.digestValue.toString();
+  }
+  get checkpoint(): Checkpoint | undefined {
+    return this.checkpointValue;
+  }
+  /** What the log holds in memory. */
+  get logStats(): { firstOp: number; entries: number; bytes: number } {
+    return { firstOp: this.log.firstOp, entries: this.log.entriesHeld, bytes: this.log.bytesHeld };
+  }
+  get clientStats(): { sessions: number; evictions: number } {
+    return { sessions: this.clients.size, evictions: this.clients.evictions };
   }
 
   step(event: Event): Effect[] {
@@ -184,7 +209,10 @@ export class Replica {
     };
     assert(this.statusValue === expected[fetch.purpose], `${fetch.purpose} fetch in status ${Status[this.statusValue]}`);
     assert((fetch.purpose === "view-change") === (this.leaderIndex === this.index), `${fetch.purpose} fetch by the view's leader`);
-    if (isStaged(fetch)) assert(fetch.base >= this.commitValue && fetch.base <= this.log.length, "staged base outside commit..op");
+    if (isStaged(fetch)) {
+      if (fetch.checkpoint) assert(fetch.base === fetch.checkpoint.op && fetch.base > this.commitValue, "staged checkpoint at or below the commit");
+      else assert(fetch.base >= this.commitValue && fetch.base <= this.log.length, "staged base outside commit..op");
+    }
   }
 
   // ---- Ticks. ----
@@ -264,19 +292,27 @@ export class Replica {
   private onRequest(msg: Request): void {
     if (!this.isLeader) return;
     if (msg.op.length > requestOpBytesMax) return; // could not be moved by state transfer
-    const verdict = this.clients.classify(msg.clientId, msg.requestNum);
-    if (verdict.kind === "cached") {
-      // Re-stamped so the client learns the current view (and so the current leader).
-      this.effects.push({ kind: "reply", msg: { ...verdict.reply, view: this.viewValue, sender: this.index } });
-      return;
+    if (msg.requestNum === registerRequestNum && msg.op.length !== 0) return; // a registration carries no op
+    const verdict = this.clients.classify(msg.clientId, msg.requestNum, msg.session);
+    switch (verdict.kind) {
+      case "cached":
+        // Re-stamped so the client learns the current view (and so the current leader).
+        this.effects.push({ kind: "reply", msg: { ...verdict.reply, view: this.viewValue, sender: this.index } });
+        return;
+      case "evicted":
+        this.effects.push({ kind: "evicted", clientId: msg.clientId, requestNum: msg.requestNum });
+        return;
+      case "ignore":
+        return;
+      case "new":
+        break;
     }
-    if (verdict.kind === "ignore") return;
     if (this.log.length - this.commitValue >= this.opts.pipelineMax) return; // the client retries
-    const entry: Entry = { clientId: msg.clientId, requestNum: msg.requestNum, op: msg.op };
+    const bytes = entryHead.size + msg.op.length;
     // Keep every Prepare within one datagram: send what is pending before it would overflow.
-    if (this.unpreparedBytes + entryBytes(entry) > prepareEntriesBytesMax) this.sendPrepares();
-    this.log.append(entry);
-    this.unpreparedBytes += entryBytes(entry);
+    if (this.unpreparedBytes + bytes > prepareEntriesBytesMax) this.sendPrepares();
+    this.log.append(msg.clientId, msg.requestNum, msg.op);
+    this.unpreparedBytes += bytes;
     this.clients.markInFlight(msg.clientId, msg.requestNum);
     if (this.f === 0) this.sendPrepares(); // alone: committed as soon as logged
     else if (this.log.length - this.preparedUpTo >= this.opts.batchMax) this.sendPrepares();
@@ -286,7 +322,7 @@ export class Replica {
   private sendPrepares(): void {
     while (this.preparedUpTo < this.log.length) {
       const entries = this.log.batch(this.preparedUpTo + 1, this.log.length, this.opts.batchMax, prepareEntriesBytesMax);
-      this.preparedUpTo += entries.length;
+      this.preparedUpTo += entries.count;
       const prepare: Prepare = { type: MessageType.Prepare, view: this.viewValue, sender: this.index, opNum: this.preparedUpTo, commit: this.commitValue, entries };
       this.broadcast(prepare);
       this.ticksSinceSend = 0;
@@ -322,7 +358,7 @@ export class Replica {
   private onPrepare(msg: Prepare, fastAcked = false): void {
     if (!this.joinView(msg.view, msg.sender, msg.opNum, msg.commit)) return;
     this.ticksSinceLeader = 0;
-    const first = msg.opNum - msg.entries.length + 1;
+    const first = msg.opNum - msg.entries.count + 1;
     if (first < 1) return;
     if (first > this.log.length + 1) {
       // A gap: Prepares were lost or reordered. The kernel acks only what extends the log it was
@@ -330,7 +366,7 @@ export class Replica {
       assert(!fastAcked, `fast-acked Prepare ${first}..${msg.opNum} leaves a gap after ${this.log.length}`);
       this.startCatchUp(msg.opNum);
     } else {
-      for (let op = this.log.length + 1; op <= msg.opNum; op++) this.log.append(msg.entries[op - first]!);
+      if (msg.opNum > this.log.length) this.log.appendFrom(msg.entries, this.log.length + 1 - first);
       if (!fastAcked) this.ack(); // also answers a duplicate Prepare, in case our earlier ack was lost
       if (this.fetch && this.log.length >= this.fetch.target) this.fetch = undefined;
     }
@@ -361,25 +397,71 @@ export class Replica {
     assert(op <= this.log.length, `commit ${op} beyond log ${this.log.length}`);
     assert(this.statusValue === Status.Normal, "commit while not normal");
     for (let k = this.commitValue + 1; k <= op; k++) {
-      this.execute(k, this.log.at(k)!);
+      this.execute(k);
       this.commitValue = k;
+      if (k % this.opts.checkpointOps === 0) this.checkpointAt(k);
     }
   }
 
-  private execute(op: number, entry: Entry): void {
-    if (this.clients.isDuplicate(entry.clientId, entry.requestNum)) return;
-    const result = this.app.execute(entry.op);
-    const reply: Reply = {
-      type: MessageType.Reply,
-      view: this.viewValue,
-      sender: this.index,
-      opNum: op,
-      clientId: entry.clientId,
-      requestNum: entry.requestNum,
-      result,
-    };
-    this.clients.recordExecuted(entry.clientId, entry.requestNum, reply);
-    if (this.isLeader) this.effects.push({ kind: "reply", msg: reply });
+  private execute(op: number): void {
+    const clientId = this.log.clientIdAt(op);
+    const requestNum = this.log.requestNumAt(op);
+    const bytes = this.log.opAt(op);
+    this.digestValue.add(bytes);
+    this.opts.observer?.executed(op, clientId, requestNum, bytes);
+    switch (this.clients.execution(clientId, requestNum)) {
+      case "register": {
+        const evicted = this.clients.register(clientId, op);
+        if (!this.isLeader) return;
+        if (evicted !== undefined) this.effects.push({ kind: "evicted", clientId: evicted, requestNum: 0 });
+        this.effects.push({ kind: "reply", msg: { ...this.clients.registerReply(clientId, op), view: this.viewValue, sender: this.index } });
+        return;
+      }
+      case "execute": {
+        const result = this.app.execute(bytes);
+        this.clients.recordExecuted(clientId, requestNum, op, result);
+        if (!this.isLeader) return;
+        const reply: Reply = { type: MessageType.Reply, view: this.viewValue, sender: this.index, opNum: op, clientId, requestNum, session: this.clients.sessionOf(clientId)!, result };
+        this.effects.push({ kind: "reply", msg: reply });
+        return;
+      }
+      case "evicted":
+        // Logged while the client had a session, evicted before it executed: never executes.
+        if (this.isLeader) this.effects.push({ kind: "evicted", clientId, requestNum });
+        return;
+      case "duplicate":
+        return;
+    }
+  }
+
+  /** Takes the checkpoint of op `op` (just executed) and drops the log below it minus the
+   * retained suffix. */
+  private checkpointAt(op: number): void {
+    const cp = takeCheckpoint(op, this.digestValue, this.clients, this.app);
+    this.previousCheckpoint = this.checkpointValue;
+    this.checkpointValue = cp;
+    this.counters.checkpointsTaken += 1;
+    this.log.compact(op - this.opts.logRetainOps);
+    this.effects.push({ kind: "checkpoint", checkpoint: cp, installed: false });
+  }
+
+  /** Replaces the state with a peer's checkpoint: the app, the client table, the digest, commit,
+   * and the log, which now continues after the checkpoint's op. */
+  private install(cp: ParsedCheckpoint): void {
+    assert(cp.op >= this.commitValue, `installing checkpoint ${cp.op} below commit ${this.commitValue}`);
+    // Nothing changes unless every part reads: the table is parsed first, the app restores whole
+    // or throws, and only then is the table replaced.
+    const sessions = this.clients.parse(cp.bytes, cp.tableAt);
+    this.app.restore(cp.app);
+    this.clients.replace(sessions);
+    this.digestValue = cp.digest.copy();
+    this.commitValue = cp.op;
+    this.log.resetTo(cp.op);
+    this.previousCheckpoint = undefined;
+    this.checkpointValue = { op: cp.op, digest: cp.digest, bytes: cp.bytes, checksum: cp.checksum };
+    this.counters.checkpointsInstalled += 1;
+    this.opts.observer?.installed(cp.op, this.digest);
+    this.effects.push({ kind: "checkpoint", checkpoint: this.checkpointValue, installed: true });
   }
 
   // ---- Messages. ----
@@ -407,6 +489,10 @@ export class Replica {
         return this.onGetState(msg.view, msg.sender, msg.fromOp);
       case MessageType.NewState:
         return this.onNewState(msg);
+      case MessageType.GetSnapshot:
+        return this.onGetSnapshot(msg);
+      case MessageType.SnapshotChunk:
+        return this.onSnapshotChunk(msg);
       case MessageType.Recovery:
         return this.onRecovery(msg.sender, msg.nonce);
       case MessageType.RecoveryResponse:
@@ -548,10 +634,7 @@ export class Replica {
     // commit quorum), so the highest commit among them lies within it.
     assert(this.newLeaderCommit <= this.log.length, `commit ${this.newLeaderCommit} beyond the chosen log ${this.log.length}`);
     if (this.newLeaderCommit > this.commitValue) this.commitUpTo(this.newLeaderCommit);
-    for (let op = this.commitValue + 1; op <= this.log.length; op++) {
-      const entry = this.log.at(op)!;
-      this.clients.markInFlight(entry.clientId, entry.requestNum);
-    }
+    for (let op = this.commitValue + 1; op <= this.log.length; op++) this.clients.markInFlight(this.log.clientIdAt(op), this.log.requestNumAt(op));
     this.broadcast({ type: MessageType.StartView, view: this.viewValue, sender: this.index, opNum: this.log.length, commit: this.commitValue });
     this.advanceCommit(); // alone (f = 0): the whole log is committed
   }
@@ -568,12 +651,18 @@ export class Replica {
   // ---- State transfer. ----
 
   private startFetch(purpose: FetchPurpose, from: number, target: number, base: number, commit: number): void {
-    this.fetch = { purpose, from, base, staged: [], target, commit, idleTicks: 0, askedFrom: 0, arrivals: 0 };
+    this.fetch = newFetch(purpose, from, target, base, commit);
     if (heldUpTo(this.fetch, this.log) >= target) this.completeFetch();
     else this.askMore(this.fetch);
   }
 
   private askMore(fetch: Fetch): void {
+    const snapshot = fetch.snapshot;
+    if (snapshot) {
+      snapshot.arrivals = 0;
+      this.send(fetch.from, { type: MessageType.GetSnapshot, view: this.viewValue, sender: this.index, checkpointOp: snapshot.op, offset: snapshot.have });
+      return;
+    }
     fetch.askedFrom = heldUpTo(fetch, this.log) + 1;
     fetch.arrivals = 0;
     this.requestState(fetch.from, fetch.askedFrom);
@@ -595,20 +684,108 @@ export class Replica {
   /** Serves state: a normal leader to its view's replicas; a replica in view change (not joining)
    * to its view's new leader, which is fetching the chosen log, frozen since the DoViewChange. */
   private onGetState(view: number, sender: number, fromOp: number): void {
-    if (view !== this.viewValue || fromOp < 1) return;
-    if (this.statusValue === Status.Normal && !this.isLeader) return;
-    if (this.statusValue === Status.ViewChange) {
-      if (this.joining || sender !== this.leaderIndex) return;
-      this.viewChangeTicks = 0; // serving the new leader is progress of this view change
+    if (!this.servesState(view, sender) || fromOp < 1) return;
+    if (fromOp < this.log.firstOp) {
+      // Compacted away: the latest checkpoint covers it, then the entries above it follow.
+      const cp = this.checkpointValue;
+      assert(cp !== undefined && cp.op >= fromOp, `log compacted to ${this.log.firstOp} without a checkpoint at or above ${fromOp}`);
+      this.sendSnapshot(sender, cp, 0);
+      return;
     }
     let from = fromOp;
     for (let sent = 0; sent < newStatesPerRequestMax; sent++) {
       const entries = this.log.batch(from, this.log.length, Number.MAX_SAFE_INTEGER, newStateEntriesBytesMax);
       const reply: NewState = { type: MessageType.NewState, view, sender: this.index, opNum: this.log.length, commit: this.commitValue, fromOp: from, entries };
       this.send(sender, reply);
-      from += entries.length;
+      from += entries.count;
       if (from > this.log.length) break; // an empty answer when asked beyond the log says so
     }
+  }
+
+  /** Whether this replica serves state to `sender` in `view`: a normal leader to its view's
+   * replicas; a replica in view change (not joining) to its view's new leader, which is fetching
+   * the chosen log, frozen since the DoViewChange. */
+  private servesState(view: number, sender: number): boolean {
+    if (view !== this.viewValue) return false;
+    if (this.statusValue === Status.Normal) return this.isLeader;
+    if (this.statusValue !== Status.ViewChange || this.joining || sender !== this.leaderIndex) return false;
+    this.viewChangeTicks = 0; // serving the new leader is progress of this view change
+    return true;
+  }
+
+  private onGetSnapshot(msg: GetSnapshot): void {
+    if (!this.servesState(msg.view, msg.sender)) return;
+    const wanted = [this.checkpointValue, this.previousCheckpoint].find((cp) => cp?.op === msg.checkpointOp);
+    if (wanted && msg.offset < wanted.bytes.length) this.sendSnapshot(msg.sender, wanted, msg.offset);
+    else if (this.checkpointValue) this.sendSnapshot(msg.sender, this.checkpointValue, 0); // gone: start on the latest
+  }
+
+  /** Up to snapshotChunksPerRequest chunks of `cp` from byte `offset` on. */
+  private sendSnapshot(to: number, cp: Checkpoint, offset: number): void {
+    const total = cp.bytes.length;
+    for (let at = offset, sent = 0; at < total && sent < snapshotChunksPerRequest; at += snapshotChunkBytesMax, sent++) {
+      const bytes = cp.bytes.subarray(at, Math.min(total, at + snapshotChunkBytesMax));
+      const chunk: SnapshotChunk = {
+        type: MessageType.SnapshotChunk,
+        view: this.viewValue,
+        sender: this.index,
+        checkpointOp: cp.op,
+        opNum: this.log.length,
+        commit: this.commitValue,
+        total,
+        checksum: cp.checksum,
+        offset: at,
+        bytes,
+      };
+      this.send(to, chunk);
+      this.counters.snapshotChunksSent += 1;
+    }
+  }
+
+  /** A chunk of the checkpoint the fetch asked for (file comment of fetch.ts). */
+  private onSnapshotChunk(msg: SnapshotChunk): void {
+    const fetch = this.fetch;
+    if (!fetch || msg.sender !== fetch.from || msg.view !== this.viewValue) return;
+    if (fetch.purpose === "view-change" && msg.opNum < fetch.target) return; // not the chosen log
+    if (msg.checkpointOp <= heldUpTo(fetch, this.log) || msg.checkpointOp > msg.opNum) return; // nothing to gain
+    if (fetch.purpose === "catch-up" || fetch.purpose === "join") this.ticksSinceLeader = 0;
+    fetch.commit = Math.max(fetch.commit, msg.commit);
+    if (fetch.purpose === "catch-up") fetch.target = Math.max(fetch.target, msg.opNum);
+    this.counters.snapshotChunksReceived += 1;
+    let asm = fetch.snapshot;
+    if (!asm || asm.op !== msg.checkpointOp || asm.checksum !== msg.checksum || asm.total !== msg.total) {
+      if (msg.total > checkpointBytesMax || msg.offset !== 0) return; // a new checkpoint starts at its first chunk
+      asm = { op: msg.checkpointOp, total: msg.total, checksum: msg.checksum, bytes: new Uint8Array(msg.total), have: 0, arrivals: 0 };
+      fetch.snapshot = asm;
+    }
+    asm.arrivals += 1;
+    if (msg.offset === asm.have && msg.bytes.length > 0) {
+      asm.bytes.set(msg.bytes, asm.have);
+      asm.have += msg.bytes.length;
+      fetch.idleTicks = 0;
+      this.viewChangeTicks = 0;
+    }
+    if (asm.have === asm.total) this.snapshotComplete(fetch, asm.bytes);
+    else if (asm.arrivals >= snapshotChunksPerRequest || msg.offset + msg.bytes.length === msg.total) this.askMore(fetch);
+  }
+
+  /** Every byte of the checkpoint arrived: check it, then stage it (or install it, catching up). */
+  private snapshotComplete(fetch: Fetch, bytes: Uint8Array): void {
+    fetch.snapshot = undefined;
+    let cp: ParsedCheckpoint;
+    try {
+      cp = parseCheckpoint(bytes);
+      if (isStaged(fetch)) stageCheckpoint(fetch, cp);
+      else this.install(cp);
+    } catch (e) {
+      if (!(e instanceof CheckpointError) && !(e instanceof RangeError)) throw e;
+      this.counters.snapshotsRejected += 1; // corrupt or unreadable: ask again
+      this.askMore(fetch);
+      return;
+    }
+    if (fetch.purpose === "catch-up") this.ack();
+    if (heldUpTo(fetch, this.log) >= fetch.target) this.completeFetch();
+    else this.askMore(fetch);
   }
 
   private onNewState(msg: NewState): void {
@@ -634,7 +811,7 @@ export class Replica {
       this.completeFetch();
       return;
     }
-    const answered = fetch.arrivals >= newStatesPerRequestMax || msg.fromOp + msg.entries.length > msg.opNum;
+    const answered = fetch.arrivals >= newStatesPerRequestMax || msg.fromOp + msg.entries.count > msg.opNum;
     if (answered && held >= fetch.askedFrom) this.askMore(fetch);
   }
 
@@ -642,9 +819,20 @@ export class Replica {
     const fetch = this.fetch!;
     this.fetch = undefined;
     if (!isStaged(fetch)) return;
-    // Swap in atomically (fetch.ts). Nothing at or below the commit changes: base >= commit.
-    this.log.truncate(fetch.base);
-    for (const entry of fetch.staged) this.log.append(entry);
+    // Swap in atomically (fetch.ts). Nothing at or below the commit changes: base >= commit (a
+    // staged checkpoint lies above the commit: it covers what was compacted at the source).
+    if (fetch.checkpoint) {
+      try {
+        this.install(fetch.checkpoint);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        this.counters.snapshotsRejected += 1; // the app cannot read it: nothing changed, start over
+        this.startFetch(fetch.purpose, fetch.from, fetch.target, this.commitValue, fetch.commit);
+        return;
+      }
+    } else this.log.truncate(fetch.base);
+    const staged = fetch.staged;
+    for (let op = fetch.base + 1; op <= staged.length; op++) this.log.append(staged.clientIdAt(op), staged.requestNumAt(op), staged.opAt(op));
     if (fetch.purpose === "view-change") this.finishViewChange();
     else this.becomeFollower(fetch.commit);
   }
@@ -693,6 +881,8 @@ export class Replica {
     switch (msg.type) {
       case MessageType.NewState:
         return this.onNewState(msg);
+      case MessageType.SnapshotChunk:
+        return this.onSnapshotChunk(msg);
       case MessageType.Recovery:
         // We hold nothing either: lets a cluster that lost everything start afresh (recovery.ts).
         return this.send(msg.sender, { type: MessageType.RecoveryResponse, view: 0, sender: this.index, nonce: msg.nonce, recovering: true, opNum: 0, commit: 0 });
@@ -701,6 +891,7 @@ export class Replica {
         return;
       case MessageType.PrepareOk:
       case MessageType.GetState:
+      case MessageType.GetSnapshot:
         return;
       default:
         // A later view than the one whose leader we fetch from: that leader may be gone.

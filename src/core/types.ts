@@ -2,10 +2,24 @@
 // simulator). The core never does I/O, never reads a clock, never draws randomness.
 
 import type { Message, Prepare, ReplicaMessage, Reply, Request } from "../wire/messages.ts";
+import type { Checkpoint } from "./checkpoint.ts";
 
-/** A deterministic replicated state machine: the same ops in the same order give the same results. */
+/**
+ * A deterministic replicated state machine: the same ops in the same order give the same results.
+ * To add one, implement these three (src/app/kv.ts is the example) and name it in src/app/index.ts.
+ */
 export interface StateMachine {
+  /** Executes one committed op and returns its result. `op` is a view into the log: valid only
+   * during the call (copy what you keep). Malformed ops must yield a result, never throw: every
+   * replica executes the same bytes and must compute the same thing. */
   execute(op: Uint8Array): Uint8Array;
+  /** The whole state as bytes, for a checkpoint (every checkpointOps committed ops). The same
+   * state must give the same bytes (checkpoints of different replicas are compared), and the time
+   * it takes stalls the replica: keep it proportional to the live state. */
+  snapshot(): Uint8Array;
+  /** Replaces the whole state with one snapshot() produced (a replica installing a checkpoint it
+   * received). Throws on bytes it cannot read; the replica then drops that checkpoint. */
+  restore(snapshot: Uint8Array): void;
 }
 
 export enum Status {
@@ -49,7 +63,14 @@ export type Effect =
   /** Reply to the client that sent clientId's request. */
   | { readonly kind: "reply"; readonly msg: Reply }
   /** Kernel-side state changed; must be written before later effects of the same step. */
-  | { readonly kind: "kernelState"; readonly state: KernelState };
+  | { readonly kind: "kernelState"; readonly state: KernelState }
+  /** Tell client `clientId` (if its address is known) that its session is gone: an Evicted
+   * message; `requestNum` is the request that found it gone (0: at the eviction). The driver may
+   * forget the client's address. */
+  | { readonly kind: "evicted"; readonly clientId: number; readonly requestNum: number }
+  /** A checkpoint was taken (or installed from a peer): the log at or below its op minus
+   * logRetainOps is gone from memory. For metrics, and for a driver that stores checkpoints. */
+  | { readonly kind: "checkpoint"; readonly checkpoint: Checkpoint; readonly installed: boolean };
 
 export interface ReplicaOptions {
   /** Number of replicas, 2f+1. */
@@ -70,6 +91,15 @@ export interface ReplicaOptions {
   readonly pipelineMax: number;
   /** Maximum requests the leader packs into one Prepare (1 = no batching). */
   readonly batchMax: number;
+  /** A checkpoint every this many committed ops (at ops that are multiples of it). */
+  readonly checkpointOps: number;
+  /** Entries kept below the latest checkpoint, for replicas a little behind (they fetch entries;
+   * further behind, the checkpoint). */
+  readonly logRetainOps: number;
+  /** Client sessions held at most (client-table.ts: registering into a full table evicts). */
+  readonly clientsMax: number;
+  /** Tests only: sees every op executed and every checkpoint installed, as it happens. */
+  readonly observer?: ExecutionObserver;
   /**
    * Kernel fast reply is on: called synchronously when this replica, a normal follower, is about
    * to leave its view or status, with the state it enters. The driver must write that state to the
@@ -82,10 +112,25 @@ export interface ReplicaOptions {
   readonly fence?: (next: KernelState) => readonly Prepare[];
 }
 
+export interface ExecutionObserver {
+  executed(op: number, clientId: number, requestNum: number, bytes: Uint8Array): void;
+  /** The state of ops 1..op came from a peer's checkpoint (nothing of it executed here). */
+  installed(op: number, digest: string): void;
+}
+
 export const defaultTiming = {
   viewChangeTimeoutTicks: 50,
   heartbeatTicks: 10,
   resendTicks: 20,
   pipelineMax: 1024,
   batchMax: 64,
+} as const;
+
+/** Memory bounds (config: checkpoint_ops, log_retain_ops, clients_max). At 100,000 ops a
+ * checkpoint comes about once a second under full load here: the log holds at most that many
+ * committed entries plus the retained suffix and the pipeline, whatever the history. */
+export const defaultLimits = {
+  checkpointOps: 100_000,
+  logRetainOps: 20_000,
+  clientsMax: 4096,
 } as const;

@@ -10,7 +10,8 @@
 
 import { Codec } from "../wire/codec.ts";
 import { datagramBytesMax, Flag, header, InfoApp, MessageType, messageTypeCount, senderClient } from "../wire/layout.ts";
-import type { Entry, Message } from "../wire/messages.ts";
+import { entriesOf } from "../wire/entries.ts";
+import type { Entries, Message } from "../wire/messages.ts";
 import type { RunningCluster } from "./processes.ts";
 import { seededRandom } from "../bench/random.ts";
 
@@ -44,6 +45,8 @@ const replicaTypes = [
   MessageType.StartView,
   MessageType.GetState,
   MessageType.NewState,
+  MessageType.GetSnapshot,
+  MessageType.SnapshotChunk,
   MessageType.Recovery,
   MessageType.RecoveryResponse,
 ] as const;
@@ -77,8 +80,8 @@ function number(random: () => number): number {
   return Math.floor(random() * Number.MAX_SAFE_INTEGER);
 }
 
-function entries(random: () => number, count: number): Entry[] {
-  return Array.from({ length: count }, () => ({ clientId: number(random), requestNum: number(random), op: bytes(random, int(random, 40)) }));
+function entries(random: () => number, count: number): Entries {
+  return entriesOf(Array.from({ length: count }, () => ({ clientId: number(random), requestNum: number(random), op: bytes(random, int(random, 40)) })));
 }
 
 /** A well-formed message of a random replica type, with fields an attacker chose. */
@@ -104,7 +107,14 @@ function replicaMessage(ctx: FuzzContext, sender: number, view: number, op: numb
       return { type, view, sender, fromOp: number(r) };
     case MessageType.NewState: {
       const list = entries(r, int(r, 3));
-      return { type, view, sender, opNum: op, commit, fromOp: Math.max(1, op - list.length), entries: list };
+      return { type, view, sender, opNum: op, commit, fromOp: Math.max(1, op - list.count), entries: list };
+    }
+    case MessageType.GetSnapshot:
+      return { type, view, sender, checkpointOp: number(r), offset: number(r) };
+    case MessageType.SnapshotChunk: {
+      const chunk = bytes(r, int(r, 200));
+      const offset = int(r, 3) === 0 ? 0 : int(r, 2 ** 40); // total = offset + len + more stays exact
+      return { type, view, sender, checkpointOp: number(r), opNum: op, commit, total: offset + chunk.length + int(r, 1000), checksum: int(r, 2 ** 32), offset, bytes: chunk };
     }
     case MessageType.Recovery:
       return { type, sender, nonce: number(r) };
@@ -120,14 +130,14 @@ function encode(codec: Codec, msg: Message, flags = 0): Uint8Array {
 
 function request(ctx: FuzzContext): Message {
   const r = ctx.random;
-  return { type: MessageType.Request, view: number(r), clientId: number(r), requestNum: number(r), op: bytes(r, int(r, 64)) };
+  return { type: MessageType.Request, view: number(r), clientId: number(r), requestNum: number(r), session: number(r), op: bytes(r, int(r, 64)) };
 }
 
 /** An Info (which any address may send), or an InfoReply sent to a replica (which it drops). */
 function info(ctx: FuzzContext): Message {
   const r = ctx.random;
   if (r() < 0.5) return { type: MessageType.Info, nonce: number(r) };
-  return { type: MessageType.InfoReply, sender: int(r, ctx.replicaCount), view: int(r, 2 ** 31), opNum: number(r), commit: number(r), nonce: number(r), uptimeS: int(r, 2 ** 32), status: int(r, 3), fastPaths: int(r, 8), app: r() < 0.5 ? InfoApp.Kv : InfoApp.Null };
+  return { type: MessageType.InfoReply, sender: int(r, ctx.replicaCount), view: int(r, 2 ** 31), opNum: number(r), commit: number(r), nonce: number(r), uptimeS: int(r, 2 ** 32), status: int(r, 3), fastPaths: int(r, 8), app: r() < 0.5 ? InfoApp.Kv : InfoApp.Null, checkpointOp: number(r), logFirstOp: number(r), logBytes: number(r), sessions: int(r, 2 ** 32), evictions: int(r, 2 ** 32) };
 }
 
 /** A valid datagram of any type from a replica index (forged: it comes from a client address). */
@@ -202,7 +212,7 @@ export function makeDatagram(c: FuzzCase, ctx: FuzzContext): Uint8Array {
       return encode(codec, { type: MessageType.PrepareOk, view: int(r, 4), sender, opNum: 1 + int(r, 100_000) }, Flag.Quorum | (r() < 0.3 ? Flag.Clone : 0));
     }
     case "reply-to-replica":
-      return encode(codec, { type: MessageType.Reply, view: int(r, 4), sender: int(r, ctx.replicaCount), opNum: number(r), clientId: number(r), requestNum: number(r), result: bytes(r, int(r, 16)) });
+      return encode(codec, { type: MessageType.Reply, view: int(r, 4), sender: int(r, ctx.replicaCount), opNum: number(r), clientId: number(r), requestNum: number(r), session: number(r), result: bytes(r, int(r, 16)) });
     case "oversize": {
       const d = new Uint8Array(datagramBytesMax + 1 + int(r, sendBytesMax - datagramBytesMax));
       d.set(anyValid(ctx, codec));

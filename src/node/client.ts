@@ -1,20 +1,28 @@
 // The client library: many logical clients (sessions) multiplexed on one UDP socket.
 //
 // Each session has a unique client id and numbers its requests 1, 2, 3...; a retry resends the
-// SAME request number, so the replicas' client table executes it at most once. A request first goes
-// to the replica believed to lead (learned from the view in replies); after `retryMs` without a
-// reply it goes to every replica; after `timeoutMs` its outcome is reported as unknown.
+// SAME request number, so the replicas' client table executes it at most once. Before its first
+// request a session registers (request number 0, committed like a request: the table holds a
+// bounded number of sessions, src/core/client-table.ts); a session the cluster evicted gets
+// Evicted, its request ends "evicted" (outcome unknown: an earlier try may have executed) and the
+// session starts afresh under a new client id. A request first goes to the replica believed to
+// lead (learned from the view in replies); after `retryMs` without a reply it goes to every
+// replica; after `timeoutMs` its outcome is reported as unknown.
 
 import type { Config } from "../config/config.ts";
 import { Codec } from "../wire/codec.ts";
 import { datagramBytesMax, MessageType } from "../wire/layout.ts";
 import type { Request } from "../wire/messages.ts";
+import { registerRequestNum } from "../core/client-table.ts";
 import { parseAddr, UdpSocket, type Addr } from "../net/udp.ts";
 
 export type Outcome =
   | { readonly kind: "ok"; readonly result: Uint8Array; readonly opNum: number }
   /** No reply within the timeout: the request may or may not have been executed. */
-  | { readonly kind: "unknown" };
+  | { readonly kind: "unknown" }
+  /** The cluster evicted the session (more clients than clients_max): the request may or may not
+   * have been executed (a try before the eviction could have); it will never execute now. */
+  | { readonly kind: "evicted" };
 
 export interface Completion {
   readonly session: Session;
@@ -24,13 +32,20 @@ export interface Completion {
 }
 
 export class Session {
+  /** The request number of the current (or last) request; 0 before the first. */
   requestNum = 0;
+  /** Registered with the cluster (request 0 answered); until then requests wait for it. */
+  registered = false;
+  /** The session number the registration's reply gave (its op-number); every request names it. */
+  session = 0;
   op: Uint8Array | undefined;
   firstSentNs = 0;
   lastSentNs = 0;
   sentToAll = false;
+  /** Times the cluster evicted this session (it then registers again under a new id). */
+  evictions = 0;
   constructor(
-    readonly clientId: number,
+    public clientId: number,
     readonly index: number,
   ) {}
 
@@ -45,6 +60,8 @@ export function randomClientId(): number {
   return (words[0]! & 0xffff) * 2 ** 32 + words[1]! + 1;
 }
 
+const noOp = new Uint8Array(0);
+
 export class ClusterClient {
   readonly sessions: Session[] = [];
   private readonly codec: Codec;
@@ -53,7 +70,7 @@ export class ClusterClient {
   private readonly byClientId = new Map<number, Session>();
   private readonly txBuf = new Uint8Array(datagramBytesMax);
   /** The request being encoded, refilled for every send (encoding does not keep it). */
-  private readonly request: { -readonly [K in keyof Request]: Request[K] } = { type: MessageType.Request, view: 0, clientId: 0, requestNum: 0, op: new Uint8Array(0) };
+  private readonly request: { -readonly [K in keyof Request]: Request[K] } = { type: MessageType.Request, view: 0, clientId: 0, requestNum: 0, session: 0, op: noOp };
   private readonly retryNs: number;
   private readonly timeoutNs: number;
   private view = 0;
@@ -121,8 +138,10 @@ export class ClusterClient {
     const request = this.request;
     request.view = this.view;
     request.clientId = session.clientId;
-    request.requestNum = session.requestNum;
-    request.op = session.op!;
+    // Not registered yet: the registration (request 0, no op) goes first, the request after it.
+    request.requestNum = session.registered ? session.requestNum : registerRequestNum;
+    request.session = session.registered ? session.session : 0;
+    request.op = session.registered ? session.op! : noOp;
     const len = this.codec.encode(request, this.txBuf);
     if (toAll) {
       for (const addr of this.replicas) this.socket.queue(addr, this.txBuf, len);
@@ -134,17 +153,48 @@ export class ClusterClient {
 
   private handleDatagram(slot: Uint8Array, len: number): void {
     const reply = this.codec.read(slot, len);
+    if (typeof reply !== "string" && reply.type === MessageType.Evicted) {
+      this.onEvicted(reply.clientId);
+      return;
+    }
     if (typeof reply === "string" || reply.type !== MessageType.Reply) {
       this.ignored += 1;
       return;
     }
     const session = this.byClientId.get(reply.clientId);
-    if (!session || !session.busy || reply.requestNum !== session.requestNum) {
+    const expected = session?.registered ? session.requestNum : registerRequestNum;
+    if (!session || !session.busy || reply.requestNum !== expected) {
       this.ignored += 1;
       return;
     }
     if (reply.view > this.view) this.view = reply.view;
-    this.finish(session, { kind: "ok", result: reply.result, opNum: reply.opNum }, Bun.nanoseconds());
+    const nowNs = Bun.nanoseconds();
+    if (!session.registered) {
+      session.registered = true; // now the request itself
+      session.session = reply.opNum;
+      session.sentToAll = false;
+      this.send(session, nowNs, false);
+      return;
+    }
+    this.finish(session, { kind: "ok", result: reply.result, opNum: reply.opNum }, nowNs);
+  }
+
+  /** The session is gone from the cluster's table: its request (if any) ends "evicted", and the
+   * session continues as a new client that registers first. */
+  private onEvicted(clientId: number): void {
+    const session = this.byClientId.get(clientId);
+    if (!session) {
+      this.ignored += 1;
+      return;
+    }
+    this.byClientId.delete(clientId);
+    session.clientId = randomClientId();
+    session.registered = false;
+    session.session = 0;
+    session.requestNum = 0;
+    session.evictions += 1;
+    this.byClientId.set(session.clientId, session);
+    if (session.busy) this.finish(session, { kind: "evicted" }, Bun.nanoseconds());
   }
 
   private finish(session: Session, outcome: Outcome, nowNs: number): void {

@@ -79,6 +79,11 @@ export interface InfoSource {
   readonly fastPaths: number;
   readonly app: AppName;
   readonly uptimeS: number;
+  readonly checkpointOp: number;
+  readonly logFirstOp: number;
+  readonly logBytes: number;
+  readonly sessions: number;
+  readonly evictions: number;
 }
 
 export function infoReply(nonce: number, self: InfoSource): InfoReply {
@@ -93,6 +98,11 @@ export function infoReply(nonce: number, self: InfoSource): InfoReply {
     status: self.status,
     fastPaths: self.fastPaths,
     app: appBits[self.app],
+    checkpointOp: self.checkpointOp,
+    logFirstOp: self.logFirstOp,
+    logBytes: self.logBytes,
+    sessions: Math.min(0xffffffff, self.sessions),
+    evictions: Math.min(0xffffffff, self.evictions),
   };
 }
 
@@ -111,6 +121,12 @@ export interface ReplicaInfo {
   readonly commit: number;
   readonly app: AppName;
   readonly uptime_s: number;
+  /** Its latest checkpoint, the oldest log entry it holds and their bytes, its client sessions. */
+  readonly checkpoint_op: number;
+  readonly log_first_op: number;
+  readonly log_bytes: number;
+  readonly sessions: number;
+  readonly evictions: number;
 }
 
 const statusNames: Record<Status, ReplicaInfo["status"]> = { [Status.Normal]: "normal", [Status.ViewChange]: "view-change", [Status.Recovering]: "recovering" };
@@ -130,6 +146,11 @@ function replicaInfo(config: Config, reply: InfoReply): ReplicaInfo {
     commit: reply.commit,
     app: (Object.keys(appBits) as AppName[]).find((a) => appBits[a] === reply.app)!,
     uptime_s: reply.uptimeS,
+    checkpoint_op: reply.checkpointOp,
+    log_first_op: reply.logFirstOp,
+    log_bytes: reply.logBytes,
+    sessions: reply.sessions,
+    evictions: reply.evictions,
   };
 }
 

@@ -37,7 +37,7 @@ export interface CorePosition {
 }
 
 function firstOp(p: Prepare): number {
-  return p.opNum - p.entries.length + 1;
+  return p.opNum - p.entries.count + 1;
 }
 
 export class KernelLink {

@@ -41,6 +41,18 @@ const scalarNames = [
   "fastPathUpdatedS",
   "latencySum",
   "latencyCount",
+  "logEntries",
+  "logBytes",
+  "logFirstOp",
+  "checkpointOp",
+  "checkpointBytes",
+  "checkpointSnapshotS",
+  "checkpointsTaken",
+  "checkpointsInstalled",
+  "snapshotChunksSent",
+  "snapshotChunksReceived",
+  "clientSessions",
+  "clientEvictions",
 ] as const;
 type ScalarName = (typeof scalarNames)[number];
 
@@ -92,6 +104,23 @@ export interface NodeStats {
   readonly ticks: number;
   readonly dropped: Readonly<Record<string, number>>;
   readonly byType: Readonly<Record<string, number>>;
+}
+
+/** What the replica holds in memory: its log, its latest checkpoint, its client table. */
+export interface StateStats {
+  readonly logEntries: number;
+  readonly logBytes: number;
+  readonly logFirstOp: number;
+  readonly checkpointOp: number;
+  readonly checkpointBytes: number;
+  /** How long the app's snapshot for the latest checkpoint took (0 for one installed). */
+  readonly checkpointSnapshotMs: number;
+  readonly checkpointsTaken: number;
+  readonly checkpointsInstalled: number;
+  readonly snapshotChunksSent: number;
+  readonly snapshotChunksReceived: number;
+  readonly clientSessions: number;
+  readonly clientEvictions: number;
 }
 
 /** A source of fast-path counters (e.g. a BPF map), read about once a second by the loop. */
@@ -187,9 +216,10 @@ export class MetricsRecorder {
   }
 
   /** Copies the node's counters (once per tick) and, once a second, the fast-path counters. */
-  syncStats(stats: NodeStats): void {
+  syncStats(stats: NodeStats, state?: StateStats): void {
     const v = this.v;
     const s = this.s;
+    if (state) this.syncState(state);
     v[s.requests] = stats.requests;
     v[s.replies] = stats.replies;
     v[s.datagramsReceived] = stats.received;
@@ -203,6 +233,23 @@ export class MetricsRecorder {
       this.nextFastPathNs = nowNs + 1e9;
       this.refreshFastPath();
     }
+  }
+
+  private syncState(st: StateStats): void {
+    const v = this.v;
+    const s = this.s;
+    v[s.logEntries] = st.logEntries;
+    v[s.logBytes] = st.logBytes;
+    v[s.logFirstOp] = st.logFirstOp;
+    v[s.checkpointOp] = st.checkpointOp;
+    v[s.checkpointBytes] = st.checkpointBytes;
+    v[s.checkpointSnapshotS] = st.checkpointSnapshotMs / 1000;
+    v[s.checkpointsTaken] = st.checkpointsTaken;
+    v[s.checkpointsInstalled] = st.checkpointsInstalled;
+    v[s.snapshotChunksSent] = st.snapshotChunksSent;
+    v[s.snapshotChunksReceived] = st.snapshotChunksReceived;
+    v[s.clientSessions] = st.clientSessions;
+    v[s.clientEvictions] = st.clientEvictions;
   }
 
   /** Reads every registered fast-path source and stores the values (names go to the worker). */
@@ -258,6 +305,7 @@ export class MetricsRecorder {
 export interface MeteredNode {
   readonly stats: NodeStats;
   readonly core: { step(event: Event): Effect[] };
+  stateStats?(): StateStats;
 }
 
 /**
@@ -271,7 +319,7 @@ export function instrumentNode(node: MeteredNode, recorder: MetricsRecorder): vo
   core.step = (event: Event): Effect[] => {
     const effects = step(event);
     recorder.observe(event, effects);
-    if (event.kind === "tick") recorder.syncStats(node.stats);
+    if (event.kind === "tick") recorder.syncStats(node.stats, node.stateStats?.());
     return effects;
   };
 }
@@ -353,12 +401,33 @@ export function renderMetrics(layout: MetricsLayout, v: Float64Array, fastPathNa
   out.family("electrode_dropped_total", "counter", "Datagrams dropped by the replica, by reason.");
   for (const [reason, slot] of Object.entries(layout.dropped)) out.sample("electrode_dropped_total", v[slot]!, { reason });
   renderLatency(out, layout, v);
+  renderState(out, s, v);
   out.family("electrode_fast_path_total", "counter", "eBPF fast-path counters (summed over CPUs), refreshed about once a second.");
   fastPathNames.forEach((name, i) => out.sample("electrode_fast_path_total", v[layout.fastPath + i]!, { counter: name }));
   out.family("electrode_loop_last_tick_seconds", "gauge", "Unix time of the replica loop's last tick (stale means a stuck loop).");
   out.sample("electrode_loop_last_tick_seconds", v[s.lastTickS]!);
   out.family("electrode_loop_ticks_total", "counter", "Protocol ticks run by the replica loop.").sample("electrode_loop_ticks_total", v[s.ticks]!);
   return out.text();
+}
+
+function renderState(out: Exposition, s: Readonly<Record<ScalarName, number>>, v: Float64Array): void {
+  out.family("electrode_log_entries", "gauge", "Log entries held in memory (compaction drops those below the latest checkpoint minus log_retain_ops).");
+  out.sample("electrode_log_entries", v[s.logEntries]!);
+  out.family("electrode_log_bytes", "gauge", "Bytes of the log entries held in memory.").sample("electrode_log_bytes", v[s.logBytes]!);
+  out.family("electrode_log_first_op", "gauge", "Op-number of the oldest log entry held in memory.").sample("electrode_log_first_op", v[s.logFirstOp]!);
+  out.family("electrode_checkpoint_op", "gauge", "Op-number of the latest checkpoint (taken here or installed from a peer).").sample("electrode_checkpoint_op", v[s.checkpointOp]!);
+  out.family("electrode_checkpoint_bytes", "gauge", "Bytes of the latest checkpoint.").sample("electrode_checkpoint_bytes", v[s.checkpointBytes]!);
+  out.family("electrode_checkpoint_snapshot_seconds", "gauge", "How long the app's snapshot for the latest checkpoint taken here took (the replica stalls that long).");
+  out.sample("electrode_checkpoint_snapshot_seconds", v[s.checkpointSnapshotS]!);
+  out.family("electrode_checkpoints_total", "counter", "Checkpoints taken here, and installed from a peer (state transfer by snapshot).");
+  out.sample("electrode_checkpoints_total", v[s.checkpointsTaken]!, { kind: "taken" });
+  out.sample("electrode_checkpoints_total", v[s.checkpointsInstalled]!, { kind: "installed" });
+  out.family("electrode_snapshot_chunks_total", "counter", "Checkpoint chunks sent to and received from peers.");
+  out.sample("electrode_snapshot_chunks_total", v[s.snapshotChunksSent]!, { direction: "sent" });
+  out.sample("electrode_snapshot_chunks_total", v[s.snapshotChunksReceived]!, { direction: "received" });
+  out.family("electrode_client_sessions", "gauge", "Client sessions in the client table (at most clients_max).").sample("electrode_client_sessions", v[s.clientSessions]!);
+  out.family("electrode_client_evictions_total", "counter", "Client sessions this replica evicted to make room (the same on every replica).");
+  out.sample("electrode_client_evictions_total", v[s.clientEvictions]!);
 }
 
 function renderLatency(out: Exposition, layout: MetricsLayout, v: Float64Array): void {

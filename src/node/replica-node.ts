@@ -5,7 +5,9 @@ import type { Config, ReplicaConfig } from "../config/config.ts";
 import { ticks } from "../config/config.ts";
 import { createApp, type AppName } from "../app/index.ts";
 import { Replica } from "../core/replica.ts";
-import type { Effect, Event, FastPathVia, KernelState } from "../core/types.ts";
+import type { Effect, Event, FastPathVia, KernelState, StateMachine } from "../core/types.ts";
+import { ClientAddresses } from "./client-addresses.ts";
+import type { StateStats } from "./metrics.ts";
 import { Status } from "../core/types.ts";
 import { Codec, type DecodeError } from "../wire/codec.ts";
 import { datagramBytesMax, Flag, MessageType } from "../wire/layout.ts";
@@ -39,9 +41,29 @@ export interface ReplicaStats {
   /** Prepares the kernel acked and handed over (fast reply), and quorum acks it passed up. */
   fastReplied: number;
   quorumAcks: number;
+  /** Evicted messages sent to clients without a session. */
+  evictedSent: number;
   /** Kernel state writes (bpf syscalls). */
   kernelWrites: number;
   byType: Record<string, number>;
+}
+
+/** The app, with the time its last snapshot took (the core has no clock). */
+class TimedApp implements StateMachine {
+  lastSnapshotMs = 0;
+  constructor(private readonly inner: StateMachine) {}
+  execute(op: Uint8Array): Uint8Array {
+    return this.inner.execute(op);
+  }
+  snapshot(): Uint8Array {
+    const start = Bun.nanoseconds();
+    const bytes = this.inner.snapshot();
+    this.lastSnapshotMs = (Bun.nanoseconds() - start) / 1e6;
+    return bytes;
+  }
+  restore(snapshot: Uint8Array): void {
+    this.inner.restore(snapshot);
+  }
 }
 
 const tickEvent: Event = { kind: "tick" };
@@ -58,6 +80,7 @@ export class ReplicaNode {
     byType: {},
     fastReplied: 0,
     quorumAcks: 0,
+    evictedSent: 0,
     kernelWrites: 0,
   };
   readonly core: Replica;
@@ -65,7 +88,11 @@ export class ReplicaNode {
   private readonly socket: UdpSocket;
   private readonly peers: Addr[];
   private readonly peerKeys: number[];
-  private readonly clients = new Map<number, Addr>();
+  private readonly clients: ClientAddresses;
+  /** The app, timed around its snapshots (checkpoint metrics). */
+  private readonly app: TimedApp;
+  /** Checkpoints taken and installed, with the last one's size and the time its snapshot took. */
+  readonly checkpoints = { taken: 0, installed: 0, lastOp: 0, lastBytes: 0, lastSnapshotMs: 0 };
   private readonly txBuf = new Uint8Array(datagramBytesMax);
   private readonly onDatagram = (slot: Uint8Array, len: number, from: Addr) => this.handleDatagram(slot, len, from);
   private stopped = false;
@@ -84,6 +111,8 @@ export class ReplicaNode {
     this.fast = opts.fastPath && new KernelLink(opts.fastPath, self.index, this.codec, this.stats);
     const running = [opts.tcBroadcast && "tc-broadcast", this.fast?.prune && "quorum-prune", this.fast?.fastReply && "fast-reply"];
     this.fastPathBits = fastPathBitsOf(running.filter((n): n is string => typeof n === "string"));
+    this.clients = new ClientAddresses(Math.max(64, 2 * config.clientsMax));
+    this.app = new TimedApp(createApp(opts.app));
     this.core = new Replica(
       {
         replicaCount: config.replicas.length,
@@ -95,10 +124,35 @@ export class ReplicaNode {
         resendTicks: ticks(config.timing.resendMs, config.timing),
         pipelineMax: config.pipelineMax,
         batchMax: config.batchMax,
+        checkpointOps: config.checkpointOps,
+        logRetainOps: config.logRetainOps,
+        clientsMax: config.clientsMax,
         fence: this.fast?.fastReply ? (next) => this.fast!.fence(next) : undefined,
       },
-      createApp(opts.app),
+      this.app,
     );
+  }
+
+  /** Log, checkpoint and client table in memory (metrics, Info, --stats-file). */
+  stateStats(): StateStats {
+    const core = this.core;
+    const log = core.logStats;
+    const clients = core.clientStats;
+    const c = core.counters;
+    return {
+      logEntries: log.entries,
+      logBytes: log.bytes,
+      logFirstOp: log.firstOp,
+      checkpointOp: core.checkpoint?.op ?? 0,
+      checkpointBytes: core.checkpoint?.bytes.length ?? 0,
+      checkpointSnapshotMs: this.checkpoints.lastSnapshotMs,
+      checkpointsTaken: c.checkpointsTaken,
+      checkpointsInstalled: c.checkpointsInstalled,
+      snapshotChunksSent: c.snapshotChunksSent,
+      snapshotChunksReceived: c.snapshotChunksReceived,
+      clientSessions: clients.sessions,
+      clientEvictions: clients.evictions,
+    };
   }
 
   get kernelState(): KernelState | undefined {
@@ -120,27 +174,13 @@ export class ReplicaNode {
       receive_syscalls: s.receiveSyscalls,
       datagrams_received: s.datagramsReceived,
       committed_ops: this.core.commit,
-      committed_ops_digest: this.committedDigest(),
+      committed_ops_digest: this.core.digest,
+      state: this.stateStats(),
       view: this.core.view,
       leader: this.core.isLeader,
       tc_broadcast: this.opts.tcBroadcast,
       messages: this.stats,
     };
-  }
-
-  /** FNV-1a (64-bit) over the operations of the committed log, in order: equal on two replicas,
-   * or on two runs of the same sequential workload, exactly when they committed the same ops. */
-  committedDigest(): string {
-    let h = 0xcbf29ce484222325n;
-    const mix = (byte: number) => {
-      h = ((h ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
-    };
-    for (let op = 1; op <= this.core.commit; op++) {
-      const bytes = this.core.entryAt(op)!.op;
-      for (let i = 0; i < 4; i++) mix((bytes.length >>> (8 * i)) & 0xff);
-      for (const b of bytes) mix(b);
-    }
-    return h.toString(16).padStart(16, "0");
   }
 
   /** Runs until stop(). Yields to Bun's event loop once per tick so signals and timers run. */
@@ -196,8 +236,7 @@ export class ReplicaNode {
     this.stats.byType[MessageType[msg.type]!] = (this.stats.byType[MessageType[msg.type]!] ?? 0) + 1;
     if (msg.type === MessageType.Request) {
       this.stats.requests += 1;
-      const known = this.clients.get(msg.clientId);
-      if (!known || known.ip !== from.ip || known.port !== from.port) this.clients.set(msg.clientId, { ip: from.ip, port: from.port });
+      this.clients.saw(msg.clientId, from);
       this.apply(this.core.step({ kind: "request", msg }));
       return;
     }
@@ -205,7 +244,7 @@ export class ReplicaNode {
       this.answerInfo(msg.nonce, from);
       return;
     }
-    if (msg.type === MessageType.Reply || msg.type === MessageType.InfoReply) {
+    if (msg.type === MessageType.Reply || msg.type === MessageType.InfoReply || msg.type === MessageType.Evicted) {
       this.stats.dropped.unexpected += 1;
       return;
     }
@@ -261,14 +300,39 @@ export class ReplicaNode {
           this.fast?.sync(effect.state);
           this.noteKernelState(effect.state);
           break;
+        case "evicted": {
+          const client = this.clients.get(effect.clientId);
+          if (!client) break;
+          const { view, index } = { view: this.core.view, index: this.opts.self.index };
+          this.sendTo(client, { type: MessageType.Evicted, view, sender: index, clientId: effect.clientId, requestNum: effect.requestNum });
+          this.clients.forget(effect.clientId);
+          this.stats.evictedSent += 1;
+          break;
+        }
+        case "checkpoint":
+          this.noteCheckpoint(effect.checkpoint.op, effect.checkpoint.bytes.length, effect.installed);
+          break;
       }
     }
+  }
+
+  private noteCheckpoint(op: number, bytes: number, installed: boolean): void {
+    const c = this.checkpoints;
+    if (installed) c.installed += 1;
+    else c.taken += 1;
+    c.lastOp = op;
+    c.lastBytes = bytes;
+    c.lastSnapshotMs = installed ? 0 : this.app.lastSnapshotMs;
+    if (installed) this.opts.log.info(`installed checkpoint ${op} (${bytes} bytes) from a peer: the log continues after it`);
+    else this.opts.log.debug(`checkpoint ${op}: ${bytes} bytes, app snapshot ${c.lastSnapshotMs.toFixed(1)} ms`);
   }
 
   /** Any address may ask (src/node/info.ts says why that is fine); the answer goes to the asker. */
   private answerInfo(nonce: number, from: Addr): void {
     const core = this.core;
-    const self = { index: this.opts.self.index, status: core.status, view: core.view, opNum: core.opNum, commit: core.commit, fastPaths: this.fastPathBits, app: this.opts.app, uptimeS: (Bun.nanoseconds() - this.startedNs) / 1e9 };
+    const st = this.stateStats();
+    const memory = { checkpointOp: st.checkpointOp, logFirstOp: st.logFirstOp, logBytes: st.logBytes, sessions: st.clientSessions, evictions: st.clientEvictions };
+    const self = { index: this.opts.self.index, status: core.status, view: core.view, opNum: core.opNum, commit: core.commit, fastPaths: this.fastPathBits, app: this.opts.app, uptimeS: (Bun.nanoseconds() - this.startedNs) / 1e9, ...memory };
     this.sendTo(from, infoReply(nonce, self));
   }
 

@@ -1,14 +1,18 @@
 // Binary codec for electrode messages. Offsets come from layout.ts only.
 //
 // Decoding is total: any byte string yields either a message or a named reason for dropping it.
-// Payload bytes are copied out of the receive buffer, because the log outlives the buffer.
+// A request's op and a reply's result are copied out of the receive buffer (they are kept); the
+// entries of Prepare and NewState and the bytes of a SnapshotChunk are views into it, checked
+// entry by entry: whoever keeps them copies them (the log does, into its own memory).
 
 import {
   clientBody,
   datagramBytesMax,
   doViewChangeBody,
   entryHead,
+  evictedBody,
   fieldBytes,
+  getSnapshotBody,
   getStateBody,
   header,
   InfoApp,
@@ -23,11 +27,15 @@ import {
   recoveryBody,
   recoveryResponseBody,
   senderClient,
+  snapshotChunkBody,
   u64ValueMax,
   version,
   type Field,
 } from "./layout.ts";
-import type { Entry, Message } from "./messages.ts";
+import { entryBytes } from "./entries.ts";
+import type { Entries, Message } from "./messages.ts";
+
+export { entryBytes };
 import { Status } from "../core/types.ts";
 
 export type DecodeError =
@@ -93,15 +101,12 @@ class ViewCache {
   }
 }
 
-/** Bytes one entry takes on the wire. */
-export function entryBytes(entry: Entry): number {
-  return entryHead.size + entry.op.length;
-}
-
 /** Bytes available for entries in a Prepare (after header and Prepare head). */
 export const prepareEntriesBytesMax = datagramBytesMax - header.size - prepareBody.size;
 /** Bytes available for entries in a NewState. */
 export const newStateEntriesBytesMax = datagramBytesMax - header.size - newStateBody.size;
+/** Checkpoint bytes one SnapshotChunk carries. */
+export const snapshotChunkBytesMax = datagramBytesMax - header.size - snapshotChunkBody.size;
 
 export class Codec {
   /** Flags of the message `read` returned last. */
@@ -133,18 +138,18 @@ export class Codec {
     switch (msg.type) {
       case MessageType.Request:
         msgView = msg.view;
-        end = writeClientBody(view, buf, body, msg.clientId, msg.requestNum, msg.op);
+        end = writeClientBody(view, buf, body, msg.clientId, msg.requestNum, msg.session, msg.op);
         break;
       case MessageType.Reply:
         ({ sender, view: msgView } = msg);
         op = msg.opNum;
-        end = writeClientBody(view, buf, body, msg.clientId, msg.requestNum, msg.result);
+        end = writeClientBody(view, buf, body, msg.clientId, msg.requestNum, msg.session, msg.result);
         break;
       case MessageType.Prepare:
         ({ sender, view: msgView, commit } = msg);
         op = msg.opNum;
-        writeField(view, body, prepareBody.fields.count, msg.entries.length);
-        end = writeEntries(view, buf, body + prepareBody.size, msg.entries);
+        writeField(view, body, prepareBody.fields.count, msg.entries.count);
+        end = writeEntries(buf, body + prepareBody.size, msg.entries);
         break;
       case MessageType.PrepareOk:
         ({ sender, view: msgView } = msg);
@@ -173,8 +178,35 @@ export class Codec {
         ({ sender, view: msgView, commit } = msg);
         op = msg.opNum;
         writeField(view, body, newStateBody.fields.from_op, msg.fromOp);
-        writeField(view, body, newStateBody.fields.count, msg.entries.length);
-        end = writeEntries(view, buf, body + newStateBody.size, msg.entries);
+        writeField(view, body, newStateBody.fields.count, msg.entries.count);
+        end = writeEntries(buf, body + newStateBody.size, msg.entries);
+        break;
+      case MessageType.GetSnapshot:
+        ({ sender, view: msgView } = msg);
+        op = msg.checkpointOp;
+        writeField(view, body, getSnapshotBody.fields.offset, msg.offset);
+        end = body + getSnapshotBody.size;
+        break;
+      case MessageType.SnapshotChunk: {
+        ({ sender, view: msgView, commit } = msg);
+        op = msg.checkpointOp;
+        const f = snapshotChunkBody.fields;
+        writeField(view, body, f.source_op, msg.opNum);
+        writeField(view, body, f.total, msg.total);
+        writeField(view, body, f.offset, msg.offset);
+        writeField(view, body, f.checksum, msg.checksum);
+        writeField(view, body, f.len, msg.bytes.length);
+        writeField(view, body, f.pad, 0);
+        end = body + snapshotChunkBody.size + msg.bytes.length;
+        if (end > buf.length) throw new Error(`message of ${end} bytes exceeds buffer of ${buf.length}`);
+        buf.set(msg.bytes, body + snapshotChunkBody.size);
+        break;
+      }
+      case MessageType.Evicted:
+        ({ sender, view: msgView } = msg);
+        writeField(view, body, evictedBody.fields.client_id, msg.clientId);
+        writeField(view, body, evictedBody.fields.request_num, msg.requestNum);
+        end = body + evictedBody.size;
         break;
       case MessageType.Recovery:
         sender = msg.sender;
@@ -204,6 +236,11 @@ export class Codec {
         writeField(view, body, f.fast_paths, msg.fastPaths);
         writeField(view, body, f.app, msg.app);
         writeField(view, body, f.pad, 0);
+        writeField(view, body, f.checkpoint_op, msg.checkpointOp);
+        writeField(view, body, f.log_first_op, msg.logFirstOp);
+        writeField(view, body, f.log_bytes, msg.logBytes);
+        writeField(view, body, f.sessions, msg.sessions);
+        writeField(view, body, f.evictions, msg.evictions);
         end = body + infoReplyBody.size;
         break;
       }
@@ -299,20 +336,26 @@ export class Codec {
     return this.rend - this.rbase;
   }
 
-  private entries(at: number, count: number): Entry[] {
-    const entries: Entry[] = new Array(count);
+  /** The `count` entries from `at` to the end of the datagram, checked entry by entry (ids and
+   * request numbers exact in a double, ops within the datagram, nothing left over): a view. */
+  private entries(at: number, count: number): Entries {
     let pos = at;
     for (let i = 0; i < count; i++) {
-      const clientId = this.field(pos, entryHead.fields.client_id);
-      const requestNum = this.field(pos, entryHead.fields.request_num);
+      this.field(pos, entryHead.fields.client_id);
+      this.field(pos, entryHead.fields.request_num);
       const len = this.field(pos, entryHead.fields.len);
       const start = pos + entryHead.size;
       if (start + len > this.length) throw new LengthFail();
-      entries[i] = { clientId, requestNum, op: this.copy(start, len) };
       pos = start + len;
     }
     if (pos !== this.length) throw new LengthFail();
-    return entries;
+    return { count, bytes: this.view(at, pos - at) };
+  }
+
+  /** A view of `len` bytes at `at` bytes into the datagram being read. */
+  private view(at: number, len: number): Uint8Array {
+    const from = this.rbase - this.rbytes.byteOffset + at;
+    return this.rbytes.subarray(from, from + len);
   }
 
   /** The payload of a Request or Reply, after checking that it ends the datagram. */
@@ -338,11 +381,13 @@ export class Codec {
     switch (type) {
       case MessageType.Request: {
         const op = this.clientPayload();
-        return { type, view: msgView, clientId: this.field(body, clientBody.fields.client_id), requestNum: this.field(body, clientBody.fields.request_num), op };
+        const f = clientBody.fields;
+        return { type, view: msgView, clientId: this.field(body, f.client_id), requestNum: this.field(body, f.request_num), session: this.field(body, f.session), op };
       }
       case MessageType.Reply: {
         const result = this.clientPayload();
-        return { type, view: msgView, sender, opNum, clientId: this.field(body, clientBody.fields.client_id), requestNum: this.field(body, clientBody.fields.request_num), result };
+        const f = clientBody.fields;
+        return { type, view: msgView, sender, opNum, clientId: this.field(body, f.client_id), requestNum: this.field(body, f.request_num), session: this.field(body, f.session), result };
       }
       case MessageType.Prepare: {
         const count = this.field(body, prepareBody.fields.count);
@@ -375,6 +420,22 @@ export class Codec {
         if (fromOp + count > u53Max) throw new RangeFail();
         return { type, view: msgView, sender, opNum, commit, fromOp, entries };
       }
+      case MessageType.GetSnapshot:
+        this.bodyEnds(body + getSnapshotBody.size);
+        return { type, view: msgView, sender, checkpointOp: opNum, offset: this.field(body, getSnapshotBody.fields.offset) };
+      case MessageType.SnapshotChunk: {
+        const f = snapshotChunkBody.fields;
+        const len = this.field(body, f.len);
+        this.bodyEnds(body + snapshotChunkBody.size + len);
+        const total = this.field(body, f.total);
+        const offset = this.field(body, f.offset);
+        if (offset + len > total || this.field(body, f.pad) !== 0) throw new RangeFail();
+        const chunk = this.view(body + snapshotChunkBody.size, len);
+        return { type, view: msgView, sender, checkpointOp: opNum, commit, opNum: this.field(body, f.source_op), total, checksum: this.field(body, f.checksum), offset, bytes: chunk };
+      }
+      case MessageType.Evicted:
+        this.bodyEnds(body + evictedBody.size);
+        return { type, view: msgView, sender, clientId: this.field(body, evictedBody.fields.client_id), requestNum: this.field(body, evictedBody.fields.request_num) };
       case MessageType.Recovery:
         this.bodyEnds(body + recoveryBody.size);
         return { type, sender, nonce: this.field(body, recoveryBody.fields.nonce) };
@@ -396,7 +457,8 @@ export class Codec {
         const fastPaths = this.field(body, f.fast_paths);
         const app = this.field(body, f.app);
         if (status > Status.Recovering || (fastPaths & ~infoFastPathAll) !== 0 || InfoApp[app] === undefined) throw new RangeFail();
-        return { type, sender, view: msgView, opNum, commit, nonce: this.field(body, f.nonce), uptimeS: this.field(body, f.uptime_s), status, fastPaths, app };
+        const memory = { checkpointOp: this.field(body, f.checkpoint_op), logFirstOp: this.field(body, f.log_first_op), logBytes: this.field(body, f.log_bytes), sessions: this.field(body, f.sessions), evictions: this.field(body, f.evictions) };
+        return { type, sender, view: msgView, opNum, commit, nonce: this.field(body, f.nonce), uptimeS: this.field(body, f.uptime_s), status, fastPaths, app, ...memory };
       }
     }
   }
@@ -408,29 +470,24 @@ function writeClientBody(
   at: number,
   clientId: number,
   requestNum: number,
+  session: number,
   payload: Uint8Array,
 ): number {
   const end = at + clientBody.size + payload.length;
   if (end > buf.length) throw new Error(`message of ${end} bytes exceeds buffer of ${buf.length}`);
   writeField(view, at, clientBody.fields.client_id, clientId);
   writeField(view, at, clientBody.fields.request_num, requestNum);
+  writeField(view, at, clientBody.fields.session, session);
   writeField(view, at, clientBody.fields.len, payload.length);
   buf.set(payload, at + clientBody.size);
   return end;
 }
 
-function writeEntries(view: DataView, buf: Uint8Array, at: number, entries: readonly Entry[]): number {
-  let pos = at;
-  for (const entry of entries) {
-    const end = pos + entryBytes(entry);
-    if (end > buf.length) throw new Error(`entries exceed buffer of ${buf.length} bytes`);
-    writeField(view, pos, entryHead.fields.client_id, entry.clientId);
-    writeField(view, pos, entryHead.fields.request_num, entry.requestNum);
-    writeField(view, pos, entryHead.fields.len, entry.op.length);
-    buf.set(entry.op, pos + entryHead.size);
-    pos = end;
-  }
-  return pos;
+function writeEntries(buf: Uint8Array, at: number, entries: Entries): number {
+  const end = at + entries.bytes.length;
+  if (end > buf.length) throw new Error(`entries exceed buffer of ${buf.length} bytes`);
+  buf.set(entries.bytes, at);
+  return end;
 }
 
 /** Stable 32-bit cluster id (FNV-1a) from the sorted replica addresses and f. */

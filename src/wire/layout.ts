@@ -77,9 +77,17 @@ export enum MessageType {
   /** Anyone -> a replica: what are you running? Answered with an InfoReply (src/node/info.ts). */
   Info = 13,
   InfoReply = 14,
+  /** A replica fetching state -> the replica it fetches from: chunks of checkpoint header.op from
+   * `offset` on (asked for when the entries it wanted were compacted away). */
+  GetSnapshot = 15,
+  /** Answer to GetState below the sender's log and to GetSnapshot: a piece of a checkpoint. */
+  SnapshotChunk = 16,
+  /** Leader -> client: its session is not (any more) in the client table; none of its requests
+   * will execute (src/core/client-table.ts). */
+  Evicted = 17,
 }
 
-export const messageTypeCount = 14;
+export const messageTypeCount = 17;
 
 export enum Flag {
   /** User space asks the tc egress program to fan this datagram out to every peer. */
@@ -114,7 +122,8 @@ export const entryHead = layout("electrode_entry", "Head of one log entry; `len`
 /** Request (client -> replicas) and Reply (leader -> client) body head; payload follows. */
 export const clientBody = layout("electrode_client_body", "Request/Reply body; `len` bytes follow.", [
   ["client_id", "u64", "client id"],
-  ["request_num", "u64", "client's request number"],
+  ["request_num", "u64", "client's request number (0: a registration)"],
+  ["session", "u64", "the op-number of the client's registration (0 in a registration): a request of another session is refused"],
   ["len", "u16", "bytes of operation (Request) or result (Reply) that follow"],
 ]);
 
@@ -150,6 +159,28 @@ export const recoveryResponseBody = layout("electrode_recovery_response_body", "
   ["recovering", "u8", "1 when the responder is itself recovering (it holds no state)"],
 ]);
 
+/** GetSnapshot body. header.op is the checkpoint's op-number. */
+export const getSnapshotBody = layout("electrode_get_snapshot_body", "GetSnapshot body.", [
+  ["offset", "u64", "first byte of the checkpoint wanted"],
+]);
+
+/** SnapshotChunk body head; `len` bytes of the checkpoint follow. header.op is the checkpoint's
+ * op-number, header.commit the sender's commit-number. */
+export const snapshotChunkBody = layout("electrode_snapshot_chunk_body", "SnapshotChunk body head; `len` checkpoint bytes follow.", [
+  ["source_op", "u64", "the sender's last op-number (the log above the checkpoint reaches it)"],
+  ["total", "u64", "bytes of the whole checkpoint"],
+  ["offset", "u64", "where the bytes that follow start in it"],
+  ["checksum", "u32", "CRC-32 of the whole checkpoint: the chunks of one checkpoint all carry it"],
+  ["len", "u16", "bytes that follow"],
+  ["pad", "u16", "zero"],
+]);
+
+/** Evicted body. header.sender is the leader's index, header.view its view. */
+export const evictedBody = layout("electrode_evicted_body", "Evicted body.", [
+  ["client_id", "u64", "the client whose session is gone"],
+  ["request_num", "u64", "the request that found it gone (0: told at eviction)"],
+]);
+
 /** InfoReply body. header.sender is the replica's index; header.view, op and commit are its view,
  * log end and commit-number. */
 export const infoReplyBody = layout("electrode_info_reply_body", "InfoReply body.", [
@@ -159,6 +190,11 @@ export const infoReplyBody = layout("electrode_info_reply_body", "InfoReply body
   ["fast_paths", "u8", "InfoFastPath bits: the fast paths this replica process runs"],
   ["app", "u8", "InfoApp: the replicated state machine"],
   ["pad", "u8", "zero"],
+  ["checkpoint_op", "u64", "op-number of the replica's latest checkpoint (0: none yet)"],
+  ["log_first_op", "u64", "op-number of the oldest log entry it holds in memory"],
+  ["log_bytes", "u64", "bytes of the log entries it holds in memory"],
+  ["sessions", "u32", "client sessions in its client table"],
+  ["evictions", "u32", "client sessions it evicted (since it started)"],
 ]);
 
 /** Info body: a nonce the replies echo, padded to the InfoReply's size. A replica answers Info from
@@ -312,6 +348,9 @@ export const allLayouts = [
   recoveryResponseBody,
   infoBody,
   infoReplyBody,
+  getSnapshotBody,
+  snapshotChunkBody,
+  evictedBody,
   peerEntry,
   tcConfig,
   xdpConfig,
@@ -323,5 +362,6 @@ export const allLayouts = [
  * loop over a Prepare's entries. */
 export const prepareEntriesMax = Math.floor((datagramBytesMax - header.size - prepareBody.size) / entryHead.size);
 
-/** Largest operation (request payload) that fits one Prepare with its header and entry head. */
-export const opBytesMax = datagramBytesMax - header.size - prepareBody.size - entryHead.size;
+/** Largest operation (request payload) that fits one Prepare with its header and entry head, and
+ * one Request with its body head. */
+export const opBytesMax = Math.min(datagramBytesMax - header.size - prepareBody.size - entryHead.size, datagramBytesMax - header.size - clientBody.size);

@@ -12,11 +12,27 @@ export interface Entry {
   readonly op: Uint8Array;
 }
 
+/**
+ * Consecutive log entries in their wire form (layout.ts entryHead, then the op bytes, for each),
+ * as Prepare and NewState carry them and the log stores them (src/core/log.ts): moving entries
+ * between the log and a datagram is a copy of bytes, not an object per entry. The bytes may be a
+ * view into a receive buffer, valid only while the message is handled: whoever keeps entries
+ * copies them. src/wire/entries.ts builds and reads them.
+ */
+export interface Entries {
+  readonly count: number;
+  readonly bytes: Uint8Array;
+}
+
 export interface Request {
   readonly type: MessageType.Request;
   readonly view: number;
   readonly clientId: number;
+  /** 0: a registration (no op); then 1, 2, 3... */
   readonly requestNum: number;
+  /** The op-number of the client's registration, which its reply told (0 in the registration):
+   * the leader refuses a request whose session is not the one the client table holds. */
+  readonly session: number;
   readonly op: Uint8Array;
 }
 
@@ -28,6 +44,8 @@ export interface Reply {
   readonly opNum: number;
   readonly clientId: number;
   readonly requestNum: number;
+  /** The session the request belonged to (a registration's reply: its own op-number). */
+  readonly session: number;
   readonly result: Uint8Array;
 }
 
@@ -35,10 +53,10 @@ export interface Prepare {
   readonly type: MessageType.Prepare;
   readonly view: number;
   readonly sender: number;
-  /** Op-number of the LAST entry; entries cover opNum-entries.length+1 .. opNum. */
+  /** Op-number of the LAST entry; entries cover opNum-entries.count+1 .. opNum. */
   readonly opNum: number;
   readonly commit: number;
-  readonly entries: readonly Entry[];
+  readonly entries: Entries;
 }
 
 export interface PrepareOk {
@@ -95,9 +113,43 @@ export interface NewState {
   /** The sender's last op-number and commit-number. */
   readonly opNum: number;
   readonly commit: number;
-  /** Op-number of entries[0]. */
+  /** Op-number of the first entry. */
   readonly fromOp: number;
-  readonly entries: readonly Entry[];
+  readonly entries: Entries;
+}
+
+export interface GetSnapshot {
+  readonly type: MessageType.GetSnapshot;
+  readonly view: number;
+  readonly sender: number;
+  /** Op-number of the checkpoint wanted. */
+  readonly checkpointOp: number;
+  readonly offset: number;
+}
+
+export interface SnapshotChunk {
+  readonly type: MessageType.SnapshotChunk;
+  readonly view: number;
+  readonly sender: number;
+  /** The checkpoint: the state after ops 1..checkpointOp (src/core/checkpoint.ts). */
+  readonly checkpointOp: number;
+  /** The sender's last op-number and commit-number. */
+  readonly opNum: number;
+  readonly commit: number;
+  readonly total: number;
+  readonly checksum: number;
+  readonly offset: number;
+  /** Bytes offset .. offset+bytes.length of the checkpoint (a view into the receive buffer). */
+  readonly bytes: Uint8Array;
+}
+
+export interface Evicted {
+  readonly type: MessageType.Evicted;
+  readonly view: number;
+  readonly sender: number;
+  readonly clientId: number;
+  /** The request that found the session gone; 0 when told at the eviction itself. */
+  readonly requestNum: number;
 }
 
 export interface Recovery {
@@ -141,6 +193,12 @@ export interface InfoReply {
   readonly fastPaths: number;
   /** InfoApp. */
   readonly app: number;
+  /** What it holds in memory: its latest checkpoint, its log, its client sessions. */
+  readonly checkpointOp: number;
+  readonly logFirstOp: number;
+  readonly logBytes: number;
+  readonly sessions: number;
+  readonly evictions: number;
 }
 
 export type ReplicaMessage =
@@ -152,7 +210,9 @@ export type ReplicaMessage =
   | StartView
   | GetState
   | NewState
+  | GetSnapshot
+  | SnapshotChunk
   | Recovery
   | RecoveryResponse;
 
-export type Message = Request | Reply | ReplicaMessage | Info | InfoReply;
+export type Message = Request | Reply | Evicted | ReplicaMessage | Info | InfoReply;

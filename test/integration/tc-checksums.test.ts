@@ -9,6 +9,7 @@
 // namespace (raw-capture.ts), so the checksums are seen exactly as they arrived.
 
 import { describe, expect, test } from "bun:test";
+import { entriesOf } from "../../src/wire/entries.ts";
 import type { RunningCluster } from "../../src/local/processes.ts";
 import { Codec } from "../../src/wire/codec.ts";
 import { Flag, header, MessageType } from "../../src/wire/layout.ts";
@@ -28,10 +29,10 @@ function markedPrepare(codec: Codec): Uint8Array {
     sender: 0,
     opNum: 2,
     commit: 0,
-    entries: [
+    entries: entriesOf([
       { clientId: 0x1234_5678, requestNum: 1, op: new TextEncoder().encode("put color blue") },
       { clientId: 0x1234_5678, requestNum: 2, op: new Uint8Array([0xff, 0x00, 0xfe, 0x01, 0x80]) },
-    ],
+    ]),
   };
   const buf = new Uint8Array(1472);
   const len = codec.encode(prepare, buf, Flag.Broadcast);

@@ -1,31 +1,69 @@
-// The simulator's oracle. It watches every replica step and every reply a client accepts, and
+// The simulator's oracle. It watches every replica step, every op a replica executes and every
+// checkpoint it installs (the core's ExecutionObserver), and every reply a client accepts, and
 // throws SimFailure the moment one of these breaks:
-// - agreement: every replica's committed prefix equals the one global committed sequence;
-// - execution: a replica's app executed exactly its committed prefix, in order (nothing above
-//   commit, nothing twice);
+// - agreement: every op a replica executes equals the one global committed sequence at that op,
+//   and a checkpoint it installs carries the sequence's digest at its op;
+// - execution: a replica executed (or installed) exactly its committed prefix, in order (nothing
+//   above commit, nothing twice);
 // - exactly-once: a client's requests appear in the committed sequence with strictly increasing
 //   request numbers (closed-loop clients), so none is committed twice;
 // - durability: a reply names the op where its request is committed, forever, on every replica;
-// - results: a reply's result is what a reference store returns at that op of the sequence;
+// - results: a reply's result is what a reference store returns at that op of the sequence, with
+//   the client table's rules (registration, eviction of the least recently committed session) in
+//   a model of its own;
 // - kernel-state order: every send happens in the state last announced with a kernelState effect
 //   (so a recovering replica provably never acks, votes or answers).
 
 import { KvMachine } from "../../src/app/kv.ts";
+import { Digest } from "../../src/core/digest.ts";
 import type { Replica } from "../../src/core/replica.ts";
-import { Status, type Effect, type KernelState, type StateMachine } from "../../src/core/types.ts";
+import { Status, type Effect, type ExecutionObserver, type KernelState, type StateMachine } from "../../src/core/types.ts";
 import { MessageType } from "../../src/wire/layout.ts";
 import type { Entry, Message, Reply } from "../../src/wire/messages.ts";
 
 export class SimFailure extends Error {}
 
-/** Wraps the replica's app and records every op it executes, in order. */
+/** The replica's app (kv), counting what it executes, snapshots and restores. */
 export class RecordingApp implements StateMachine {
-  readonly executed: Uint8Array[] = [];
+  executed = 0;
+  snapshots = 0;
+  restores = 0;
   private readonly inner = new KvMachine();
 
   execute(op: Uint8Array): Uint8Array {
-    this.executed.push(op);
+    this.executed += 1;
     return this.inner.execute(op);
+  }
+  snapshot(): Uint8Array {
+    this.snapshots += 1;
+    return this.inner.snapshot();
+  }
+  restore(snapshot: Uint8Array): void {
+    this.restores += 1;
+    this.inner.restore(snapshot);
+  }
+}
+
+/** The client table's rules, modelled apart from src/core/client-table.ts: which committed
+ * entries execute, and so what the reference store's result at each op is. */
+class SessionModel {
+  /** clientId -> latest request number executed; least recently committed first. */
+  private readonly sessions = new Map<number, number>();
+  constructor(private readonly clientsMax: number) {}
+
+  /** Whether entry (clientId, requestNum) executes against the app (a registration never does). */
+  commit(clientId: number, requestNum: number): "register" | "execute" | "skip" {
+    const last = this.sessions.get(clientId);
+    if (requestNum === 0) {
+      if (last !== undefined) return "skip";
+      if (this.sessions.size >= this.clientsMax) this.sessions.delete(this.sessions.keys().next().value!);
+      this.sessions.set(clientId, 0);
+      return "register";
+    }
+    if (last === undefined || requestNum <= last) return "skip";
+    this.sessions.delete(clientId);
+    this.sessions.set(clientId, requestNum);
+    return "execute";
   }
 }
 
@@ -42,27 +80,53 @@ export function describeEntry(entry: Entry): string {
 export class Checker {
   /** committed[k-1]: the entry committed at op k (the first replica to commit it decides). */
   readonly committed: Entry[] = [];
-  private readonly results: Uint8Array[] = [];
+  /** results[k-1]: what a reply for op k must carry; undefined when op k answers nobody. */
+  private readonly results: (Uint8Array | undefined)[] = [];
+  /** digests[k]: digest of the committed sequence 1..k. */
+  private readonly digests: string[] = [new Digest().toString()];
+  private readonly digest = new Digest();
   private readonly reference = new KvMachine();
+  private readonly sessions: SessionModel;
   private readonly lastRequest = new Map<number, number>();
-  private readonly checkedUpTo: number[];
+  /** Per replica: the last op it executed or installed (its incarnation's). */
+  private readonly doneUpTo: number[];
   private readonly kernel: (KernelState | undefined)[];
 
   constructor(
     readonly replicaCount: number,
     private readonly fail: (message: string) => never,
+    clientsMax = 64,
   ) {
-    this.checkedUpTo = new Array<number>(replicaCount).fill(0);
+    this.doneUpTo = new Array<number>(replicaCount).fill(0);
     this.kernel = new Array<KernelState | undefined>(replicaCount).fill(undefined);
+    this.sessions = new SessionModel(clientsMax);
+  }
+
+  /** The observer to give replica `index`'s core (every incarnation's). */
+  observerOf(index: number): ExecutionObserver {
+    return {
+      executed: (op, clientId, requestNum, bytes) => {
+        if (op !== this.doneUpTo[index]! + 1) this.fail(`replica ${index} executed op ${op} after ${this.doneUpTo[index]}`);
+        this.agree(index, op, { clientId, requestNum, op: bytes.slice() });
+        this.doneUpTo[index] = op;
+      },
+      installed: (op, digest) => {
+        if (op <= this.doneUpTo[index]!) this.fail(`replica ${index} installed checkpoint ${op} at or below its op ${this.doneUpTo[index]}`);
+        const known = this.digests[op];
+        if (known === undefined) this.fail(`replica ${index} installed checkpoint ${op} beyond the known committed sequence (${this.committed.length})`);
+        if (known !== digest) this.fail(`agreement: replica ${index} installed checkpoint ${op} with digest ${digest}, the sequence's is ${known}`);
+        this.doneUpTo[index] = op;
+      },
+    };
   }
 
   kernelOf(index: number): KernelState | undefined {
     return this.kernel[index];
   }
 
-  /** A fresh incarnation: it announces its state anew and re-executes from op 1. */
+  /** A fresh incarnation: it announces its state anew and starts from nothing. */
   onRestart(index: number): void {
-    this.checkedUpTo[index] = 0;
+    this.doneUpTo[index] = 0;
     this.kernel[index] = undefined;
   }
 
@@ -75,13 +139,16 @@ export class Checker {
       }
       const k = this.kernel[index];
       if (!k) this.fail(`replica ${index} acted before announcing its kernel state`);
-      if (effect.kind === "reply") this.checkReplySend(index, k, effect.msg);
+      if (effect.kind === "checkpoint") continue;
+      if (effect.kind === "reply") this.checkReplySend(index, k, effect.msg.view);
+      else if (effect.kind === "evicted") this.checkReplySend(index, k, k.view);
       else this.checkSend(index, k, effect.msg, effect.kind === "send" ? effect.to : undefined);
     }
   }
 
-  private checkReplySend(index: number, k: KernelState, reply: Reply): void {
-    if (k.status !== Status.Normal || k.leader !== index || reply.view !== k.view) {
+  /** Replies and Evicted go to clients only from the normal leader of the announced view. */
+  private checkReplySend(index: number, k: KernelState, view: number): void {
+    if (k.status !== Status.Normal || k.leader !== index || view !== k.view) {
       this.fail(`replica ${index} replied to a client as ${Status[k.status]} in view ${k.view} (leader ${k.leader})`);
     }
   }
@@ -90,7 +157,7 @@ export class Checker {
     const name = MessageType[msg.type];
     const bad = (why: string) =>
       this.fail(`replica ${index} sent ${name} ${JSON.stringify(msg, (_k, v) => (v instanceof Uint8Array ? v.length : v))} ${why} (kernel: ${Status[k.status]} view ${k.view} leader ${k.leader})`);
-    if (msg.type === MessageType.Request || msg.type === MessageType.Reply || msg.type === MessageType.Info || msg.type === MessageType.InfoReply) return bad("as a replica message");
+    if (msg.type === MessageType.Request || msg.type === MessageType.Reply || msg.type === MessageType.Evicted || msg.type === MessageType.Info || msg.type === MessageType.InfoReply) return bad("as a replica message");
     const leads = k.status === Status.Normal && k.leader === index;
     switch (msg.type) {
       case MessageType.Prepare:
@@ -106,6 +173,7 @@ export class Checker {
         if (k.status !== Status.ViewChange) bad("while not in view change");
         break;
       case MessageType.NewState:
+      case MessageType.SnapshotChunk:
         if (k.status === Status.Recovering) bad("while recovering");
         break;
       case MessageType.Recovery:
@@ -118,27 +186,18 @@ export class Checker {
         if (k.status !== Status.Normal) bad("while not normal");
         break;
       case MessageType.GetState:
+      case MessageType.GetSnapshot:
         break;
     }
     if (msg.view !== k.view) bad("for a view other than the announced one");
   }
 
-  /** After every step of replica `index`: its newly committed ops against the global sequence. */
-  onStep(index: number, replica: Replica, app: RecordingApp): void {
+  /** After every step of replica `index`: it executed or installed exactly up to its commit. */
+  onStep(index: number, replica: Replica): void {
     const commit = replica.commit;
-    const from = this.checkedUpTo[index]!;
-    if (commit < from) this.fail(`replica ${index} commit went back from ${from} to ${commit}`);
     if (commit > replica.opNum) this.fail(`replica ${index} commit ${commit} beyond its log ${replica.opNum}`);
-    if (app.executed.length !== commit) {
-      this.fail(`replica ${index} executed ${app.executed.length} ops but its commit is ${commit}`);
-    }
-    for (let op = from + 1; op <= commit; op++) {
-      const entry = replica.entryAt(op);
-      if (!entry) this.fail(`replica ${index} has no entry at committed op ${op}`);
-      if (!sameBytes(app.executed[op - 1]!, entry.op)) this.fail(`replica ${index} executed something else at op ${op}`);
-      this.agree(index, op, entry);
-    }
-    this.checkedUpTo[index] = commit;
+    if (commit !== this.doneUpTo[index]) this.fail(`replica ${index} has commit ${commit} but executed or installed up to ${this.doneUpTo[index]}`);
+    if (replica.digest !== this.digests[commit]) this.fail(`agreement: replica ${index}'s digest at commit ${commit} differs from the sequence's`);
   }
 
   private agree(index: number, op: number, entry: Entry): void {
@@ -150,13 +209,18 @@ export class Checker {
       return;
     }
     if (op !== this.committed.length + 1) this.fail(`replica ${index} committed op ${op} past the known sequence`);
+    // A registration may come again (a duplicate the network kept, after an eviction): it opens a
+    // session the client never learns of. Requests never repeat.
     const last = this.lastRequest.get(entry.clientId) ?? 0;
-    if (entry.requestNum <= last) {
+    if (entry.requestNum !== 0 && entry.requestNum <= last) {
       this.fail(`exactly-once: ${describeEntry(entry)} committed at op ${op} after request ${last} of that client`);
     }
-    this.lastRequest.set(entry.clientId, entry.requestNum);
+    if (entry.requestNum !== 0) this.lastRequest.set(entry.clientId, entry.requestNum);
     this.committed.push(entry);
-    this.results.push(this.reference.execute(entry.op));
+    this.digest.add(entry.op);
+    this.digests.push(this.digest.toString());
+    const verdict = this.sessions.commit(entry.clientId, entry.requestNum);
+    this.results.push(verdict === "execute" ? this.reference.execute(entry.op) : verdict === "register" ? new Uint8Array(0) : undefined);
   }
 
   /** A client accepted `reply` for its pending request. */
@@ -165,16 +229,20 @@ export class Checker {
     if (!entry || entry.clientId !== reply.clientId || entry.requestNum !== reply.requestNum) {
       this.fail(`durability: reply for ${reply.clientId}#${reply.requestNum} at op ${reply.opNum}, committed there: ${entry ? describeEntry(entry) : "nothing"}`);
     }
-    if (!sameBytes(this.results[reply.opNum - 1]!, reply.result)) {
+    const expected = this.results[reply.opNum - 1];
+    if (!expected) this.fail(`reply for ${reply.clientId}#${reply.requestNum} at op ${reply.opNum}, which executed for nobody`);
+    if (!sameBytes(expected, reply.result)) {
       this.fail(`result of ${reply.clientId}#${reply.requestNum} at op ${reply.opNum} differs from the reference`);
     }
   }
 
-  /** Every live replica's whole committed prefix, once more (nothing committed ever changes). */
+  /** Every live replica once more: the entries it still holds of its committed prefix, and its
+   * digest (nothing committed ever changes). */
   recheckAll(replicas: readonly (Replica | undefined)[]): void {
     replicas.forEach((replica, index) => {
       if (!replica) return;
-      for (let op = 1; op <= replica.commit; op++) this.agree(index, op, replica.entryAt(op)!);
+      for (let op = replica.logStats.firstOp; op <= replica.commit; op++) this.agree(index, op, replica.entryAt(op)!);
+      if (replica.digest !== this.digests[replica.commit]) this.fail(`agreement: replica ${index}'s digest at commit ${replica.commit} differs from the sequence's`);
     });
   }
 }

@@ -10,7 +10,8 @@ import { Replica } from "../../src/core/replica.ts";
 import { Status, type Effect, type Event, type ReplicaOptions } from "../../src/core/types.ts";
 import { Codec } from "../../src/wire/codec.ts";
 import { datagramBytesMax, MessageType } from "../../src/wire/layout.ts";
-import type { Message, ReplicaMessage, Reply, Request } from "../../src/wire/messages.ts";
+import type { Evicted, Message, ReplicaMessage, Reply, Request } from "../../src/wire/messages.ts";
+import { registerRequestNum } from "../../src/core/client-table.ts";
 import { Checker, RecordingApp, SimFailure } from "./checker.ts";
 import { FastPathModel } from "./fast-model.ts";
 import { Prng } from "./prng.ts";
@@ -23,6 +24,9 @@ export const simTiming: Timing = {
   resendTicks: 10,
   pipelineMax: 64,
   batchMax: 8,
+  checkpointOps: 1000,
+  logRetainOps: 20,
+  clientsMax: 64,
 };
 
 export interface NetConditions {
@@ -60,16 +64,25 @@ export interface ClusterOptions {
   readonly fastPaths?: boolean;
 }
 
+/** The pending "op" of a client that only registers (Cluster.register). */
+const registrationOnly = new Uint8Array(0);
+
 export class SimClient {
   requestNum = 0;
+  /** Registered (its request 0 answered); until then the pending request waits behind it. */
+  registered = false;
+  /** Its session number (the registration's op). */
+  session = 0;
   view = 0;
   pending: { op: Uint8Array; firstSent: number; lastSent: number } | undefined;
   completed = 0;
+  /** Requests that ended with Evicted (the client then starts over under a new id). */
+  evicted = 0;
   readonly replies: Reply[] = [];
 
   constructor(
     readonly position: number,
-    readonly clientId: number,
+    public clientId: number,
   ) {}
 }
 
@@ -100,7 +113,9 @@ export class Cluster {
   /** Scenario hook: sees every effect of every step, with the replica's status before it. */
   observer: ((index: number, effect: Effect) => void) | undefined;
   readonly trace: string[] = [];
-  readonly stats = { delivered: 0, lost: 0, lostAfterKernel: 0, crashes: 0, restarts: 0, replies: 0, viewChanges: 0 };
+  readonly stats = { delivered: 0, lost: 0, lostAfterKernel: 0, crashes: 0, restarts: 0, replies: 0, viewChanges: 0, evicted: 0, checkpoints: 0, installs: 0 };
+  /** Client ids: every client and every new session of an evicted one gets the next. */
+  private nextClientId = 1000;
   private readonly queue = new Map<number, Packet[]>();
   private readonly codec: Codec | undefined;
   private readonly buf = new Uint8Array(datagramBytesMax);
@@ -115,7 +130,7 @@ export class Cluster {
     this.net = { loss: 0, duplication: 0, delayMax: 1, socketLoss: 0, ...opts.net };
     this.codec = opts.codec ? new Codec(0x5eed) : undefined;
     this.clientRetryTicks = opts.clientRetryTicks ?? 30;
-    this.checker = new Checker(this.n, (m) => this.fail(m));
+    this.checker = new Checker(this.n, (m) => this.fail(m), this.timing.clientsMax);
     this.blocked = this.allConnected();
     this.pausedUntil = new Array<number>(this.n).fill(0);
     for (let i = 0; i < this.n; i++) {
@@ -136,10 +151,11 @@ export class Cluster {
 
   private makeReplica(index: number, recovering: boolean, app: RecordingApp): Replica {
     const nonce = this.rand.int(1, 2 ** 31);
-    if (!this.opts.fastPaths) return new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing }, app);
+    const observer = this.checker.observerOf(index);
+    if (!this.opts.fastPaths) return new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing, observer }, app);
     const model = new FastPathModel(index, this.f, this.fastRand.int(1, 2 ** 31), 16);
     this.fast[index] = model;
-    return new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing, fence: (next) => model.link.fence(next) }, app);
+    return new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing, observer, fence: (next) => model.link.fence(next) }, app);
   }
 
   private allConnected(): boolean[][] {
@@ -197,9 +213,16 @@ export class Cluster {
   // ---- Clients. ----
 
   addClient(): SimClient {
-    const client = new SimClient(this.clients.length, 1000 + this.clients.length);
+    const client = new SimClient(this.clients.length, this.nextClientId++);
     this.clients.push(client);
     return client;
+  }
+
+  /** Registers an idle, unregistered client without a request after it (scenarios that count ops). */
+  register(client: SimClient): void {
+    if (client.pending || client.registered) this.fail(`client ${client.clientId} cannot register now`);
+    client.pending = { op: registrationOnly, firstSent: this.now, lastSent: this.now };
+    this.post({ from: -1, to: { replica: client.view % this.n }, msg: this.requestOf(client) });
   }
 
   /** Sends a new request from an idle client to the replica it believes leads. */
@@ -211,7 +234,8 @@ export class Cluster {
   }
 
   private requestOf(client: SimClient): Request {
-    return { type: MessageType.Request, view: client.view, clientId: client.clientId, requestNum: client.requestNum, op: client.pending!.op };
+    if (!client.registered) return { type: MessageType.Request, view: client.view, clientId: client.clientId, requestNum: registerRequestNum, session: 0, op: new Uint8Array(0) };
+    return { type: MessageType.Request, view: client.view, clientId: client.clientId, requestNum: client.requestNum, session: client.session, op: client.pending!.op };
   }
 
   private retryClients(): void {
@@ -223,7 +247,37 @@ export class Cluster {
   }
 
   private onClientPacket(client: SimClient, msg: Message): void {
-    if (msg.type !== MessageType.Reply || !client.pending || msg.requestNum !== client.requestNum) return;
+    if (msg.type === MessageType.Evicted) {
+      if (msg.clientId !== client.clientId) return;
+      this.note(`client ${client.clientId} evicted (request ${msg.requestNum})`);
+      // Starts over under a new id; the pending request (if any) ends with an unknown outcome.
+      client.clientId = this.nextClientId++;
+      client.registered = false;
+      client.session = 0;
+      client.requestNum = 0;
+      if (client.pending) {
+        client.pending = undefined;
+        client.evicted += 1;
+        this.stats.evicted += 1;
+      }
+      return;
+    }
+    if (msg.type !== MessageType.Reply || !client.pending || msg.clientId !== client.clientId) return;
+    if (!client.registered) {
+      if (msg.requestNum !== registerRequestNum) return;
+      this.checker.onReply(msg);
+      client.registered = true;
+      client.session = msg.opNum;
+      client.view = Math.max(client.view, msg.view);
+      if (client.pending.op === registrationOnly) {
+        client.pending = undefined;
+        return;
+      }
+      client.pending.lastSent = this.now;
+      this.post({ from: -1, to: { replica: client.view % this.n }, msg: this.requestOf(client) });
+      return;
+    }
+    if (msg.requestNum !== client.requestNum) return;
     this.checker.onReply(msg);
     client.view = Math.max(client.view, msg.view);
     client.pending = undefined;
@@ -368,7 +422,7 @@ export class Cluster {
     const viewBefore = replica.view;
     const effects = replica.step(event);
     this.checker.onEffects(index, effects);
-    this.checker.onStep(index, replica, this.apps[index]!);
+    this.checker.onStep(index, replica);
     if (replica.view !== viewBefore) {
       this.stats.viewChanges += 1;
       this.note(`replica ${index}: view ${replica.view} ${Status[replica.status]} op ${replica.opNum} commit ${replica.commit}`);
@@ -393,6 +447,17 @@ export class Cluster {
         if (client) this.post({ from: index, to: { client: client.position }, msg: effect.msg });
         break;
       }
+      case "evicted": {
+        const client = this.clients.find((c) => c.clientId === effect.clientId);
+        const replica = this.replicas[index]!;
+        const msg: Evicted = { type: MessageType.Evicted, view: replica.view, sender: index, clientId: effect.clientId, requestNum: effect.requestNum };
+        if (client) this.post({ from: index, to: { client: client.position }, msg });
+        break;
+      }
+      case "checkpoint":
+        if (effect.installed) this.stats.installs += 1;
+        else this.stats.checkpoints += 1;
+        break;
       case "kernelState":
         this.fast[index]?.link.sync(effect.state);
         break;

@@ -1,5 +1,7 @@
 // Hand-written fault scenarios on the simulated cluster. The Checker (checker.ts) checks safety
-// after every step here too; each scenario adds assertions about what must happen.
+// after every step here too; each scenario adds assertions about what must happen. A client's first
+// request is preceded by its registration (src/core/client-table.ts), which takes an op of its own:
+// op counts below include it.
 
 import { describe, expect, test } from "bun:test";
 import { encodeGet, encodePut } from "../../src/app/kv.ts";
@@ -60,8 +62,8 @@ describe("scenarios", () => {
     expect(c.replicas[2]!.opNum).toBe(0);
     c.heal();
     c.pausedUntil[2] = 0;
-    c.runUntil(() => c.replicas[2]!.commit === 60, 2000, "follower catch-up");
-    const newStates = sent.filter((s) => s.index === 0 && s.msg.type === MessageType.NewState && "entries" in s.msg && s.msg.entries.length > 0);
+    c.runUntil(() => c.replicas[2]!.commit === 61, 2000, "follower catch-up"); // 60 and the registration
+    const newStates = sent.filter((s) => s.index === 0 && s.msg.type === MessageType.NewState && "entries" in s.msg && s.msg.entries.count > 0);
     expect(newStates.length).toBeGreaterThanOrEqual(30); // two 600-byte ops fit one NewState
     expect(c.replicas[2]!.status).toBe(Status.Normal);
     expect(c.replicas[2]!.view).toBe(0); // no view change was needed
@@ -81,7 +83,7 @@ describe("scenarios", () => {
     commitOps(c, client, 10, (i) => encodePut(`k${i}`, `late${i}`), 2000);
     c.runUntil(() => c.replicas[4]!.status === Status.Normal && c.converged(), 2000, "replica 4 recovered");
     expect(c.replicas[4]!.view).toBeGreaterThanOrEqual(1);
-    expect(c.replicas[4]!.opNum).toBe(30);
+    expect(c.replicas[4]!.opNum).toBe(31);
     const byFour = sent.filter((s) => s.index === 4);
     const whileRecovering = byFour.filter((s) => s.status === Status.Recovering).map((s) => s.msg.type);
     expect(whileRecovering.length).toBeGreaterThan(0);
@@ -105,7 +107,7 @@ describe("scenarios", () => {
     expect(c.replicas[1]!.status).toBe(Status.ViewChange);
     const votes = sent.filter((s) => s.index === 2 && [MessageType.PrepareOk, MessageType.StartViewChange, MessageType.DoViewChange].includes(s.msg.type));
     expect(votes).toEqual([]);
-    expect(c.replicas[1]!.opNum).toBe(10);
+    expect(c.replicas[1]!.opNum).toBe(11);
   });
 
   test("a replica still joining a view does not claim it: a later view change keeps a committed op", () => {
@@ -138,24 +140,24 @@ describe("scenarios", () => {
     c.filter = (p) => !(dropReplies && p.msg.type === MessageType.Reply);
     c.submit(client, encodePut("x", "1"));
     c.run(100); // several retries, all answered from the client table after the first execution
-    expect(c.checker.committed.length).toBe(1);
+    expect(c.checker.committed.length).toBe(1); // the registration: its reply is dropped too
     dropReplies = false;
     c.runUntil(() => !client.pending, 200, "reply");
-    expect(client.replies[0]!.opNum).toBe(1);
+    expect(client.replies[0]!.opNum).toBe(2);
     // Committed by leader 0, which dies before its reply gets out; the client retries to all.
     c.filter = (p) => !(p.from === 0 && p.msg.type === MessageType.Reply);
     c.submit(client, encodePut("x", "2"));
-    c.runUntil(() => c.replicas[0]!.commit === 2, 100, "second put committed at 0");
+    c.runUntil(() => c.replicas[0]!.commit === 3, 100, "second put committed at 0");
     c.crash(0);
     c.runUntil(() => !client.pending, 1000, "reply from the new leader");
-    expect(client.replies[1]!.opNum).toBe(2);
+    expect(client.replies[1]!.opNum).toBe(3);
     expect(client.replies[1]!.view).toBeGreaterThanOrEqual(1);
     c.submit(client, encodeGet("x"));
     c.runUntil(() => !client.pending, 500, "get");
     expect(new TextDecoder().decode(client.replies[2]!.result.subarray(1))).toBe("2");
-    expect(c.checker.committed.map((e) => e.requestNum)).toEqual([1, 2, 3]);
+    expect(c.checker.committed.map((e) => e.requestNum)).toEqual([0, 1, 2, 3]);
     c.runUntil(() => c.converged(), 500, "followers learn the last commit");
-    for (const i of [1, 2]) expect(c.apps[i]!.executed.length).toBe(3);
+    for (const i of [1, 2]) expect(c.apps[i]!.executed).toBe(3);
   });
 
   test("a stale leader waking up after a partition is ignored, then joins the new view", () => {
@@ -166,10 +168,10 @@ describe("scenarios", () => {
     c.partition([[0], [1, 2]]);
     // A client reaches 0, which logs its request but cannot commit it; the client gives up.
     const other = c.addClient();
-    c.submit(other, encodePut("stale", "1"));
+    c.register(other); // logged at 0, never committed: the client gives up
     c.run(3);
     other.pending = undefined;
-    expect(c.replicas[0]!.opNum).toBe(6);
+    expect(c.replicas[0]!.opNum).toBe(7);
     c.runUntil(() => c.replicas[1]!.isLeader, 500, "view 1 among 1 and 2");
     commitOps(c, client, 5, (i) => encodePut(`new${i}`, "v"), 1000);
     expect(c.replicas[0]!.isLeader).toBe(true); // still believes it leads view 0
@@ -181,7 +183,7 @@ describe("scenarios", () => {
     // Nobody acknowledged the old view after healing, and its uncommitted entry was replaced.
     expect(c.checker.committed.some((e) => e.clientId === other.clientId)).toBe(false);
     expect(sent.slice(startOfHeal).filter((s) => s.msg.type === MessageType.PrepareOk && s.msg.view === 0)).toEqual([]);
-    expect(c.replicas[0]!.entryAt(6)!.clientId).toBe(client.clientId);
+    expect(c.replicas[0]!.entryAt(7)!.clientId).toBe(client.clientId);
     c.checker.recheckAll(c.replicas);
   });
 
@@ -201,29 +203,31 @@ describe("scenarios", () => {
   test("recovery that restarts after a partial fetch does not keep the old leader's uncommitted entries", () => {
     const c = new Cluster({ replicas: 5, seed: 8 });
     const client = c.addClient();
-    commitOps(c, client, 3, (i) => big(`k${i}`));
+    commitOps(c, client, 3, (i) => big(`k${i}`)); // ops 1 (its registration) to 4
+    const ghost = c.addClient();
+    c.register(ghost); // op 5
+    c.runUntil(() => !ghost.pending, 200, "ghost registered");
     // Leader 0 logs two ops nobody else ever sees (its messages to 1..3 are cut).
     const cut = (p: Packet) => p.from === 0 && !toReplica(p, 4) && !("client" in p.to);
     c.filter = (p) => !cut(p);
     c.crash(4);
-    const ghost = c.addClient();
     for (let i = 0; i < 2; i++) {
       c.submit(ghost, big(`ghost${i}`));
       c.run(3);
       ghost.pending = undefined; // a client that gives up: nobody retries these
     }
-    expect(c.replicas[0]!.opNum).toBe(5);
-    // Replica 4 restarts and gets two NewState chunks from 0 (ops 1-2, then 3-4: op 4 is a ghost)...
+    expect(c.replicas[0]!.opNum).toBe(7);
+    // Replica 4 restarts and gets two NewState chunks from 0 (ops 1-3, then 4-6: op 6 is a ghost)...
     c.restart(4);
     let chunks = 0;
     c.filter = (p) => !cut(p) && !(p.from === 0 && toReplica(p, 4) && p.msg.type === MessageType.NewState && ++chunks > 2);
     c.runUntil(() => chunks > 2, 200, "partial fetch");
-    // ...then 0 dies. The others elect a new leader and commit other ops at 4 and 5.
+    // ...then 0 dies. The others elect a new leader and commit other ops at 6, 7 and 8.
     c.crash(0);
     c.filter = undefined;
     commitOps(c, client, 3, (i) => big(`new${i}`), 2000);
     c.runUntil(() => c.replicas[4]!.status === Status.Normal && c.converged(), 2000, "replica 4 recovered");
-    expect(c.replicas[4]!.entryAt(4)!.clientId).toBe(client.clientId);
+    expect(c.replicas[4]!.entryAt(6)!.clientId).toBe(client.clientId);
     c.checker.recheckAll(c.replicas);
   });
 
@@ -232,14 +236,16 @@ describe("scenarios", () => {
     const c = new Cluster({ replicas: 3, seed: 9, codec: true });
     const client = c.addClient();
     const put = (bytes: number) => encodePut("k", "v".repeat(bytes - 4));
+    c.register(client);
+    c.runUntil(() => !client.pending, 100, "registered");
     c.submit(client, put(requestOpBytesMax + 1));
     c.run(100);
-    expect(c.checker.committed.length).toBe(0);
+    expect(c.checker.committed.length).toBe(1); // the registration only
     client.pending = undefined;
     c.partition([[0, 1], [2]]);
     commitOps(c, client, 3, () => put(requestOpBytesMax));
     c.heal();
-    c.runUntil(() => c.replicas[2]!.commit === 3, 500, "state transfer of maximal ops");
+    c.runUntil(() => c.replicas[2]!.commit === 4, 500, "state transfer of maximal ops");
   });
 
   test("every replica of a cluster that lost everything restarts empty (fresh start)", () => {

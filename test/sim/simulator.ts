@@ -42,7 +42,7 @@ export const convergeTicks = 3000;
 /** Draws a run's conditions from its seed (a separate stream from the run's own randomness). */
 export function planFor(seed: number, replicas: number, faultTicks = 3000): SimPlan {
   const r = new Prng(seed ^ 0x5bd1e995);
-  return {
+  const plan = {
     seed,
     replicas,
     clients: r.int(2, 10),
@@ -61,8 +61,17 @@ export function planFor(seed: number, replicas: number, faultTicks = 3000): SimP
     bigOps: r.pick([0, 0, 0.1, 0.5]),
     codec: r.chance(0.25),
     fastPaths: r.chance(0.5),
-    socketLoss: r.pick([0, 0.02, 0.1]), // drawn last: the fields above stay what they were for a seed
+    socketLoss: r.pick([0, 0.02, 0.1]), // drawn after the rest: the fields above stay what they were for a seed
   };
+  // Compaction and client-table bounds, drawn last for the same reason. Small checkpoint intervals
+  // and retained suffixes make view changes, recoveries and catch-ups cross compaction points
+  // (state transfer by snapshot); a table smaller than the clients makes them evict each other.
+  const limits = {
+    checkpointOps: r.pick([3, 8, 32, 1000]),
+    logRetainOps: r.pick([0, 1, 6, 50]),
+    clientsMax: r.chance(0.2) ? r.int(Math.max(1, plan.clients - 3), plan.clients - 1) : 64,
+  };
+  return { ...plan, timing: { ...plan.timing, ...limits } };
 }
 
 export function replayCommand(plan: SimPlan): string {

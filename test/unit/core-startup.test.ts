@@ -3,14 +3,13 @@
 // start afresh, elect a leader and commit.
 
 import { expect, test } from "bun:test";
-import { encodePut } from "../../src/app/kv.ts";
 import { Replica } from "../../src/core/replica.ts";
-import { Status, type Effect } from "../../src/core/types.ts";
+import { defaultLimits, Status, type Effect } from "../../src/core/types.ts";
 import { MessageType } from "../../src/wire/layout.ts";
 import type { Message, ReplicaMessage } from "../../src/wire/messages.ts";
 import { KvMachine } from "../../src/app/kv.ts";
 
-const timing = { viewChangeTimeoutTicks: 40, heartbeatTicks: 8, resendTicks: 10, pipelineMax: 64, batchMax: 8 };
+const timing = { viewChangeTimeoutTicks: 40, heartbeatTicks: 8, resendTicks: 10, pipelineMax: 64, batchMax: 8, ...defaultLimits };
 
 /** `eager`: a client sends its request to replica 0 (view 0's leader) on every tick from the start,
  * so a leader that started afresh before the others has an uncommitted entry when they ask. */
@@ -33,7 +32,8 @@ function run(n: number, startAt: number[], eager = false): { ticks: number; repl
     for (let i = 0; i < n; i++) {
       if (tick === startAt[i]) replicas[i] = new Replica({ replicaCount: n, index: i, recovering: true, nonce: 1000 * (i + 1), ...timing }, new KvMachine());
     }
-    if (eager && !replied) inbox.push({ to: 0, msg: { type: MessageType.Request, view: 0, clientId: 7, requestNum: 1, op: encodePut("k", "v") } });
+    // A registration: the first op any client commits.
+    if (eager && !replied) inbox.push({ to: 0, msg: { type: MessageType.Request, view: 0, clientId: 7, requestNum: 0, session: 0, op: new Uint8Array(0) } });
     const due = inbox;
     inbox = [];
     for (const { to, msg } of due) {
@@ -46,7 +46,7 @@ function run(n: number, startAt: number[], eager = false): { ticks: number; repl
     const all = replicas.every((r) => r && r.status === Status.Normal);
     if (all) {
       const leader = replicas.find((r) => r!.isLeader);
-      if (leader && !replied) inbox.push({ to: leader.index, msg: { type: MessageType.Request, view: leader.view, clientId: 7, requestNum: 1, op: encodePut("k", "v") } });
+      if (leader && !replied) inbox.push({ to: leader.index, msg: { type: MessageType.Request, view: leader.view, clientId: 7, requestNum: 0, session: 0, op: new Uint8Array(0) } });
       if (replied) return { ticks: tick, replicas: replicas as Replica[] };
     }
   }

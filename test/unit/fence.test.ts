@@ -6,6 +6,7 @@
 // the view change.
 
 import { afterEach, describe, expect, test } from "bun:test";
+import { entriesOf } from "../../src/wire/entries.ts";
 import { failure } from "../../src/cli/main.ts";
 import { parseConfig, replicaById, type Config } from "../../src/config/config.ts";
 import { Status, type KernelState } from "../../src/core/types.ts";
@@ -89,7 +90,7 @@ async function followerWithHeldRecord(holdMs: number | null, stallMs?: number) {
     from.sendTo(to, buf, codec.encode(msg, buf));
   };
   const entry = (n: number) => ({ clientId: 7, requestNum: n, op: enc.encode(`op${n}`) });
-  const prepare = (first: number, last: number): Prepare => ({ type: MessageType.Prepare, view: 0, sender: 0, opNum: last, commit: 0, entries: Array.from({ length: last - first + 1 }, (_, i) => entry(first + i)) });
+  const prepare = (first: number, last: number): Prepare => ({ type: MessageType.Prepare, view: 0, sender: 0, opNum: last, commit: 0, entries: entriesOf(Array.from({ length: last - first + 1 }, (_, i) => entry(first + i))) });
 
   const buffers = ringBuffers(1 << 16);
   const acked = new Uint8Array(datagramBytesMax);

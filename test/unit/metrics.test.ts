@@ -1,6 +1,7 @@
 // The replica's Prometheus metrics: what the loop stores and what the worker renders.
 
 import { describe, expect, test } from "bun:test";
+import { noEntries } from "../../src/wire/entries.ts";
 import type { Effect, Event } from "../../src/core/types.ts";
 import { Status } from "../../src/core/types.ts";
 import {
@@ -28,11 +29,11 @@ function setup() {
 
 const request = (clientId: number, requestNum: number): Event => ({
   kind: "request",
-  msg: { type: MessageType.Request, view: 0, clientId, requestNum, op: new Uint8Array() },
+  msg: { type: MessageType.Request, view: 0, clientId, requestNum, session: 1, op: new Uint8Array() },
 });
 const reply = (clientId: number, requestNum: number): Effect => ({
   kind: "reply",
-  msg: { type: MessageType.Reply, view: 0, sender: 0, opNum: 1, clientId, requestNum, result: new Uint8Array() },
+  msg: { type: MessageType.Reply, view: 0, sender: 0, opNum: 1, clientId, requestNum, session: 1, result: new Uint8Array() },
 });
 const kernelState = (view: number, status: Status, leader: number, op: number): Effect => ({ kind: "kernelState", state: { status, view, leader, lastOp: op, commit: op } });
 const flush: Event = { kind: "flush" };
@@ -63,7 +64,7 @@ describe("metrics", () => {
 
   test("sent messages by type: send counts one, broadcast one per peer, reply one", () => {
     const { recorder, render } = setup();
-    const prepare = { type: MessageType.Prepare, view: 0, sender: 0, opNum: 1, commit: 0, entries: [] } as const;
+    const prepare = { type: MessageType.Prepare, view: 0, sender: 0, opNum: 1, commit: 0, entries: noEntries } as const;
     recorder.observe(flush, [{ kind: "broadcast", msg: prepare }, { kind: "send", to: 1, msg: prepare }]);
     recorder.observe(request(7, 1), []);
     recorder.observe(flush, [reply(7, 1)]);

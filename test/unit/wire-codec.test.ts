@@ -2,22 +2,24 @@ import { describe, expect, test } from "bun:test";
 import { Codec, decodeErrors, type DecodeError } from "../../src/wire/codec.ts";
 import { datagramBytesMax, Flag, header, InfoApp, InfoFastPath, infoReplyBody, MessageType, messageTypeCount, opBytesMax } from "../../src/wire/layout.ts";
 import type { Message } from "../../src/wire/messages.ts";
+import { entriesOf, entryList } from "../../src/wire/entries.ts";
+import { Log } from "../../src/core/log.ts";
 
 const codec = new Codec(0xabcdef01);
 const bytes = (text: string) => new TextEncoder().encode(text);
 const entry = (clientId: number, requestNum: number, op: string) => ({ clientId, requestNum, op: bytes(op) });
 
 const samples: Message[] = [
-  { type: MessageType.Request, view: 3, clientId: 2 ** 48 + 7, requestNum: 42, op: bytes("put k v") },
-  { type: MessageType.Request, view: 0, clientId: 1, requestNum: 1, op: new Uint8Array(0) },
-  { type: MessageType.Reply, view: 3, sender: 1, opNum: 99, clientId: 5, requestNum: 6, result: bytes("ok") },
+  { type: MessageType.Request, view: 3, clientId: 2 ** 48 + 7, requestNum: 42, session: 2 ** 40 + 1, op: bytes("put k v") },
+  { type: MessageType.Request, view: 0, clientId: 1, requestNum: 0, session: 0, op: new Uint8Array(0) },
+  { type: MessageType.Reply, view: 3, sender: 1, opNum: 99, clientId: 5, requestNum: 6, session: 17, result: bytes("ok") },
   {
     type: MessageType.Prepare,
     view: 7,
     sender: 2,
     opNum: 12,
     commit: 10,
-    entries: [entry(1, 1, "a"), entry(2, 9, ""), entry(3, 4, "ccc")],
+    entries: entriesOf([entry(1, 1, "a"), entry(2, 9, ""), entry(3, 4, "ccc")]),
   },
   { type: MessageType.PrepareOk, view: 7, sender: 1, opNum: 12 },
   { type: MessageType.Commit, view: 7, sender: 2, opNum: 12, commit: 12 },
@@ -25,14 +27,18 @@ const samples: Message[] = [
   { type: MessageType.DoViewChange, view: 8, sender: 4, lastNormalView: 7, opNum: 12, commit: 10 },
   { type: MessageType.StartView, view: 8, sender: 3, opNum: 12, commit: 11 },
   { type: MessageType.GetState, view: 8, sender: 0, fromOp: 2 ** 40 },
-  { type: MessageType.NewState, view: 8, sender: 3, opNum: 20, commit: 15, fromOp: 11, entries: [entry(9, 9, "z")] },
-  { type: MessageType.NewState, view: 8, sender: 3, opNum: 20, commit: 15, fromOp: 21, entries: [] },
+  { type: MessageType.NewState, view: 8, sender: 3, opNum: 20, commit: 15, fromOp: 11, entries: entriesOf([entry(9, 9, "z")]) },
+  { type: MessageType.NewState, view: 8, sender: 3, opNum: 20, commit: 15, fromOp: 21, entries: entriesOf([]) },
+  { type: MessageType.GetSnapshot, view: 8, sender: 2, checkpointOp: 100_000, offset: 2 ** 33 },
+  { type: MessageType.SnapshotChunk, view: 8, sender: 1, checkpointOp: 100_000, opNum: 100_123, commit: 100_100, total: 5000, checksum: 0xdeadbeef, offset: 1400, bytes: bytes("chunk of a checkpoint") },
+  { type: MessageType.SnapshotChunk, view: 8, sender: 1, checkpointOp: 3, opNum: 3, commit: 3, total: 0, checksum: 0, offset: 0, bytes: new Uint8Array(0) },
+  { type: MessageType.Evicted, view: 4, sender: 1, clientId: 2 ** 48 + 7, requestNum: 0 },
   { type: MessageType.Recovery, sender: 2, nonce: 2 ** 52 + 3 },
   { type: MessageType.RecoveryResponse, view: 8, sender: 1, nonce: 77, recovering: false, opNum: 20, commit: 15 },
   { type: MessageType.RecoveryResponse, view: 0, sender: 2, nonce: 78, recovering: true, opNum: 0, commit: 0 },
   { type: MessageType.Info, nonce: 2 ** 40 + 5 },
-  { type: MessageType.InfoReply, sender: 2, view: 9, opNum: 123, commit: 120, nonce: 2 ** 40 + 5, uptimeS: 2 ** 32 - 1, status: 0, fastPaths: 7, app: InfoApp.Kv },
-  { type: MessageType.InfoReply, sender: 0, view: 0, opNum: 0, commit: 0, nonce: 1, uptimeS: 0, status: 2, fastPaths: InfoFastPath.QuorumPrune, app: InfoApp.Null },
+  { type: MessageType.InfoReply, sender: 2, view: 9, opNum: 123, commit: 120, nonce: 2 ** 40 + 5, uptimeS: 2 ** 32 - 1, status: 0, fastPaths: 7, app: InfoApp.Kv, checkpointOp: 100, logFirstOp: 81, logBytes: 2 ** 33, sessions: 4096, evictions: 2 ** 32 - 1 },
+  { type: MessageType.InfoReply, sender: 0, view: 0, opNum: 0, commit: 0, nonce: 1, uptimeS: 0, status: 2, fastPaths: InfoFastPath.QuorumPrune, app: InfoApp.Null, checkpointOp: 0, logFirstOp: 1, logBytes: 0, sessions: 0, evictions: 0 },
 ];
 
 function encode(msg: Message, flags = 0): Uint8Array {
@@ -73,11 +79,11 @@ describe("codec round trip", () => {
 
   test("largest request fits one datagram, a larger one is refused", () => {
     const op = new Uint8Array(opBytesMax).fill(7);
-    const data = encode({ type: MessageType.Request, view: 0, clientId: 1, requestNum: 1, op });
+    const data = encode({ type: MessageType.Request, view: 0, clientId: 1, requestNum: 1, session: 1, op });
     expect(data.length).toBeLessThanOrEqual(datagramBytesMax);
-    const prepare = encode({ type: MessageType.Prepare, view: 0, sender: 0, opNum: 1, commit: 0, entries: [{ clientId: 1, requestNum: 1, op }] });
+    const prepare = encode({ type: MessageType.Prepare, view: 0, sender: 0, opNum: 1, commit: 0, entries: entriesOf([{ clientId: 1, requestNum: 1, op }]) });
     expect(prepare.length).toBeLessThanOrEqual(datagramBytesMax);
-    expect(() => encode({ type: MessageType.Request, view: 0, clientId: 1, requestNum: 1, op: new Uint8Array(opBytesMax + 100) })).toThrow();
+    expect(() => encode({ type: MessageType.Request, view: 0, clientId: 1, requestNum: 1, session: 1, op: new Uint8Array(opBytesMax + 100) })).toThrow();
   });
 });
 
@@ -109,13 +115,21 @@ describe("codec read (the hot paths' decode)", () => {
     expect(codec.read(buf, header.size - 1, 37)).toBe("short");
   });
 
-  test("decoded bytes are copies: reusing the receive slot does not change a kept message", () => {
+  test("a request's op is a copy; entries are a view of the slot, which the log copies", () => {
+    const request = encode(samples[0]!);
+    slot.set(request);
+    const req = codec.read(slot, request.length) as Extract<Message, { type: MessageType.Request }>;
+    slot.fill(0);
+    expect(new TextDecoder().decode(req.op)).toBe("put k v");
     const data = encode(samples[3]!);
     slot.set(data);
     const kept = codec.read(slot, data.length) as Extract<Message, { type: MessageType.Prepare }>;
-    const before = kept.entries.map((e) => [...e.op]);
+    expect(kept.entries.bytes.buffer).toBe(slot.buffer); // no copy on the way in
+    const log = new Log();
+    log.appendFrom(kept.entries);
+    const want = entryList(kept.entries);
     slot.fill(0);
-    expect(kept.entries.map((e) => [...e.op])).toEqual(before);
+    expect([1, 2, 3].map((op) => log.at(op))).toEqual(want);
   });
 
   test("encode into a window of a larger buffer writes only inside it", () => {
@@ -159,10 +173,23 @@ describe("codec rejects", () => {
     copy[header.size] = 4; // count 4, only 3 entries present
     expectError(copy, "length");
   });
-  test("u64 beyond 2^53", () => {
+  test("u64 beyond 2^53, in the header or in an entry", () => {
     const copy = good.slice();
     new DataView(copy.buffer).setUint32(header.fields.op.offset + 4, 0xffffffff, true);
     expectError(copy, "range");
+    const entryId = good.slice();
+    new DataView(entryId.buffer).setUint32(header.size + 2 + 4, 0xffffffff, true); // first entry's client id, high word
+    expectError(entryId, "range");
+  });
+  test("a snapshot chunk that runs past its checkpoint's total, or with padding set", () => {
+    const chunk = encode(samples.find((m) => m.type === MessageType.SnapshotChunk)!);
+    const body = header.size;
+    const total = chunk.slice();
+    new DataView(total.buffer).setUint32(body + 8, 1410, true); // total below offset + len
+    expectError(total, "range");
+    const pad = chunk.slice();
+    pad[body + 30] = 1;
+    expectError(pad, "range");
   });
   test("oversize datagram", () => {
     expectError(new Uint8Array(datagramBytesMax + 1), "oversize");
