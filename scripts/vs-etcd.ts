@@ -16,6 +16,7 @@
 // Usage: npm run vs-etcd -- [--clients 1,16,64] [--read-ratios 0,0.5,0.9] [--keys 16]
 //        [--value-bytes 16] [--key-dist uniform|zipf] [--duration 3] [--warmup 3] [--repeat 3]
 //        [--systems etcd-fsync,etcd-no-fsync,electrode-none,electrode-all] [--etcd-conns 1]
+//        [--etcd-binary /usr/bin/etcd]
 //        [--xdp-mode native|generic] [--binary dist/electrode] [--json vs-etcd.json] [--keep]
 
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -27,7 +28,7 @@ import { parseKvWorkload } from "../src/cli/kv-args.ts";
 import { createCluster, type LocalCluster } from "../src/local/cluster.ts";
 import { RunningCluster } from "../src/local/processes.ts";
 import { runElectrodeCell, runEtcdCell, type CellOptions } from "./etcd/cells.ts";
-import { etcdMissing, etcdVersion, type EtcdCluster } from "./etcd/cluster.ts";
+import { etcdBinaryDefault, etcdMissing, etcdVersion, type EtcdCluster } from "./etcd/cluster.ts";
 import { cells, formatTable, systems, type Run, type System } from "./etcd/table.ts";
 
 const options = {
@@ -41,6 +42,7 @@ const options = {
     repeat: { type: "string", default: "3" },
     systems: { type: "string", default: systems.join(",") },
     "etcd-conns": { type: "string", default: "1" },
+    "etcd-binary": { type: "string", default: etcdBinaryDefault },
     "xdp-mode": { type: "string", default: "native" },
     binary: { type: "string", default: new URL("../dist/electrode", import.meta.url).pathname },
     json: { type: "string", default: "vs-etcd.json" },
@@ -104,7 +106,7 @@ function missing(p: Plan): string[] {
   const out: string[] = [];
   if (process.getuid?.() !== 0) out.push("root (it creates network namespaces and attaches eBPF programs)");
   if (p.systems.some((s) => s.startsWith("etcd"))) {
-    const etcd = etcdMissing();
+    const etcd = etcdMissing(values["etcd-binary"]!);
     if (etcd) out.push(etcd);
   }
   if (p.systems.some((s) => s.startsWith("electrode")) && !existsSync(values.binary!)) out.push(`${values.binary} (build it: bun run scripts/build.ts, or use npm run vs-etcd)`);
@@ -127,7 +129,7 @@ async function measure(p: Plan, dir: string, etcdLocal: LocalCluster | undefined
         const cell: CellOptions = { readRatio, clients, round, durationS: p.durationS, warmupS: p.warmupS, kvArgs: [...p.kvArgs, "--seed", String(seed)] };
         for (const system of order(p.systems, round)) {
           const run = system.startsWith("etcd")
-            ? await runEtcdCell(etcdLocal!, { ...cell, dir, noFsync: system === "etcd-no-fsync", conns: p.conns }, (c) => (live.etcd = c))
+            ? await runEtcdCell(etcdLocal!, { ...cell, dir, noFsync: system === "etcd-no-fsync", conns: p.conns, binary: values["etcd-binary"]! }, (c) => (live.etcd = c))
             : await runElectrodeCell(electrodeLocal!, { ...cell, dir, binary: values.binary!, mode: system === "electrode-none" ? "none" : "all" }, (c) => (live.electrode = c));
           runs.push(run);
           const split = readRatio > 0 && readRatio < 1 ? ` (reads p50 ${run.reads?.latency_us.p50} us, writes p50 ${run.writes?.latency_us.p50} us)` : "";
@@ -188,7 +190,7 @@ async function main(): Promise<void> {
 
 async function report(p: Plan, runs: Run[]): Promise<void> {
   const table = cells(runs, p.readRatios, p.clientCounts);
-  const versions = { etcd: p.systems.some((s) => s.startsWith("etcd")) ? etcdVersion() : null, electrode: electrodeVersion() };
+  const versions = { etcd: p.systems.some((s) => s.startsWith("etcd")) ? (etcdVersion(values["etcd-binary"]!) ?? "unknown") : null, electrode: electrodeVersion() };
   console.log(formatTable(table));
   console.log();
   console.log(
@@ -213,7 +215,7 @@ function electrodeVersion(): string {
 
 /** The filesystem etcd's data directories live on (fsync costs what this disk makes it cost). */
 function tmpFs(): string {
-  return Bun.spawnSync(["stat", "-f", "-c", "%T", tmpdir()], { stdout: "pipe" }).stdout.toString().trim();
+  return Bun.spawnSync(["findmnt", "-n", "-o", "FSTYPE,SOURCE", "--target", tmpdir()], { stdout: "pipe" }).stdout.toString().trim();
 }
 
 try {

@@ -75,11 +75,12 @@ export interface EtcdCellOptions extends CellOptions {
   readonly dir: string;
   readonly noFsync: boolean;
   readonly conns: number;
+  readonly binary: string;
 }
 
 export async function runEtcdCell(local: LocalCluster, opts: EtcdCellOptions, track: (c: EtcdCluster | undefined) => void): Promise<Run> {
   const system: System = opts.noFsync ? "etcd-no-fsync" : "etcd-fsync";
-  const etcd = new EtcdCluster(local, opts.dir, opts.noFsync, `${system}-${opts.readRatio}-${opts.clients}-${opts.round}`);
+  const etcd = new EtcdCluster(local, opts.dir, opts.noFsync, `${system}-${opts.readRatio}-${opts.clients}-${opts.round}`, opts.binary);
   track(etcd);
   etcd.start();
   try {

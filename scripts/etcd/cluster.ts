@@ -11,21 +11,27 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { LocalCluster } from "../../src/local/cluster.ts";
 
-export const etcdBinary = "/usr/bin/etcd";
+/** Where Debian's etcd-server puts it. */
+export const etcdBinaryDefault = "/usr/bin/etcd";
 const clientPort = 2379;
 const peerPort = 2380;
 const stopGraceMs = 5000;
 
 /** What is missing to run etcd here, as a sentence, or undefined when nothing is. */
-export function etcdMissing(): string | undefined {
-  const probe = Bun.spawnSync([etcdBinary, "--version"], { stdout: "pipe", stderr: "pipe" });
-  if (probe.exitCode === 0 && probe.success) return undefined;
-  return `${etcdBinary} not found: install Debian's etcd-server (./scripts/setup.sh --with-etcd, or apt-get install -y etcd-server)`;
+export function etcdMissing(binary: string): string | undefined {
+  if (etcdVersion(binary) !== undefined) return undefined;
+  return `${binary} (etcd: install Debian's etcd-server with ./scripts/setup.sh --with-etcd, or apt-get install -y etcd-server)`;
 }
 
-export function etcdVersion(): string {
-  const out = Bun.spawnSync([etcdBinary, "--version"], { stdout: "pipe" }).stdout.toString();
-  return /etcd Version: (\S+)/.exec(out)?.[1] ?? "unknown";
+/** `etcd --version`'s version, or undefined when it does not run. */
+export function etcdVersion(binary: string): string | undefined {
+  try {
+    const out = Bun.spawnSync([binary, "--version"], { stdout: "pipe", stderr: "pipe" });
+    if (!out.success) return undefined;
+    return /etcd Version: (\S+)/.exec(out.stdout.toString())?.[1] ?? "unknown";
+  } catch {
+    return undefined; // not there, or not executable
+  }
 }
 
 export interface EtcdMember {
@@ -46,6 +52,7 @@ export class EtcdCluster {
     readonly noFsync: boolean,
     /** Distinguishes clusters started one after another (token, directories). */
     readonly tag: string,
+    private readonly binary: string = etcdBinaryDefault,
   ) {
     this.members = local.replicas.map((r, i) => ({
       name: `m${i + 1}`,
@@ -65,7 +72,7 @@ export class EtcdCluster {
     const peers = this.local.replicas.map((r, i) => `m${i + 1}=http://${r.ip}:${peerPort}`).join(",");
     const ip = new URL(m.clientUrl).hostname;
     return [
-      etcdBinary,
+      this.binary,
       "--name", m.name,
       "--data-dir", m.dataDir,
       "--listen-client-urls", m.clientUrl,

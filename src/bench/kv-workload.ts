@@ -75,11 +75,11 @@ export function rankOf(cdf: Float64Array, u: number): number {
 }
 
 /** Picks key indices 0..keys-1 from `random` (one draw per pick). The zipf table is built once
- * per workload and shared by every session's picker. */
-export function keyPicker(workload: Pick<KvWorkload, "keys" | "keyDist">, cdf?: Float64Array): (random: () => number) => number {
+ * per workload and shared by every session (each passes its own generator). */
+export function keyPicker(workload: Pick<KvWorkload, "keys" | "keyDist">): (random: () => number) => number {
   const n = workload.keys;
   if (workload.keyDist === "uniform") return (random) => Math.floor(random() * n);
-  const table = cdf ?? zipfCdf(n, zipfSkew);
+  const table = zipfCdf(n, zipfSkew);
   return (random) => rankOf(table, random());
 }
 
