@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what electrode needs to build and test on a fresh Debian machine that has only node and
 # npm: system packages from Debian (when missing) and the npm dependencies (Bun comes from npm).
+# --with-etcd also installs Debian's etcd-server (/usr/bin/etcd), which only scripts/vs-etcd.ts
+# uses (npm run vs-etcd): the tests and CI do not need it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,12 @@ command -v llvm-strip >/dev/null || need+=(llvm)
 command -v bpftool >/dev/null || need+=(bpftool)
 command -v iptables >/dev/null || need+=(iptables)
 command -v ethtool >/dev/null || need+=(ethtool)
+for arg in "$@"; do
+  case "$arg" in
+    --with-etcd) [ -x /usr/bin/etcd ] || need+=(etcd-server) ;;
+    *) echo "setup: unknown option $arg (known: --with-etcd)" >&2; exit 2 ;;
+  esac
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2

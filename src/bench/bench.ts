@@ -2,15 +2,17 @@
 // measured, then `durationS` of measurement into a histogram. Optionally writes the history
 // (one JSON object a line, ../shared/DESIGN.md) for the linearizability checker.
 //
-// The kv workload's keys and values carry a random id of the run ("<run>.k3", "<run>.<session>.<n>"):
-// the checker takes every key to start absent and every value to be written once, which then holds
-// for a history written against a cluster that served earlier runs too (soak segments, reruns).
+// The kv workload's keys carry a random id of the run ("<run>.k3"), and so do its default values
+// ("<run>.<session>.<n>"): the checker takes every key to start absent and every value to be
+// written once, which then holds for a history written against a cluster that served earlier runs
+// too (soak segments, reruns). The mix, the keys and the values are src/bench/kv-workload.ts's;
+// reads (gets) and writes (puts) are measured apart as well as together.
 
 import type { Config } from "../config/config.ts";
 import { decodeKvResult, encodeGet, encodePut, KvStatus } from "../app/kv.ts";
 import { ClusterClient, type Completion, type Session } from "../node/client.ts";
 import { Histogram } from "./histogram.ts";
-import { seededRandom } from "./random.ts";
+import { keyPicker, kvWorkloadDefaults, putValue, sessionRandom, type KvWorkload } from "./kv-workload.ts";
 
 export type Workload = "null" | "kv";
 
@@ -19,10 +21,8 @@ export interface BenchOptions {
   readonly durationS: number;
   readonly warmupS: number;
   readonly workload: Workload;
-  /** Keys the kv workload spreads over. */
-  readonly keys?: number;
-  /** Fraction of kv operations that are puts. */
-  readonly putRatio?: number;
+  /** The kv workload's mix, keys and values (default: kvWorkloadDefaults, seeded by the clock). */
+  readonly kv?: KvWorkload;
   readonly historyFile?: string;
   /** Prefix of the kv workload's keys and values (default: random per run). */
   readonly runId?: string;
@@ -34,15 +34,55 @@ export interface BenchOptions {
   readonly onProgress?: (elapsedS: number, ops: number) => void;
 }
 
-export interface BenchResult {
+export type LatencyUs = { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+
+/** Operations of one kind (or all) in the measured window. */
+export interface OpStats {
   readonly ops: number;
   readonly errors: number;
-  readonly durationS: number;
   readonly throughputOpsS: number;
   readonly latency: Histogram;
-  readonly latencyUs: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  readonly latencyUs: LatencyUs;
+}
+
+export interface BenchResult extends OpStats {
+  readonly durationS: number;
   /** Index of the replica that led when the run ended (learned from the views in replies). */
   readonly leaderIndex: number;
+  /** kv workload: gets and puts apart (their sums are the totals). */
+  readonly reads?: OpStats;
+  readonly writes?: OpStats;
+  /** kv workload: what ran (seed included, so a run can be repeated). */
+  readonly kv?: KvWorkload;
+}
+
+/** Ops, errors and latency of one kind of operation, counted while measuring. */
+export class OpCounter {
+  ops = 0;
+  errors = 0;
+  readonly latency = new Histogram();
+
+  ok(latencyNs: number): void {
+    this.ops += 1;
+    this.latency.record(latencyNs);
+  }
+
+  stats(measuredS: number): OpStats {
+    return { ops: this.ops, errors: this.errors, throughputOpsS: measuredS > 0 ? Math.round(this.ops / measuredS) : 0, latency: this.latency, latencyUs: latencyUs(this.latency) };
+  }
+}
+
+/** The contract's latency summary of a histogram of nanoseconds, in microseconds (2 decimals). */
+export function latencyUs(h: Histogram): LatencyUs {
+  const micro = (ns: number) => Math.round(ns / 10) / 100;
+  return {
+    p50: micro(h.quantile(0.5)),
+    p90: micro(h.quantile(0.9)),
+    p99: micro(h.quantile(0.99)),
+    p999: micro(h.quantile(0.999)),
+    max: micro(h.max),
+    mean: micro(h.mean),
+  };
 }
 
 interface Pending {
@@ -53,7 +93,6 @@ interface Pending {
 
 const nullOp = new Uint8Array(16);
 
-
 /** A random id for one run: 8 base-36 characters. */
 export function newRunId(): string {
   const words = crypto.getRandomValues(new Uint32Array(2));
@@ -63,24 +102,25 @@ export function newRunId(): string {
 export async function runBench(config: Config, opts: BenchOptions): Promise<BenchResult> {
   const client = new ClusterClient(config, opts.clients, { bindHost: opts.bindHost });
   const history = opts.historyFile ? Bun.file(opts.historyFile).writer() : undefined;
-  const random = seededRandom(Date.now()); // mixes keys and op kinds; no need for crypto
+  const kv: KvWorkload = opts.kv ?? { ...kvWorkloadDefaults, seed: Date.now() >>> 0 };
+  const randoms = client.sessions.map((s) => sessionRandom(kv.seed, s.index));
+  const pickKey = keyPicker(kv);
   const pending: (Pending | undefined)[] = new Array(opts.clients);
-  const keys = opts.keys ?? 16;
-  const putRatio = opts.putRatio ?? 0.5;
   const runId = opts.runId ?? newRunId();
-  const latency = new Histogram();
-  let ops = 0;
-  let errors = 0;
+  const all = new OpCounter();
+  const reads = new OpCounter();
+  const writes = new OpCounter();
 
   const start = (session: Session, nowNs: number) => {
     if (opts.workload === "null") {
       client.submit(session, nullOp, nowNs);
       return;
     }
-    const key = `${runId}.k${Math.floor(random() * keys)}`;
-    const isPut = random() < putRatio;
+    const random = randoms[session.index]!;
+    const key = `${runId}.k${pickKey(random)}`;
+    const isPut = random() >= kv.readRatio;
     // Unique values per put (also across runs) keep the history checkable.
-    const value = isPut ? `${runId}.${session.index}.${session.requestNum + 1}` : null;
+    const value = isPut ? putValue(runId, session.index, session.requestNum + 1, kv.valueBytes) : null;
     pending[session.index] = { f: isPut ? "put" : "get", key, value };
     history?.write(JSON.stringify({ process: session.index, type: "invoke", f: isPut ? "put" : "get", key, value, time_ns: nowNs }) + "\n");
     client.submit(session, isPut ? encodePut(key, value!) : encodeGet(key), nowNs);
@@ -88,10 +128,11 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
 
   const record = (done: Completion, nowNs: number, measuring: boolean) => {
     const p = pending[done.session.index];
+    const kind = p === undefined ? undefined : p.f === "get" ? reads : writes;
     if (done.outcome.kind === "ok") {
       if (measuring) {
-        ops += 1;
-        latency.record(done.latencyNs);
+        all.ok(done.latencyNs);
+        kind?.ok(done.latencyNs);
       }
       if (p && history) {
         const result = decodeKvResult(done.outcome.result);
@@ -99,7 +140,10 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
         history.write(JSON.stringify({ process: done.session.index, type: "ok", f: p.f, key: p.key, value, time_ns: nowNs }) + "\n");
       }
     } else {
-      if (measuring) errors += 1;
+      if (measuring) {
+        all.errors += 1;
+        if (kind) kind.errors += 1;
+      }
       if (p && history) {
         history.write(JSON.stringify({ process: done.session.index, type: "info", f: p.f, key: p.key, value: p.value, time_ns: nowNs }) + "\n");
       }
@@ -123,7 +167,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
       if (now >= endAt && client.sessions.every((s) => !s.busy)) break;
       if (now - lastProgress >= 1e9) {
         lastProgress = now;
-        opts.onProgress?.((now - t0) / 1e9, ops);
+        opts.onProgress?.((now - t0) / 1e9, all.ops);
         // Let the event loop run (signals, timers) without disturbing the loop much.
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (opts.signal?.aborted && endAt > now) endAt = Math.max(now, measureFrom);
@@ -134,22 +178,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
     await history?.end();
   }
   const leaderIndex = client.leaderIndex;
-  const micro = (ns: number) => Math.round(ns / 10) / 100;
   const measuredS = Math.round((endAt - measureFrom) / 1e6) / 1e3; // less than asked when stopped early
-  return {
-    ops,
-    errors,
-    durationS: measuredS,
-    throughputOpsS: measuredS > 0 ? Math.round(ops / measuredS) : 0,
-    latency,
-    leaderIndex,
-    latencyUs: {
-      p50: micro(latency.quantile(0.5)),
-      p90: micro(latency.quantile(0.9)),
-      p99: micro(latency.quantile(0.99)),
-      p999: micro(latency.quantile(0.999)),
-      max: micro(latency.max),
-      mean: micro(latency.mean),
-    },
-  };
+  const split = opts.workload === "kv" ? { reads: reads.stats(measuredS), writes: writes.stats(measuredS), kv } : {};
+  return { ...all.stats(measuredS), durationS: measuredS, leaderIndex, ...split };
 }

@@ -2,7 +2,28 @@
 
 import type { Config } from "../config/config.ts";
 import { versionInfo } from "../cli/version.ts";
-import type { BenchResult } from "./bench.ts";
+import type { BenchResult, LatencyUs, OpStats } from "./bench.ts";
+import { zipfSkew } from "./kv-workload.ts";
+
+/** One kind of operation in the JSON (the kv workload's reads, and its writes). */
+export interface OpStatsJson {
+  ops: number;
+  errors: number;
+  throughput_ops_s: number;
+  latency_us: LatencyUs;
+}
+
+/** The kv workload that ran: enough to run it again (same seed, same operations per client). */
+export interface KvWorkloadJson {
+  read_ratio: number;
+  keys: number;
+  /** null: the unsized default values. */
+  value_bytes: number | null;
+  key_dist: string;
+  /** The zipf skew when key_dist is zipf. */
+  zipf_s?: number;
+  seed: number;
+}
 
 export interface BenchJson {
   replicas: number;
@@ -17,7 +38,11 @@ export interface BenchJson {
   ops: number;
   errors: number;
   throughput_ops_s: number;
-  latency_us: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  latency_us: LatencyUs;
+  /** kv workload: gets alone and puts alone (the fields above count both). */
+  reads?: OpStatsJson;
+  writes?: OpStatsJson;
+  kv?: KvWorkloadJson;
   fast_path_counters: Record<string, number>;
   /** Id of the replica that led when the run ended. */
   leader_id?: number;
@@ -41,6 +66,21 @@ export function cdfPoints(result: Pick<BenchResult, "latency">, points = 200): [
   return out;
 }
 
+export function opStatsJson(s: OpStats): OpStatsJson {
+  return { ops: s.ops, errors: s.errors, throughput_ops_s: s.throughputOpsS, latency_us: s.latencyUs };
+}
+
+export function kvWorkloadJson(kv: NonNullable<BenchResult["kv"]>): KvWorkloadJson {
+  return {
+    read_ratio: kv.readRatio,
+    keys: kv.keys,
+    value_bytes: kv.valueBytes ?? null,
+    key_dist: kv.keyDist,
+    ...(kv.keyDist === "zipf" && { zipf_s: zipfSkew }),
+    seed: kv.seed,
+  };
+}
+
 export async function benchJson(
   config: Config,
   run: { opt: string; optByReplica?: Record<string, string | null>; clients: number; result: BenchResult; counters?: Record<string, number> },
@@ -57,12 +97,22 @@ export async function benchJson(
     errors: run.result.errors,
     throughput_ops_s: run.result.throughputOpsS,
     latency_us: run.result.latencyUs,
+    ...(run.result.reads && { reads: opStatsJson(run.result.reads) }),
+    ...(run.result.writes && { writes: opStatsJson(run.result.writes) }),
+    ...(run.result.kv && { kv: kvWorkloadJson(run.result.kv) }),
     fast_path_counters: run.counters ?? {},
     leader_id: config.replicas[run.result.leaderIndex]?.id,
     kernel: info.kernel,
     version: info.version,
     latency_cdf: cdfPoints(run.result),
   };
+}
+
+/** The kv workload's reads and writes apart, one line each. */
+export function formatOpSplit(reads: OpStatsJson, writes: OpStatsJson): string {
+  const line = (name: string, s: OpStatsJson) =>
+    `${name}: ${s.throughput_ops_s} ops/s (${s.ops} ops, ${s.errors} errors), p50 ${s.latency_us.p50.toFixed(1)} us, p99 ${s.latency_us.p99.toFixed(1)} us`;
+  return [line("reads ", reads), line("writes", writes)].join("\n");
 }
 
 function pad(text: string, width: number, right = true): string {

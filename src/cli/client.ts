@@ -2,11 +2,12 @@ import { defineCommand } from "citty";
 import { writeFileSync } from "node:fs";
 import { decodeKvResult, encodeGet, encodePut, KvStatus } from "../app/kv.ts";
 import { runBench, type Workload } from "../bench/bench.ts";
-import { benchJson, formatBenchTable } from "../bench/report.ts";
+import { benchJson, formatBenchTable, formatOpSplit } from "../bench/report.ts";
 import type { Config } from "../config/config.ts";
 import { benchOpt } from "../bench/bench-opt.ts";
 import { ClusterClient } from "../node/client.ts";
 import { askInfo, infoTimeoutMsDefault, parseFastPaths, type ReplicaInfo } from "../node/info.ts";
+import { givenKvFlags, kvWorkloadArgs, parseKvWorkload } from "./kv-args.ts";
 import { commonArgs, configFrom, createLogger, intArg, numberArg, rejectUnknownFlags, RuntimeError, UsageError } from "./common.ts";
 
 const opArgs = {
@@ -113,6 +114,7 @@ const benchArgs = {
   workload: { type: "string", description: "null (protocol only) or kv", default: "null", valueHint: "null|kv" },
   json: { type: "string", description: "Write the result as JSON to FILE (- for stdout)", valueHint: "FILE" },
   history: { type: "string", description: "Write the operation history (kv workload) to FILE", valueHint: "FILE" },
+  ...kvWorkloadArgs,
   opt: {
     type: "string",
     description: "Fast paths you expect the replicas to run (none, all, or a list): checked against what they report; the result uses this only when no replica answers",
@@ -136,6 +138,9 @@ export default defineCommand({
     const workload = a.workload as Workload;
     if (workload !== "null" && workload !== "kv") throw new UsageError(`--workload: expected null or kv, got '${a.workload}'`);
     if (a.history && workload !== "kv") throw new UsageError("--history needs --workload kv");
+    const kvFlags = givenKvFlags(a);
+    if (kvFlags.length > 0 && workload !== "kv") throw new UsageError(`--${kvFlags[0]} needs --workload kv`);
+    const kv = workload === "kv" ? parseKvWorkload(a) : undefined;
     const config = configFrom(a);
     const log = createLogger(a, "bench");
     const clients = intArg(a.clients, "clients", 1, 4096);
@@ -145,7 +150,8 @@ export default defineCommand({
     const mode = benchOpt(config.replicas.map((r) => r.id), askInfo(config, { timeoutMs: infoTimeoutMsDefault }), label, infoTimeoutMsDefault);
     if (mode.warn) log.warn(mode.message);
     else log.info(mode.message);
-    log.info(`${clients} clients, ${warmupS}s warm-up, ${durationS}s measured, workload ${workload}`);
+    const mix = kv ? ` (${kv.readRatio} reads, ${kv.keys} keys ${kv.keyDist}, values ${kv.valueBytes ?? "unsized"}, seed ${kv.seed})` : "";
+    log.info(`${clients} clients, ${warmupS}s warm-up, ${durationS}s measured, workload ${workload}${mix}`);
     // SIGINT/SIGTERM end the run early but cleanly: in-flight requests finish, the history and the
     // result are written (a soak or a test stops a long run when its fault schedule is done).
     const stop = new AbortController();
@@ -158,6 +164,7 @@ export default defineCommand({
       durationS,
       warmupS,
       workload,
+      kv,
       historyFile: a.history,
       onProgress: (t, ops) => log.debug(`${t.toFixed(0)}s: ${ops} ops`),
     });
@@ -165,6 +172,7 @@ export default defineCommand({
     if (a.json === "-") console.log(JSON.stringify(json, null, 2));
     else {
       console.log(formatBenchTable([json]));
+      if (json.reads && json.writes) console.log(formatOpSplit(json.reads, json.writes));
       console.log(mode.message);
       if (a.json) writeFileSync(a.json, JSON.stringify(json, null, 2) + "\n");
     }

@@ -24,6 +24,8 @@ export interface ModeRunOptions {
   readonly clients: number;
   readonly durationS: number;
   readonly warmupS: number;
+  /** More `electrode client --bench` flags (the workload: --workload kv --read-ratio 0.9 ...). */
+  readonly benchArgs?: readonly string[];
 }
 
 export type ModeRun = BenchRow & { mode: string; cpu?: CpuSplit };
@@ -43,7 +45,7 @@ export async function runMode(cluster: RunningCluster, opts: ModeRunOptions): Pr
     await cluster.waitServing();
     const replicaPids = new Map(cluster.replicas.map((r) => [r.id, cluster.pid(r.id) ?? 0]));
     let clientPid = 0;
-    const args = ["--bench", "--clients", String(opts.clients), "--duration", String(opts.durationS), "--warmup", String(opts.warmupS), "--opt", expected, "--json", "-", "--quiet"];
+    const args = ["--bench", "--clients", String(opts.clients), "--duration", String(opts.durationS), "--warmup", String(opts.warmupS), "--opt", expected, "--json", "-", "--quiet", ...(opts.benchArgs ?? [])];
     const bench = cluster.client(args, 0, (pid) => (clientPid = pid));
     const windowS = opts.durationS - 2 * cpuMarginS;
     const cpu = windowS > 0.1 ? await cpuWindow(() => [clientPid, ...replicaPids.values()], opts.warmupS + cpuMarginS, windowS) : undefined;

@@ -121,6 +121,17 @@ describe("electrode CLI errors", () => {
     expectOneLineError(none, 1, /floor: no answer from 127\.0\.0\.1:47109 \(is `electrode floor --serve 127\.0\.0\.1:47109` running there\?\)/);
   });
 
+  test("kv workload flags: a bad value or a flag without --workload kv is a usage error (exit 2)", async () => {
+    const file = configFile("ok6.yaml", loopback3);
+    const bench = (...args: string[]) => run(["client", "--bench", "--config", file, ...args]);
+    expectOneLineError(await bench("--workload", "kv", "--read-ratio", "1.5"), 2, /--read-ratio: expected a number in 0\.\.1, got "1\.5"/);
+    expectOneLineError(await bench("--workload=kv", "--key-dist=pareto"), 2, /--key-dist: expected uniform or zipf, got 'pareto'/);
+    expectOneLineError(await bench("--workload", "kv", "--value-bytes", "4"), 2, /--value-bytes: expected an integer in 11\.\./);
+    expectOneLineError(await bench("--workload", "kv", "--keys", "0"), 2, /--keys: expected an integer/);
+    expectOneLineError(await bench("--keys", "4"), 2, /--keys needs --workload kv/);
+    expectOneLineError(await bench("--read-ratio", "0.9", "--workload", "null"), 2, /--read-ratio needs --workload kv/);
+  });
+
   test("demo without root: exit 1", async () => {
     // As root, drop to nobody for this one run.
     const asNobody = process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];

@@ -5,6 +5,7 @@
 
 import { afterEach, describe, expect, test } from "bun:test";
 import { dirname, join } from "node:path";
+import type { BenchJson } from "../../src/bench/report.ts";
 import { binary, bench, isRoot, startCluster, type Harness } from "./harness.ts";
 
 /** A short client timeout, so that requests caught in the view change end with unknown outcome. */
@@ -46,6 +47,27 @@ describe.skipIf(!isRoot)("kv history of a 3-replica cluster is linearizable", ()
     const again = join(dirname(h.cluster.configPath), "history-2.jsonl");
     await bench(h.cluster, ["--clients", "4", "--duration", "1", "--warmup", "0", "--workload", "kv", "--history", again]);
     expect(await check(again)).toMatchObject({ linearizable: true, keys: 16 });
+  });
+
+  test("90% reads over zipf keys with 24-byte values: checkable, reads and writes reported apart", async () => {
+    h = await startCluster(3, { extraConfig });
+    const file = join(dirname(h.cluster.configPath), "history-reads.jsonl");
+    const args = ["--clients", "8", "--duration", "2", "--warmup", "0", "--workload", "kv", "--read-ratio", "0.9", "--key-dist", "zipf", "--value-bytes", "24", "--seed", "5", "--history", file];
+    const result = (await bench(h.cluster, args)) as unknown as BenchJson;
+    const verdict = await check(file);
+    expect(verdict).toMatchObject({ linearizable: true, verdict: "linearizable" });
+    expect(verdict.ops).toBe(result.ops + result.errors);
+    expect(result.reads!.ops + result.writes!.ops).toBe(result.ops);
+    expect(result.reads!.ops / result.ops).toBeGreaterThan(0.85);
+    expect(result.reads!.ops / result.ops).toBeLessThan(0.95);
+    expect(result.kv).toEqual({ read_ratio: 0.9, keys: 16, value_bytes: 24, key_dist: "zipf", zipf_s: 0.99, seed: 5 });
+    const lines = (await Bun.file(file).text()).trim().split("\n").map((l) => JSON.parse(l) as { f: string; type: string; key: string; value: string | null });
+    const puts = lines.filter((l) => l.f === "put" && l.type === "invoke");
+    expect(puts.length).toBeGreaterThan(0);
+    for (const p of puts) expect(p.value!.length).toBe(24);
+    // zipf: the hottest key (k0) is touched far more often than the coldest (k15).
+    const touches = (k: string) => lines.filter((l) => l.type === "invoke" && l.key.endsWith(`.${k}`)).length;
+    expect(touches("k0")).toBeGreaterThan(5 * touches("k15"));
   });
 
   test("leader killed -9 in the middle: still linearizable (unknown outcomes allowed)", async () => {
