@@ -3,7 +3,7 @@
 
 import type { ArgsDef } from "citty";
 import { keyDists, kvKeysMax, kvWorkloadDefaults, valueTagBytes, zipfSkew, type KeyDist, type KvWorkload } from "../bench/kv-workload.ts";
-import { opBytesMax } from "../wire/layout.ts";
+import { requestOpBytesMax } from "../core/log.ts";
 import { intArg, numberArg, UsageError } from "./common.ts";
 
 /** The kv op's own head: opcode and key length (src/app/kv.ts). */
@@ -24,9 +24,10 @@ export function kvKeyBytesMax(keys: number): number {
   return runIdChars + 2 + String(keys - 1).length;
 }
 
-/** The largest value that fits in one op beside a key of `keyBytes` (the op travels in one datagram). */
+/** The largest value that fits in one op beside a key of `keyBytes` (the op travels in one
+ * datagram, and a replica refuses an op longer than requestOpBytesMax). */
 export function kvValueBytesMax(keyBytes: number): number {
-  return opBytesMax - kvOpHeadBytes - keyBytes;
+  return requestOpBytesMax - kvOpHeadBytes - keyBytes;
 }
 
 export interface KvFlags {

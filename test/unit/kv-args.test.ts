@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { UsageError } from "../../src/cli/common.ts";
 import { givenKvFlags, kvKeyBytesMax, kvValueBytesMax, parseKvWorkload } from "../../src/cli/kv-args.ts";
 import { valueTagBytes } from "../../src/bench/kv-workload.ts";
-import { opBytesMax } from "../../src/wire/layout.ts";
+import { requestOpBytesMax } from "../../src/core/log.ts";
 
 describe("kv workload flags", () => {
   test("defaults: half reads over 16 uniform keys, unsized values, seeded by the clock", () => {
@@ -45,7 +45,7 @@ describe("kv workload flags", () => {
     const keys = 16;
     const max = kvValueBytesMax(kvKeyBytesMax(keys));
     expect(kvKeyBytesMax(keys)).toBe("abcdefgh.k15".length);
-    expect(max + "abcdefgh.k15".length + 3).toBe(opBytesMax);
+    expect(max + "abcdefgh.k15".length + 3).toBe(requestOpBytesMax); // the longest op a replica accepts
     expect(parseKvWorkload({ keys: String(keys), "value-bytes": String(max) }).valueBytes).toBe(max);
     expect(() => parseKvWorkload({ keys: String(keys), "value-bytes": String(max + 1) })).toThrow(/--value-bytes/);
   });
