@@ -36,6 +36,7 @@ function opJson(op: Op) {
     f: op.f,
     key: op.key,
     value: op.value,
+    ...(op.f === "cas" ? { expected: op.expected } : {}),
     type: op.outcome,
     invoke_ns: op.invokeNs,
     return_ns: op.returnNs === Infinity ? null : op.returnNs,
