@@ -6,13 +6,15 @@
 // ("<run>.<session>.<n>"): the checker takes every key to start absent and every value to be
 // written once, which then holds for a history written against a cluster that served earlier runs
 // too (soak segments, reruns). The mix, the keys and the values are src/bench/kv-workload.ts's;
-// reads (gets) and writes (puts) are measured apart as well as together.
+// reads (gets) and writes (puts, deletes and cas ops) are measured apart as well as together, and
+// deletes and cas ops also on their own when the mix has them. A cas expects the value its
+// client last saw for the key (from its own replies: what it read, wrote, or a failed cas found).
 
 import type { Config } from "../config/config.ts";
-import { decodeKvResult, encodeGet, encodePut, KvStatus } from "../app/kv.ts";
+import { decodeKvResult, encodeCas, encodeDelete, encodeGet, encodePut, KvStatus } from "../app/kv.ts";
 import { ClusterClient, type Completion, type Session } from "../node/client.ts";
 import { Histogram } from "./histogram.ts";
-import { keyPicker, kvWorkloadDefaults, putValue, sessionRandom, type KvWorkload } from "./kv-workload.ts";
+import { keyPicker, kvWorkloadDefaults, opKindOf, putValue, sessionRandom, type KvOpKind, type KvWorkload } from "./kv-workload.ts";
 
 export type Workload = "null" | "kv";
 
@@ -49,11 +51,20 @@ export interface BenchResult extends OpStats {
   readonly durationS: number;
   /** Index of the replica that led when the run ended (learned from the views in replies). */
   readonly leaderIndex: number;
-  /** kv workload: gets and puts apart (their sums are the totals). */
+  /** kv workload: gets, and all writes, apart (their sums are the totals). */
   readonly reads?: OpStats;
   readonly writes?: OpStats;
+  /** kv workload with deletes or cas ops in its mix: those alone (also counted in `writes`). */
+  readonly deletes?: OpStats;
+  readonly cas?: CasStats;
   /** kv workload: what ran (seed included, so a run can be repeated). */
   readonly kv?: KvWorkload;
+}
+
+export interface CasStats extends OpStats {
+  /** Of the ops: how many swapped, and how many compared and did not. */
+  readonly swapped: number;
+  readonly notSwapped: number;
 }
 
 /** Ops, errors and latency of one kind of operation, counted while measuring. */
@@ -86,9 +97,44 @@ export function latencyUs(h: Histogram): LatencyUs {
 }
 
 interface Pending {
-  readonly f: "put" | "get";
+  readonly f: KvOpKind;
   readonly key: string;
   readonly value: string | null;
+  /** cas: the value it expects (null: absent). */
+  readonly expected: string | null;
+}
+
+/** The history line of an event of `p` (the contract's fields; a cas's expected value too). */
+function historyLine(process: number, type: string, p: Pending, value: string | null, nowNs: number): string {
+  const expected = p.f === "cas" ? { expected: p.expected } : {};
+  return JSON.stringify({ process, type, f: p.f, key: p.key, value, ...expected, time_ns: nowNs }) + "\n";
+}
+
+/** What the key holds after `p` answered `status` (with `value`), as far as its reply says. */
+function heldAfter(p: Pending, status: KvStatus, value: string): string | null {
+  switch (p.f) {
+    case "put":
+      return p.value;
+    case "delete":
+      return null;
+    case "get":
+      return status === KvStatus.Ok ? value : null;
+    case "cas":
+      return status === KvStatus.Ok ? p.value : status === KvStatus.Mismatch ? value : null;
+  }
+}
+
+function encodeKvOp(p: Pending): Uint8Array {
+  switch (p.f) {
+    case "get":
+      return encodeGet(p.key);
+    case "put":
+      return encodePut(p.key, p.value!);
+    case "delete":
+      return encodeDelete(p.key);
+    case "cas":
+      return encodeCas(p.key, p.expected, p.value!);
+  }
 }
 
 const nullOp = new Uint8Array(16);
@@ -110,6 +156,11 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
   const all = new OpCounter();
   const reads = new OpCounter();
   const writes = new OpCounter();
+  const deletes = new OpCounter();
+  const cas = new OpCounter();
+  let swapped = 0;
+  /** Per session, per key: the value it last saw (null: absent), for its cas ops to expect. */
+  const seen = client.sessions.map(() => new Map<string, string | null>());
 
   const start = (session: Session, nowNs: number) => {
     if (opts.workload === "null") {
@@ -118,35 +169,41 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
     }
     const random = randoms[session.index]!;
     const key = `${runId}.k${pickKey(random)}`;
-    const isPut = random() >= kv.readRatio;
-    // Unique values per put (also across runs) keep the history checkable.
-    const value = isPut ? putValue(runId, session.index, session.requestNum + 1, kv.valueBytes) : null;
-    pending[session.index] = { f: isPut ? "put" : "get", key, value };
-    history?.write(JSON.stringify({ process: session.index, type: "invoke", f: isPut ? "put" : "get", key, value, time_ns: nowNs }) + "\n");
-    client.submit(session, isPut ? encodePut(key, value!) : encodeGet(key), nowNs);
+    const f = opKindOf(kv, random());
+    // Unique values per put and cas (also across runs) keep the history checkable.
+    const value = f === "put" || f === "cas" ? putValue(runId, session.index, session.requestNum + 1, kv.valueBytes) : null;
+    const p: Pending = { f, key, value, expected: f === "cas" ? (seen[session.index]!.get(key) ?? null) : null };
+    pending[session.index] = p;
+    history?.write(historyLine(session.index, "invoke", p, value, nowNs));
+    client.submit(session, encodeKvOp(p), nowNs);
   };
+
+  const learn = (index: number, p: Pending, status: KvStatus, value: string) => seen[index]!.set(p.key, heldAfter(p, status, value));
 
   const record = (done: Completion, nowNs: number, measuring: boolean) => {
     const p = pending[done.session.index];
-    const kind = p === undefined ? undefined : p.f === "get" ? reads : writes;
+    const kinds = p === undefined ? [] : p.f === "get" ? [reads] : p.f === "delete" ? [writes, deletes] : p.f === "cas" ? [writes, cas] : [writes];
     if (done.outcome.kind === "ok") {
       if (measuring) {
         all.ok(done.latencyNs);
-        kind?.ok(done.latencyNs);
+        for (const k of kinds) k.ok(done.latencyNs);
       }
-      if (p && history) {
-        const result = decodeKvResult(done.outcome.result);
-        const value = p.f === "get" ? (result.status === KvStatus.Ok ? result.value : null) : p.value;
-        history.write(JSON.stringify({ process: done.session.index, type: "ok", f: p.f, key: p.key, value, time_ns: nowNs }) + "\n");
-      }
+      if (!p) return;
+      const result = decodeKvResult(done.outcome.result);
+      learn(done.session.index, p, result.status, result.value);
+      // A cas that did not swap is "fail": it compared, found another value, and wrote nothing.
+      const notSwapped = p.f === "cas" && result.status !== KvStatus.Ok;
+      if (measuring && p.f === "cas" && !notSwapped) swapped += 1;
+      const value = p.f === "get" ? (result.status === KvStatus.Ok ? result.value : null) : p.value;
+      history?.write(historyLine(done.session.index, notSwapped ? "fail" : "ok", p, value, nowNs));
     } else {
       if (measuring) {
         all.errors += 1;
-        if (kind) kind.errors += 1;
+        for (const k of kinds) k.errors += 1;
       }
-      if (p && history) {
-        history.write(JSON.stringify({ process: done.session.index, type: "info", f: p.f, key: p.key, value: p.value, time_ns: nowNs }) + "\n");
-      }
+      // The key may hold anything now: the session's next cas on it expects absence until it learns.
+      if (p) seen[done.session.index]!.delete(p.key);
+      if (p && history) history.write(historyLine(done.session.index, "info", p, p.value, nowNs));
     }
   };
 
@@ -179,6 +236,10 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
   }
   const leaderIndex = client.leaderIndex;
   const measuredS = Math.round((endAt - measureFrom) / 1e6) / 1e3; // less than asked when stopped early
-  const split = opts.workload === "kv" ? { reads: reads.stats(measuredS), writes: writes.stats(measuredS), kv } : {};
+  const mixed = {
+    ...(kv.deleteRatio ? { deletes: deletes.stats(measuredS) } : {}),
+    ...(kv.casRatio ? { cas: { ...cas.stats(measuredS), swapped, notSwapped: cas.ops - swapped } } : {}),
+  };
+  const split = opts.workload === "kv" ? { reads: reads.stats(measuredS), writes: writes.stats(measuredS), ...mixed, kv } : {};
   return { ...all.stats(measuredS), durationS: measuredS, leaderIndex, ...split };
 }

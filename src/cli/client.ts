@@ -7,7 +7,7 @@ import type { Config } from "../config/config.ts";
 import { benchOpt } from "../bench/bench-opt.ts";
 import { ClusterClient } from "../node/client.ts";
 import { askInfo, infoTimeoutMsDefault, parseFastPaths, type ReplicaInfo } from "../node/info.ts";
-import { givenKvFlags, kvWorkloadArgs, parseKvWorkload } from "./kv-args.ts";
+import { givenKvFlags, kvMixArgs, kvWorkloadArgs, parseKvWorkload } from "./kv-args.ts";
 import { commonArgs, configFrom, createLogger, intArg, numberArg, rejectUnknownFlags, RuntimeError, UsageError } from "./common.ts";
 
 const opArgs = {
@@ -165,6 +165,7 @@ const benchArgs = {
   json: { type: "string", description: "Write the result as JSON to FILE (- for stdout)", valueHint: "FILE" },
   history: { type: "string", description: "Write the operation history (kv workload) to FILE", valueHint: "FILE" },
   ...kvWorkloadArgs,
+  ...kvMixArgs,
   opt: {
     type: "string",
     description: "Fast paths you expect the replicas to run (none, all, or a list): checked against what they report; the result uses this only when no replica answers",
@@ -202,7 +203,8 @@ export default defineCommand({
     const mode = benchOpt(config.replicas.map((r) => r.id), askInfo(config, { timeoutMs: infoTimeoutMsDefault }), label, infoTimeoutMsDefault);
     if (mode.warn) log.warn(mode.message);
     else log.info(mode.message);
-    const mix = kv ? ` (${kv.readRatio} reads, ${kv.keys} keys ${kv.keyDist}, values ${kv.valueBytes ?? "unsized"}, seed ${kv.seed})` : "";
+    const writeMix = kv?.deleteRatio || kv?.casRatio ? `, ${kv.deleteRatio ?? 0} deletes, ${kv.casRatio ?? 0} cas` : "";
+    const mix = kv ? ` (${kv.readRatio} reads${writeMix}, ${kv.keys} keys ${kv.keyDist}, values ${kv.valueBytes ?? "unsized"}, seed ${kv.seed})` : "";
     log.info(`${clients} clients, ${warmupS}s warm-up, ${durationS}s measured, workload ${workload}${mix}`);
     // SIGINT/SIGTERM end the run early but cleanly: in-flight requests finish, the history and the
     // result are written (a soak or a test stops a long run when its fault schedule is done).
@@ -224,7 +226,7 @@ export default defineCommand({
     if (a.json === "-") console.log(JSON.stringify(json, null, 2));
     else {
       console.log(formatBenchTable([json]));
-      if (json.reads && json.writes) console.log(formatOpSplit(json.reads, json.writes));
+      if (json.reads && json.writes) console.log(formatOpSplit(json.reads, json.writes, json.deletes, json.cas));
       console.log(mode.message);
       if (a.json) writeFileSync(a.json, JSON.stringify(json, null, 2) + "\n");
     }
