@@ -3,7 +3,9 @@
 // namespaces), each with a fixed schedule that together cover every fault kind of
 // src/local/schedule.ts. A kv bench runs throughout; afterwards every history (with the read-back
 // of its keys) must be linearizable, no replica may have crashed on its own, and the cluster must
-// serve again within 10 s of each heal. A failing run keeps its files (logs, histories) and says
+// serve again within 10 s of each heal. Two short schedules run a workload of compare-and-swaps
+// and deletes beside the gets and puts, on few keys (so that cas ops contend), fast paths on and
+// off. A failing run keeps its files (logs, histories) and says
 // where; ELECTRODE_NEMESIS_LOG=1 prints the log of every run.
 
 import { describe, expect, test } from "bun:test";
@@ -21,7 +23,10 @@ function steps(kinds: readonly (FaultKind | readonly FaultKind[])[]): Step[] {
   return kinds.map((k, i) => ({ faults: typeof k === "string" ? [k] : k, holdMs: 1500, gapMs: 300, dropPct: 10, dupPct: 15, pick: 1000 + i }));
 }
 
-const schedules: { name: string; replicas: number; opt: "all" | "none"; partition: PartitionMethod; steps: Step[] }[] = [
+/** Gets, puts, deletes and cas ops on 4 keys: many cas ops swap, many find another value. */
+const casMix = ["--keys", "4", "--read-ratio", "0.3", "--delete-ratio", "0.1", "--cas-ratio", "0.4"];
+
+const schedules: { name: string; replicas: number; opt: "all" | "none"; partition: PartitionMethod; steps: Step[]; benchArgs?: string[] }[] = [
   {
     name: "3 replicas, fast paths on",
     replicas: 3,
@@ -50,6 +55,22 @@ const schedules: { name: string; replicas: number; opt: "all" | "none"; partitio
     partition: "iptables",
     steps: steps(["ring", "restart-follower-kill-leader", "split-leader-minority", "one-way-from-leader", "isolate-leader", "loss", "dup", "pause-leader"]),
   },
+  {
+    name: "3 replicas, fast paths on, cas and delete mix",
+    replicas: 3,
+    opt: "all",
+    partition: "bridge",
+    steps: steps(["kill-leader", "isolate-leader", ["loss-dup", "pause-follower"]]),
+    benchArgs: casMix,
+  },
+  {
+    name: "3 replicas, fast paths off, cas and delete mix",
+    replicas: 3,
+    opt: "none",
+    partition: "iptables",
+    steps: steps(["kill-leader", "one-way-to-leader", ["loss-dup", "kill-follower"]]),
+    benchArgs: casMix,
+  },
 ];
 
 describe("the CI schedules", () => {
@@ -75,6 +96,7 @@ describe.skipIf(!isRoot)("proven under faults", () => {
           steps: schedule.steps,
           dir,
           command: [binary],
+          benchArgs: schedule.benchArgs,
           log: (line) => lines.push(line),
         });
         const failures = result.segments.filter((s) => s.check.verdict.kind !== "linearizable").map((s) => s.check.text);
@@ -89,6 +111,7 @@ describe.skipIf(!isRoot)("proven under faults", () => {
         expect(result.chaos).toMatchObject({ dupErrors: 0 });
         expect(result.chaos!.dropped).toBeGreaterThan(0);
         expect(result.chaos!.duplicated).toBeGreaterThan(0);
+        if (schedule.benchArgs) expect(result.segments.every((s) => (s.bench.cas as { swapped: number; not_swapped: number }).swapped > 0 && (s.bench.cas as { not_swapped: number }).not_swapped > 0)).toBe(true);
         passed = true;
         if (process.env.ELECTRODE_NEMESIS_LOG) console.log(lines.join("\n"));
       } finally {
