@@ -37,10 +37,9 @@ export const kvPutHeadBytes = 3;
 /** Bytes of a cas's head with an expected value: opcode, key length, present flag, expected length. */
 export const kvCasHeadBytes = 6;
 
-const opPut = 1;
-const opGet = 2;
-const opDelete = 3;
-const opCas = 4;
+/** Each op's first byte. */
+export const kvOpCodes = { put: 1, get: 2, delete: 3, cas: 4 } as const;
+const { put: opPut, get: opGet, delete: opDelete, cas: opCas } = kvOpCodes;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 

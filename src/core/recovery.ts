@@ -20,7 +20,11 @@
 // "recovering" or "normal in view 0": a fresh leader may already have put a client's request in
 // its log, but nothing was ever committed (only the leader commits first, and no view change
 // happened), so joining it with an empty log loses nothing; without this rule the rest of a
-// 5-replica cluster waited forever for f+1 normal answers when two had started afresh.
+// 5-replica cluster waited forever for f+1 normal answers when two had started afresh. "No view
+// change happened" is checked with the views of the "recovering" answers too: a replica holding
+// nothing answers "recovering" in any status, but with its view, and one in a view above 0 says
+// that view 0 is over (a quorum may have moved on, and view 0's leader could then commit with the
+// joiner in a deposed view: simulator seed 3155, 3 replicas).
 
 import type { RecoveryResponse } from "../wire/messages.ts";
 import { faultsTolerated, leaderOf } from "./quorum.ts";
@@ -48,10 +52,10 @@ export function decideRecovery(answers: ReadonlyMap<number, RecoveryAnswer>, rou
   let view = -1;
   let recoveringNow = 0;
   let emptyNow = 0; // answers of this round from replicas holding nothing
-  let view0Now = 0; // answers of this round from replicas recovering or normal in view 0
+  let view0Now = 0; // answers of this round from replicas (recovering or normal) in view 0
   for (const a of answers.values()) {
     if (a.round === round && (a.recovering || (a.view === 0 && a.opNum === 0))) emptyNow += 1;
-    if (a.round === round && (a.recovering || a.view === 0)) view0Now += 1;
+    if (a.round === round && a.view === 0) view0Now += 1;
     if (a.recovering) {
       if (a.round === round) recoveringNow += 1;
     } else {
