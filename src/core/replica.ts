@@ -235,7 +235,8 @@ export class Replica {
     assert(this.commitValue <= this.log.length, `commit ${this.commitValue} > op ${this.log.length}`);
     assert(this.lastNormalViewValue <= this.viewValue, "lastNormalView > view");
     if (this.isLeader) assert(this.preparedUpTo <= this.log.length, "prepared beyond the log");
-    if (this.statusValue === Status.Recovering) assert(this.log.length === 0 && this.commitValue === 0, "recovering with a log");
+    // A recovering replica holds only what its disk gave it (loadDurable), unchanged until it recovers.
+    if (this.statusValue === Status.Recovering) assert(this.log.length === this.diskClaim.opNum && this.commitValue <= this.diskClaim.opNum, "recovering with a log its disk did not give it");
     const fetch = this.fetch;
     if (!fetch) return;
     const expected: Record<FetchPurpose, Status> = {
