@@ -133,7 +133,7 @@ describe("a data directory", () => {
     const bytes = readFileSync(wal);
     // The second Entries record: find "v4" and flip a byte of it.
     const at = bytes.indexOf("v4");
-    bytes[at] ^= 0x01;
+    bytes[at] = bytes[at]! ^ 0x01;
     writeFileSync(wal, bytes);
     const back = Store.open(dir, id, "always", 100).load();
     expect(back.notes.join("\n")).toContain("fails its checksum: not loaded");
@@ -151,7 +151,7 @@ describe("a data directory", () => {
     store.close();
     const file = join(dir, "checkpoint");
     const bytes = readFileSync(file);
-    bytes[10] ^= 0x40;
+    bytes[10] = bytes[10]! ^ 0x40;
     writeFileSync(file, bytes);
     const back = Store.open(dir, id, "always", 100).load();
     expect(back.notes.join("\n")).toContain("checkpoint file");
