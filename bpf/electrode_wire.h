@@ -158,11 +158,13 @@ _Static_assert(__builtin_offsetof(struct electrode_recovery_body, nonce) == 0, "
 /* RecoveryResponse body. */
 struct electrode_recovery_response_body {
 	__u64 nonce; /* @0: the nonce of the Recovery this answers */
-	__u8 recovering; /* @8: 1 when the responder is itself recovering (it holds no state) */
+	__u32 last_normal_view; /* @8: recovering with state from its data directory: the last view its log was normal in (header.view: the highest view it promised, header.op: its log's end) */
+	__u8 recovering; /* @12: 1 when the responder is itself recovering (it holds no state, or only what its disk holds) */
 } __attribute__((packed));
-_Static_assert(sizeof(struct electrode_recovery_response_body) == 9, "electrode_recovery_response_body size");
+_Static_assert(sizeof(struct electrode_recovery_response_body) == 13, "electrode_recovery_response_body size");
 _Static_assert(__builtin_offsetof(struct electrode_recovery_response_body, nonce) == 0, "electrode_recovery_response_body.nonce");
-_Static_assert(__builtin_offsetof(struct electrode_recovery_response_body, recovering) == 8, "electrode_recovery_response_body.recovering");
+_Static_assert(__builtin_offsetof(struct electrode_recovery_response_body, last_normal_view) == 8, "electrode_recovery_response_body.last_normal_view");
+_Static_assert(__builtin_offsetof(struct electrode_recovery_response_body, recovering) == 12, "electrode_recovery_response_body.recovering");
 
 /* Info body, as large as the InfoReply body. */
 struct electrode_info_body {

@@ -6,6 +6,7 @@ import { acquireReplicaLock, lockDirs, type ReplicaLock } from "../node/replica-
 import { ReplicaNode } from "../node/replica-node.ts";
 import { commonArgs, configFrom, createLogger, intArg, rejectUnknownFlags, RuntimeError, UsageError } from "./common.ts";
 import { metricsAddress, startReplicaMetrics } from "./replica-metrics.ts";
+import { fastReplyConflict, openStorage } from "./replica-storage.ts";
 
 const args = {
   ...commonArgs,
@@ -20,6 +21,7 @@ const args = {
   stats: { type: "boolean", description: "Print message counters as JSON on exit" },
   "stats-file": { type: "string", description: "On exit (SIGTERM/SIGINT), write syscall, datagram and commit counters as JSON to FILE", valueHint: "FILE" },
   metrics: { type: "string", description: "Serve Prometheus metrics at http://ADDR:PORT/metrics (default: the config's metrics:, else off)", valueHint: "ADDR:PORT|off" },
+  "data-dir": { type: "string", description: "Durable storage in DIR (the config's storage.dir, overridden; alone: fsync always)", valueHint: "DIR" },
 } as const;
 
 export const fastPaths = ["tc-broadcast", "quorum-prune", "fast-reply"] as const;
@@ -48,7 +50,7 @@ interface Chosen {
 
 /** The fast paths to use, from --opt and what setup set up on this node. A path asked for by name
  * that is unavailable is a warning; under auto, a line that says why it is off. */
-async function chooseFastPaths(opt: string, config: Config, self: ReplicaConfig, epoch: number, log: { warn(m: string): void }): Promise<Chosen> {
+async function chooseFastPaths(opt: string, config: Config, self: ReplicaConfig, epoch: number, log: { warn(m: string): void }, noFastReply?: string): Promise<Chosen> {
   const { auto, wanted } = parseOpt(opt);
   const off: string[] = [];
   const unavailable = (what: string, why: string) => {
@@ -56,6 +58,7 @@ async function chooseFastPaths(opt: string, config: Config, self: ReplicaConfig,
     else log.warn(`${what} requested but unavailable: ${why}; running it in user space`);
   };
   for (const w of fastPaths) if (!wanted.has(w)) off.push(`${w}: off (--opt ${opt})`);
+  if (noFastReply && wanted.delete("fast-reply")) unavailable("fast-reply", noFastReply);
   let tcBroadcast = false;
   if (wanted.has("tc-broadcast")) {
     const { broadcastActive } = await import("../kernel/broadcast.ts");
@@ -128,13 +131,15 @@ export default defineCommand({
     process.on("exit", () => lock.release());
     // A replica always starts without memory; VR recovery fetches the state from a quorum, and a
     // cluster whose replicas all start together bootstraps an empty log (see src/core).
+    const storage = openStorage(a["data-dir"], config, self, log);
     const [nonce, epoch] = crypto.getRandomValues(new Uint32Array(2));
-    const chosen = await chooseFastPaths(a.opt, config, self, epoch!, log);
+    const chosen = await chooseFastPaths(a.opt, config, self, epoch!, log, fastReplyConflict(storage?.config));
     let node: ReplicaNode;
     try {
-      node = new ReplicaNode({ config, self, app: a.app, recovering: true, nonce: nonce!, tcBroadcast: chosen.tcBroadcast, fastPath: chosen.fastPath, log });
+      node = new ReplicaNode({ config, self, app: a.app, recovering: true, nonce: nonce!, tcBroadcast: chosen.tcBroadcast, fastPath: chosen.fastPath, log, store: storage?.store, durable: storage?.durable });
     } catch (e) {
       chosen.fastPath?.close();
+      storage?.store.close();
       throw e;
     }
     const mode = chosen.names.length > 0 ? chosen.names.join(", ") : "none (user space)";

@@ -51,6 +51,18 @@ export interface Config {
   readonly clientTimeoutMs: number;
   /** Prometheus endpoint each replica serves (`metrics: ADDR:PORT`); off when absent. */
   readonly metrics: ListenAddr | undefined;
+  /** Durable storage (`storage:`); memory only when absent. */
+  readonly storage: StorageConfig | undefined;
+}
+
+export type FsyncMode = "always" | "interval" | "off";
+
+/** `storage: { dir, fsync, fsync_interval_ms }` (src/storage/store.ts states what each mode
+ * guarantees). `dir` may come from `electrode replica --data-dir` instead. */
+export interface StorageConfig {
+  readonly dir: string | undefined;
+  readonly fsync: FsyncMode;
+  readonly fsyncIntervalMs: number;
 }
 
 /** An IPv4 address and port to listen on, e.g. 0.0.0.0:9464. */
@@ -97,7 +109,21 @@ const topLevelKeys = new Set([
   "clients_max",
   "client",
   "metrics",
+  "storage",
 ]);
+
+const storageKeys = new Set(["dir", "fsync", "fsync_interval_ms"]);
+
+function validateStorage(raw: unknown, file: string): StorageConfig | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (!isRecord(raw)) throw new ConfigError(file, "storage", "expected a mapping { dir, fsync, fsync_interval_ms }");
+  checkKeys(raw, storageKeys, file, "storage.");
+  if (raw.dir !== undefined && (typeof raw.dir !== "string" || raw.dir === "")) throw new ConfigError(file, "storage.dir", "expected a directory path");
+  const fsync = raw.fsync ?? "always";
+  if (fsync !== "always" && fsync !== "interval" && fsync !== "off") throw new ConfigError(file, "storage.fsync", `expected always, interval or off, got '${String(fsync)}'`);
+  const fsyncIntervalMs = optionalInt(raw, "fsync_interval_ms", file, "storage.fsync_interval_ms", 1, 60_000, 100);
+  return { dir: raw.dir as string | undefined, fsync, fsyncIntervalMs };
+}
 const replicaKeys = new Set(["id", "addr", "iface", "mac"]);
 const timingKeys = new Set(["tick_ms", "view_change_ms", "heartbeat_ms", "resend_ms"]);
 const clientKeys = new Set(["retry_ms", "timeout_ms"]);
@@ -278,6 +304,7 @@ function validate(doc: unknown, file: string): Config {
     clientRetryMs,
     clientTimeoutMs,
     metrics: validateMetrics(doc.metrics, file),
+    storage: validateStorage(doc.storage, file),
   };
 }
 

@@ -45,6 +45,9 @@ export class Log {
   private first = 1;
   private last = 0;
   private bytes = 0;
+  /** Lowest op-number the log was cut back to (truncate, resetTo) since takeCut(); Infinity when
+   * it only grew. A journal of the log (src/storage) rewrites from there. */
+  private cut = Infinity;
 
   /** Op-number of the last entry (0 when nothing was ever appended). */
   get length(): number {
@@ -164,9 +167,17 @@ export class Log {
     }
   }
 
+  /** The lowest op the log was cut back to since the last call (Infinity: none), and forgets it. */
+  takeCut(): number {
+    const cut = this.cut;
+    this.cut = Infinity;
+    return cut;
+  }
+
   /** Drops every entry above op-number `op` (an uncommitted suffix a view change replaces). */
   truncate(op: number): void {
     if (op >= this.last) return;
+    this.cut = Math.min(this.cut, op);
     assert(op >= this.first - 1, `truncate to ${op} below the compacted prefix (first ${this.first})`);
     for (let k = this.last; k > op; k--) this.bytes -= this.entryBytesAt(k);
     if (op >= this.first) {
@@ -215,6 +226,7 @@ export class Log {
 
   /** Forgets everything and continues after op `op` (a checkpoint at `op` was installed). */
   resetTo(op: number): void {
+    this.cut = Math.min(this.cut, op, this.last);
     this.releaseTail(0);
     this.firstSlab = 0;
     this.first = op + 1;

@@ -25,6 +25,23 @@
 // nothing answers "recovering" in any status, but with its view, and one in a view above 0 says
 // that view 0 is over (a quorum may have moved on, and view 0's leader could then commit with the
 // joiner in a deposed view: simulator seed 3155, 3 replicas).
+//
+// Disk claims. A replica restarted with a data directory (src/storage) recovers like one without
+// memory: while peers are normal it fetches from the leader (only what lies above the checkpoint
+// on its disk, which is committed and so matches the leader's), and its disk changes nothing
+// about who may vote. The disk matters only when EVERY other replica answers the current round
+// that it is recovering too: the whole cluster went down at once. Then each answer carries its
+// disk claim (the highest view it promised, the last view its log was normal in, its log's end),
+// every replica sees the same n claims, and the best one by the view-change rule (last normal
+// view, then op-number, then lowest index) wins: with all n logs at hand, the one chosen holds
+// every op that a quorum durably acknowledged (the same argument as a view change from f+1
+// DoViewChanges, with n >= f+1 of them). Its replica starts as the leader of the first view above
+// every promised view that it leads ("disk start") and commits its whole log; the others then see
+// one normal answer, from the leader of its view, with every other answer recovering, and fetch
+// from it. With fsync always a claim holds everything its replica acknowledged; with interval, up
+// to fsync_interval_ms of acknowledged ops may be missing from every disk, and the disk start says
+// what it resumed from (src/storage/store.ts states the guarantee). A replica without a disk claims
+// nothing (op 0), so a cluster without storage starts afresh exactly as before.
 
 import type { RecoveryResponse } from "../wire/messages.ts";
 import { faultsTolerated, leaderOf } from "./quorum.ts";
@@ -37,39 +54,100 @@ export interface RecoveryAnswer {
   readonly opNum: number;
   readonly commit: number;
   readonly recovering: boolean;
+  /** Recovering with a disk claim: its last normal view (0 otherwise). */
+  readonly lastNormalView: number;
   readonly round: number;
 }
+
+/** What a recovering replica's data directory holds (op 0: nothing). */
+export interface DiskClaim {
+  /** Highest view promised. */
+  readonly view: number;
+  readonly lastNormalView: number;
+  readonly opNum: number;
+}
+
+export const noClaim: DiskClaim = { view: 0, lastNormalView: 0, opNum: 0 };
 
 export type RecoveryDecision =
   | { readonly kind: "wait" }
   | { readonly kind: "fresh" }
+  | { readonly kind: "disk-start"; readonly view: number; readonly claims: number; readonly bestOtherOp: number }
   | { readonly kind: "fetch"; readonly view: number; readonly leader: number; readonly opNum: number; readonly commit: number };
 
+/** The view-change order of claims: last normal view, then op-number, then the lower index. */
+function better(a: DiskClaim, ai: number, b: DiskClaim, bi: number): boolean {
+  if (a.lastNormalView !== b.lastNormalView) return a.lastNormalView > b.lastNormalView;
+  if (a.opNum !== b.opNum) return a.opNum > b.opNum;
+  return ai < bi;
+}
+
+/** Every replica recovering at once (this round): start afresh, start from this replica's disk,
+ * or wait for the replica whose disk is best to start (file comment). */
+function wholeClusterDecision(answers: ReadonlyMap<number, RecoveryAnswer>, replicaCount: number, self: number, own: DiskClaim): RecoveryDecision {
+  let best = own;
+  let bestIndex = self;
+  let maxView = own.view;
+  let bestOtherOp = 0;
+  for (const [i, a] of answers) {
+    const claim: DiskClaim = { view: a.view, lastNormalView: a.lastNormalView, opNum: a.opNum };
+    maxView = Math.max(maxView, claim.view);
+    bestOtherOp = Math.max(bestOtherOp, claim.opNum);
+    if (better(claim, i, best, bestIndex)) {
+      best = claim;
+      bestIndex = i;
+    }
+  }
+  if (best.opNum === 0) return { kind: "fresh" };
+  if (bestIndex !== self) return { kind: "wait" };
+  let view = maxView + 1;
+  while (leaderOf(view, replicaCount) !== self) view += 1;
+  return { kind: "disk-start", view, claims: answers.size + 1, bestOtherOp };
+}
+
 /** What the answers so far allow (pure; see the file comment). */
-export function decideRecovery(answers: ReadonlyMap<number, RecoveryAnswer>, round: number, replicaCount: number, self: number): RecoveryDecision {
-  if (replicaCount === 1) return { kind: "fresh" };
+export function decideRecovery(answers: ReadonlyMap<number, RecoveryAnswer>, round: number, replicaCount: number, self: number, own: DiskClaim = noClaim): RecoveryDecision {
+  if (replicaCount === 1) return own.opNum === 0 ? { kind: "fresh" } : wholeClusterDecision(answers, 1, self, own);
   let normal = 0;
   let view = -1;
   let recoveringNow = 0;
   let emptyNow = 0; // answers of this round from replicas holding nothing
   let view0Now = 0; // answers of this round from replicas (recovering or normal) in view 0
+  let recoveringViewMax = 0; // the highest view a "recovering" answer of this round names
   for (const a of answers.values()) {
-    if (a.round === round && (a.recovering || (a.view === 0 && a.opNum === 0))) emptyNow += 1;
-    if (a.round === round && a.view === 0) view0Now += 1;
+    const holdsNothing = a.recovering ? a.opNum === 0 : a.view === 0 && a.opNum === 0;
+    if (a.round === round && holdsNothing) emptyNow += 1;
+    if (a.round === round && a.view === 0 && (!a.recovering || a.opNum === 0)) view0Now += 1;
     if (a.recovering) {
       if (a.round === round) recoveringNow += 1;
+      if (a.round === round) recoveringViewMax = Math.max(recoveringViewMax, a.view);
     } else {
       normal += 1;
       view = Math.max(view, a.view);
     }
   }
-  if (normal === 0) return recoveringNow === replicaCount - 1 ? { kind: "fresh" } : { kind: "wait" };
+  if (normal === 0) {
+    if (recoveringNow !== replicaCount - 1) return { kind: "wait" };
+    const current = new Map([...answers].filter(([, a]) => a.round === round));
+    return wholeClusterDecision(current, replicaCount, self, own);
+  }
+  // After a disk start: its leader is the only normal replica and every other one recovers, each
+  // having promised no view above the leader's (one that holds nothing in a later view says the
+  // normal one is deposed).
+  if (normal === 1 && recoveringNow === replicaCount - 2 && recoveringViewMax <= view) {
+    const leader = leaderOf(view, replicaCount);
+    const from = answers.get(leader);
+    if (from && !from.recovering && from.round === round && from.view === view && leader !== self) {
+      return { kind: "fetch", view, leader, opNum: from.opNum, commit: from.commit };
+    }
+  }
   // Replicas that all started together: the first to start afresh is normal in view 0 with an
   // empty log, and the others would wait forever for f+1 normal answers. It holds nothing either.
-  if (emptyNow === replicaCount - 1) return { kind: "fresh" };
+  // Neither applies to a replica whose disk holds a claim: no other replica held anything.
+  if (own.opNum === 0 && emptyNow === replicaCount - 1) return { kind: "fresh" };
   const leader0 = answers.get(leaderOf(0, replicaCount));
   const uncommitted0 = leader0 !== undefined && leader0.round === round && !leader0.recovering && leader0.view === 0 && leader0.commit === 0;
-  if (uncommitted0 && view0Now === replicaCount - 1) return { kind: "fresh" };
+  if (own.opNum === 0 && uncommitted0 && view0Now === replicaCount - 1) return { kind: "fresh" };
   if (normal < faultsTolerated(replicaCount) + 1) return { kind: "wait" };
   const leader = leaderOf(view, replicaCount);
   const fromLeader = answers.get(leader);
@@ -114,11 +192,11 @@ export class RecoveryRounds {
     if (round < this.firstRound || round > this.round) return false;
     const before = this.answers.get(msg.sender);
     if (before && before.round > round) return false;
-    this.answers.set(msg.sender, { view: msg.view, opNum: msg.opNum, commit: msg.commit, recovering: msg.recovering, round });
+    this.answers.set(msg.sender, { view: msg.view, opNum: msg.opNum, commit: msg.commit, recovering: msg.recovering, lastNormalView: msg.lastNormalView, round });
     return true;
   }
 
-  decide(replicaCount: number, self: number): RecoveryDecision {
-    return decideRecovery(this.answers, this.round, replicaCount, self);
+  decide(replicaCount: number, self: number, own: DiskClaim = noClaim): RecoveryDecision {
+    return decideRecovery(this.answers, this.round, replicaCount, self, own);
   }
 }

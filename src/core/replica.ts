@@ -25,7 +25,7 @@
 
 import { entryHead, MessageType, replicasMax } from "../wire/layout.ts";
 import { newStateEntriesBytesMax, prepareEntriesBytesMax, snapshotChunkBytesMax } from "../wire/codec.ts";
-import type { DoViewChange, Entry, GetSnapshot, Message, NewState, Prepare, PrepareOk, RecoveryResponse, ReplicaMessage, Reply, Request, SnapshotChunk } from "../wire/messages.ts";
+import type { DoViewChange, Entries, Entry, GetSnapshot, Message, NewState, Prepare, PrepareOk, RecoveryResponse, ReplicaMessage, Reply, Request, SnapshotChunk } from "../wire/messages.ts";
 import { assert } from "./assert.ts";
 import { checkpointBytesMax, CheckpointError, parseCheckpoint, takeCheckpoint, type Checkpoint, type ParsedCheckpoint } from "./checkpoint.ts";
 import { ClientTable, registerRequestNum } from "./client-table.ts";
@@ -33,8 +33,8 @@ import { Digest } from "./digest.ts";
 import { heldUpTo, isStaged, newFetch, newStatesPerRequestMax, snapshotChunksPerRequest, stageCheckpoint, takeEntries, type Fetch, type FetchPurpose } from "./fetch.ts";
 import { Log, requestOpBytesMax } from "./log.ts";
 import { chooseLog, faultsTolerated, leaderOf, quorumOp, type LogClaim } from "./quorum.ts";
-import { RecoveryRounds } from "./recovery.ts";
-import { Status, type Effect, type Event, type FastPathVia, type KernelState, type ReplicaOptions, type StateMachine } from "./types.ts";
+import { noClaim, RecoveryRounds, type DiskClaim } from "./recovery.ts";
+import { Status, type DurableState, type Effect, type Event, type FastPathVia, type KernelState, type ReplicaOptions, type StateMachine } from "./types.ts";
 
 export { AssertionError } from "./assert.ts";
 export { requestOpBytesMax } from "./log.ts";
@@ -78,6 +78,8 @@ export class Replica {
   // Recovery.
   private readonly recovery: RecoveryRounds;
   private recoveryTicks = 0;
+  /** What this replica's data directory held when it started (recovery.ts: disk claims). */
+  private diskClaim: DiskClaim = noClaim;
 
   constructor(
     private readonly opts: ReplicaOptions,
@@ -149,6 +151,41 @@ export class Replica {
   get clientStats(): { sessions: number; evictions: number } {
     return { sessions: this.clients.size, evictions: this.clients.evictions };
   }
+  /** The lowest op the log was cut back to since the last call (Infinity: it only grew); for a
+   * journal of the log (src/storage), which rewrites from there. */
+  takeLogCut(): number {
+    return this.log.takeCut();
+  }
+  /** Entries from..to in wire form, as many as fit `bytesMax` (at least one). */
+  logBatch(from: number, to: number, bytesMax: number): Entries {
+    return this.log.batch(from, to, Number.MAX_SAFE_INTEGER, bytesMax);
+  }
+
+  /**
+   * Before the first step of a recovering replica: takes what its data directory held. It still
+   * recovers (recovery.ts): the disk decides only when the whole cluster recovers at once, and
+   * otherwise saves fetching what its checkpoint already covers (committed, so the same at every
+   * replica). Nothing here is trusted beyond its checksums: the store checked them.
+   */
+  loadDurable(state: DurableState): void {
+    assert(this.statusValue === Status.Recovering && this.log.length === 0 && this.announced === undefined, "loadDurable after the start");
+    assert(state.lastNormalView <= state.view, "disk: lastNormalView above view");
+    const cp = state.checkpoint;
+    if (cp) {
+      const sessions = this.clients.parse(cp.bytes, cp.tableAt);
+      this.app.restore(cp.app);
+      this.clients.replace(sessions);
+      this.digestValue = cp.digest.copy();
+      this.commitValue = cp.op;
+      this.log.resetTo(cp.op);
+      this.checkpointValue = { op: cp.op, digest: cp.digest, bytes: cp.bytes, checksum: cp.checksum };
+    }
+    for (const entries of state.entries) this.log.appendFrom(entries);
+    this.log.takeCut();
+    this.viewValue = state.view;
+    this.lastNormalViewValue = state.lastNormalView;
+    this.diskClaim = { view: state.view, lastNormalView: state.lastNormalView, opNum: this.log.length };
+  }
 
   step(event: Event): Effect[] {
     this.effects = [];
@@ -198,7 +235,8 @@ export class Replica {
     assert(this.commitValue <= this.log.length, `commit ${this.commitValue} > op ${this.log.length}`);
     assert(this.lastNormalViewValue <= this.viewValue, "lastNormalView > view");
     if (this.isLeader) assert(this.preparedUpTo <= this.log.length, "prepared beyond the log");
-    if (this.statusValue === Status.Recovering) assert(this.log.length === 0 && this.commitValue === 0, "recovering with a log");
+    // A recovering replica holds only what its disk gave it (loadDurable), unchanged until it recovers.
+    if (this.statusValue === Status.Recovering) assert(this.log.length === this.diskClaim.opNum && this.commitValue <= this.diskClaim.opNum, "recovering with a log its disk did not give it");
     const fetch = this.fetch;
     if (!fetch) return;
     const expected: Record<FetchPurpose, Status> = {
@@ -857,8 +895,8 @@ export class Replica {
       // Holding nothing, in any status, is the same as recovering for the asker's fresh-start
       // rule. Replicas started together need it: the first to start afresh goes on to view
       // changes while the others still recover, and would otherwise never answer them. Its view
-      // goes with it: above 0, it tells the asker view 0 is over (recovery.ts).
-      this.send(sender, { type: MessageType.RecoveryResponse, view: this.viewValue, sender: this.index, nonce, recovering: true, opNum: 0, commit: 0 });
+      // goes with it (a view it promised): above 0, it tells the asker view 0 is over (recovery.ts).
+      this.send(sender, { type: MessageType.RecoveryResponse, view: this.viewValue, sender: this.index, nonce, recovering: true, lastNormalView: 0, opNum: 0, commit: 0 });
       return;
     }
     if (this.statusValue !== Status.Normal) return;
@@ -872,6 +910,7 @@ export class Replica {
       sender: this.index,
       nonce,
       recovering: false,
+      lastNormalView: 0,
       opNum: this.log.length,
       commit: this.commitValue,
     };
@@ -885,8 +924,9 @@ export class Replica {
       case MessageType.SnapshotChunk:
         return this.onSnapshotChunk(msg);
       case MessageType.Recovery:
-        // We hold nothing either: lets a cluster that lost everything start afresh (recovery.ts).
-        return this.send(msg.sender, { type: MessageType.RecoveryResponse, view: 0, sender: this.index, nonce: msg.nonce, recovering: true, opNum: 0, commit: 0 });
+        // We recover too, with what our disk holds (nothing without one): lets a cluster that
+        // lost everything start afresh, or from the best disk (recovery.ts).
+        return this.send(msg.sender, { type: MessageType.RecoveryResponse, sender: this.index, nonce: msg.nonce, recovering: true, commit: 0, ...this.diskClaim });
       case MessageType.RecoveryResponse:
         if (!this.fetch && this.recovery.record(msg)) this.tryRecover();
         return;
@@ -901,8 +941,18 @@ export class Replica {
   }
 
   private tryRecover(): void {
-    const decision = this.recovery.decide(this.replicaCount, this.index);
+    const decision = this.recovery.decide(this.replicaCount, this.index, this.diskClaim);
     if (decision.kind === "wait") return;
+    if (decision.kind === "disk-start") {
+      // Lead a view above every promise with the best log of all n (recovery.ts); everything in
+      // it may be committed, as a view change would.
+      this.viewValue = decision.view;
+      this.statusValue = Status.ViewChange;
+      this.newLeaderCommit = this.log.length;
+      this.effects.push({ kind: "diskStart", view: decision.view, opNum: this.log.length, claims: decision.claims, bestOtherOp: decision.bestOtherOp });
+      this.finishViewChange();
+      return;
+    }
     if (decision.kind === "fresh") {
       this.statusValue = Status.Normal;
       this.viewValue = 0;
@@ -913,7 +963,8 @@ export class Replica {
     }
     this.viewValue = decision.view;
     this.announce();
-    this.startFetch("recovery", decision.leader, decision.opNum, 0, decision.commit);
+    // Everything up to our commit (a checkpoint from disk) is committed, so the leader's matches.
+    this.startFetch("recovery", decision.leader, decision.opNum, Math.min(this.commitValue, decision.opNum), decision.commit);
   }
 
   /** The chosen leader went silent or was deposed: collect answers again. */

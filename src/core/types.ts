@@ -1,8 +1,8 @@
 // The contract between the pure protocol core and whatever drives it (the replica process, the
 // simulator). The core never does I/O, never reads a clock, never draws randomness.
 
-import type { Message, Prepare, ReplicaMessage, Reply, Request } from "../wire/messages.ts";
-import type { Checkpoint } from "./checkpoint.ts";
+import type { Entries, Message, Prepare, ReplicaMessage, Reply, Request } from "../wire/messages.ts";
+import type { Checkpoint, ParsedCheckpoint } from "./checkpoint.ts";
 
 /**
  * A deterministic replicated state machine: the same ops in the same order give the same results.
@@ -70,7 +70,21 @@ export type Effect =
   | { readonly kind: "evicted"; readonly clientId: number; readonly requestNum: number }
   /** A checkpoint was taken (or installed from a peer): the log at or below its op minus
    * logRetainOps is gone from memory. For metrics, and for a driver that stores checkpoints. */
-  | { readonly kind: "checkpoint"; readonly checkpoint: Checkpoint; readonly installed: boolean };
+  | { readonly kind: "checkpoint"; readonly checkpoint: Checkpoint; readonly installed: boolean }
+  /** The whole cluster was recovering and this replica's disk held the best log (core/recovery.ts):
+   * it leads `view` with its log up to `opNum`; `bestOtherOp` is the longest log another disk held. */
+  | { readonly kind: "diskStart"; readonly view: number; readonly opNum: number; readonly claims: number; readonly bestOtherOp: number };
+
+/** What a data directory gives back to a restarting replica (src/storage). */
+export interface DurableState {
+  /** The latest checkpoint on disk, read and checked (none: the log starts at op 1). */
+  readonly checkpoint: ParsedCheckpoint | undefined;
+  /** The log above it, in order, each batch continuing the one before. */
+  readonly entries: readonly Entries[];
+  /** Highest view promised, and the last view the log was normal in. */
+  readonly view: number;
+  readonly lastNormalView: number;
+}
 
 export interface ReplicaOptions {
   /** Number of replicas, 2f+1. */

@@ -119,7 +119,7 @@ function replicaMessage(ctx: FuzzContext, sender: number, view: number, op: numb
     case MessageType.Recovery:
       return { type, sender, nonce: number(r) };
     case MessageType.RecoveryResponse:
-      return { type, view, sender, nonce: number(r), recovering: r() < 0.5, opNum: op, commit };
+      return { type, view, sender, nonce: number(r), recovering: r() < 0.5, lastNormalView: Math.floor(view * r()), opNum: op, commit };
   }
 }
 

@@ -177,6 +177,18 @@ export class Nemesis {
     return false;
   }
 
+  /**
+   * Waits until every replica is a normal leader or follower. A cluster serves as soon as a
+   * majority is normal; the rest may still be recovering, and a fault injected then takes more
+   * than f replicas' memory (a leader killed while a follower still recovers leaves nobody able
+   * to rebuild the log). Run before the first fault.
+   */
+  async waitAllNormal(): Promise<void> {
+    for (const id of this.ids) {
+      if (!(await this.waitRecovered(id))) throw new Error(`replica ${id} is not a normal leader or follower ${this.opts.recoverTimeoutMs ?? 20_000} ms after the start`);
+    }
+  }
+
   /** Notes every replica process that ended on its own (a crash: a bug, not a fault). */
   checkAlive(): void {
     for (const r of this.cluster.replicas) {

@@ -145,6 +145,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     local = await createCluster({ replicas: opts.replicas });
     cluster = await startCluster(local, opts);
     nemesis = new Nemesis(cluster, { partition: opts.partition, log });
+    await nemesis.waitAllNormal();
     log(`${opts.replicas} replicas, fast paths ${opts.opt}, partitions by ${nemesis.method}, cluster ${local.name}, files in ${opts.dir}`);
     segments = new Segments(cluster, nemesis, opts, log);
     segments.start();

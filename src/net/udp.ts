@@ -205,6 +205,11 @@ export class UdpSocket {
 
   /** Queues a datagram (copied: `bytes` may be reused at once); it leaves at the next flush, or
    * now when the batch is full. */
+  /** Called before queued datagrams leave; false drops them instead (counted in heldBack). A
+   * replica with durable storage writes its log here, so nothing it sends precedes its disk. */
+  beforeFlush: (() => boolean) | undefined;
+  heldBack = 0;
+
   queue(addr: Addr, bytes: Uint8Array, len: number): void {
     if (len > slotBytes) throw new NetError(90, `datagram of ${len} bytes exceeds ${slotBytes}`);
     if (this.queued === batchMax) this.flush();
@@ -221,6 +226,12 @@ export class UdpSocket {
   /** Sends everything queued with sendmmsg. Datagrams the kernel refuses are counted and dropped:
    * UDP gives no delivery guarantee and the protocol retransmits. */
   flush(): void {
+    if (this.queued === 0) return;
+    if (this.beforeFlush && !this.beforeFlush()) {
+      this.heldBack += this.queued;
+      this.queued = 0;
+      return;
+    }
     let done = 0;
     while (done < this.queued) {
       const n = libc.sendmmsg(this.fd, this.tx.headersPtr + done * mmsghdr.size, this.queued - done, 0);

@@ -5,7 +5,8 @@ import type { Config, ReplicaConfig } from "../config/config.ts";
 import { ticks } from "../config/config.ts";
 import { createApp, type AppName } from "../app/index.ts";
 import { Replica } from "../core/replica.ts";
-import type { Effect, Event, FastPathVia, KernelState, StateMachine } from "../core/types.ts";
+import type { DurableState, Effect, Event, FastPathVia, KernelState, StateMachine } from "../core/types.ts";
+import type { Store } from "../storage/store.ts";
 import { ClientAddresses } from "./client-addresses.ts";
 import type { StateStats } from "./metrics.ts";
 import { Status } from "../core/types.ts";
@@ -28,7 +29,11 @@ export interface ReplicaNodeOptions {
   /** The XDP fast paths (quorum prune, fast reply), attached for as long as this node runs
    * (src/kernel/fast-path.ts; a ring over plain memory in tests). */
   readonly fastPath?: FastPathPort;
-  readonly log: { info(msg: string): void; warn(msg: string): void; debug(msg: string): void };
+  readonly log: { info(msg: string): void; warn(msg: string): void; debug(msg: string): void; error?(msg: string): void };
+  /** The data directory (src/storage/store.ts), opened and loaded; memory only without it. */
+  readonly store?: Store;
+  /** What it held, given to the core before the first step. */
+  readonly durable?: DurableState;
 }
 
 export interface ReplicaStats {
@@ -131,6 +136,40 @@ export class ReplicaNode {
       },
       this.app,
     );
+    if (opts.durable) this.core.loadDurable(opts.durable);
+    if (opts.store) this.socket.beforeFlush = () => this.persist();
+  }
+
+  /** Writes what the core did to the data directory (fsync as its mode says) before anything is
+   * sent; false while the disk refuses writes (nothing is sent then: store.ts). */
+  private persist(): boolean {
+    const store = this.opts.store!;
+    const ok = store.capture(this.core) && store.sync();
+    if (!ok) this.noteStalled(store.stalled ?? "unknown error");
+    else if (this.stalledSince !== undefined) {
+      this.opts.log.info(`storage: writes succeed again after ${((performance.now() - this.stalledSince) / 1000).toFixed(1)} s; sending again`);
+      this.stalledSince = undefined;
+    }
+    return ok;
+  }
+
+  private stalledSince: number | undefined;
+  private stalledSaidAt = 0;
+
+  private noteStalled(why: string): void {
+    const now = performance.now();
+    this.stalledSince ??= now;
+    if (now - this.stalledSaidAt < 10_000) return;
+    this.stalledSaidAt = now;
+    const say = this.opts.log.error ?? this.opts.log.warn;
+    say.call(this.opts.log, `storage: cannot write to ${this.opts.store!.dir} (${why}): this replica acknowledges nothing and sends nothing until a write succeeds`);
+  }
+
+  /** The data directory's counters (undefined: memory only). */
+  storageStats() {
+    const store = this.opts.store;
+    if (!store) return undefined;
+    return { mode: store.mode, dir: store.dir, walBytes: store.walBytes, segments: store.segmentCount, stalled: store.stalled !== undefined, heldBack: this.socket.heldBack, ...store.metrics };
   }
 
   /** Log, checkpoint and client table in memory (metrics, Info, --stats-file). */
@@ -179,6 +218,7 @@ export class ReplicaNode {
       view: this.core.view,
       leader: this.core.isLeader,
       tc_broadcast: this.opts.tcBroadcast,
+      storage: this.storageStats(),
       messages: this.stats,
     };
   }
@@ -198,6 +238,7 @@ export class ReplicaNode {
       if (now >= nextTick) {
         this.stats.ticks += 1;
         this.apply(this.core.step(tickEvent));
+        if (this.opts.store) this.persist(); // the interval's fsync, and a stalled write's retry
         // After a stall (GC, SIGSTOP) do not replay missed ticks in a burst: time moves on.
         nextTick = now - nextTick > tickNs * 10 ? now + tickNs : nextTick + tickNs;
         this.socket.flush();
@@ -212,6 +253,7 @@ export class ReplicaNode {
   }
 
   close(): void {
+    this.opts.store?.close();
     this.fast?.close();
     this.socket.close();
   }
@@ -263,6 +305,12 @@ export class ReplicaNode {
   }
 
   private apply(effects: readonly Effect[]): void {
+    // Checkpoints first: a datagram queued below may flush, and the store writes the log then,
+    // which must already continue after a checkpoint installed (or cover one compacted) meanwhile.
+    const store = this.opts.store;
+    if (store) {
+      for (const e of effects) if (e.kind === "checkpoint" && !store.checkpoint(e.checkpoint, e.installed, this.core)) this.noteStalled(store.stalled ?? "checkpoint");
+    }
     for (const effect of effects) {
       switch (effect.kind) {
         case "send":
@@ -312,6 +360,12 @@ export class ReplicaNode {
         case "checkpoint":
           this.noteCheckpoint(effect.checkpoint.op, effect.checkpoint.bytes.length, effect.installed);
           break;
+        case "diskStart": {
+          const store = this.opts.store;
+          const window = store?.mode === "interval" ? `; with fsync interval, writes acknowledged in the last ${store.intervalMs} ms before the crash may be missing` : store?.mode === "off" ? "; with fsync off, writes not yet written back by the kernel before a power loss may be missing" : "";
+          this.opts.log.info(`whole cluster restarted: this replica's disk holds the best log of the ${effect.claims} (op ${effect.opNum}; the longest other disk held op ${effect.bestOtherOp}); leading view ${effect.view} with it${window}`);
+          break;
+        }
       }
     }
   }

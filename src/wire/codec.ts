@@ -218,6 +218,7 @@ export class Codec {
         op = msg.opNum;
         writeField(view, body, recoveryResponseBody.fields.nonce, msg.nonce);
         writeField(view, body, recoveryResponseBody.fields.recovering, msg.recovering ? 1 : 0);
+        writeField(view, body, recoveryResponseBody.fields.last_normal_view, msg.lastNormalView);
         end = body + recoveryResponseBody.size;
         break;
       case MessageType.Info:
@@ -444,7 +445,9 @@ export class Codec {
         const recovering = this.field(body, recoveryResponseBody.fields.recovering);
         if (recovering > 1) throw new LengthFail();
         const nonce = this.field(body, recoveryResponseBody.fields.nonce);
-        return { type, view: msgView, sender, nonce, recovering: recovering === 1, opNum, commit };
+        const lastNormalView = this.field(body, recoveryResponseBody.fields.last_normal_view);
+        if (lastNormalView > msgView) throw new LengthFail();
+        return { type, view: msgView, sender, nonce, recovering: recovering === 1, lastNormalView, opNum, commit };
       }
       case MessageType.Info:
         // Exactly the padded size: a replica answers only requests as large as its answer.

@@ -156,7 +156,8 @@ export const recoveryBody = layout("electrode_recovery_body", "Recovery body.", 
 /** RecoveryResponse body. */
 export const recoveryResponseBody = layout("electrode_recovery_response_body", "RecoveryResponse body.", [
   ["nonce", "u64", "the nonce of the Recovery this answers"],
-  ["recovering", "u8", "1 when the responder is itself recovering (it holds no state)"],
+  ["last_normal_view", "u32", "recovering with state from its data directory: the last view its log was normal in (header.view: the highest view it promised, header.op: its log's end)"],
+  ["recovering", "u8", "1 when the responder is itself recovering (it holds no state, or only what its disk holds)"],
 ]);
 
 /** GetSnapshot body. header.op is the checkpoint's op-number. */

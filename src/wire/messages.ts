@@ -163,9 +163,12 @@ export interface RecoveryResponse {
   readonly view: number;
   readonly sender: number;
   readonly nonce: number;
-  /** The responder is recovering too and holds no state (lets a cluster whose replicas all lost
-   * their memory, e.g. at first start, begin afresh). */
+  /** The responder is recovering too: it holds no state (lets a cluster whose replicas all lost
+   * their memory, e.g. at first start, begin afresh), or only its data directory's (a disk claim:
+   * view = highest view promised, lastNormalView and opNum of the log on disk; core/recovery.ts). */
   readonly recovering: boolean;
+  /** A disk claim's last normal view (0 otherwise). */
+  readonly lastNormalView: number;
   /** Sender's last op-number and commit-number. */
   readonly opNum: number;
   readonly commit: number;

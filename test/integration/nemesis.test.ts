@@ -9,7 +9,7 @@
 // where; ELECTRODE_NEMESIS_LOG=1 prints the log of every run.
 
 import { describe, expect, test } from "bun:test";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PartitionMethod } from "../../src/local/nemesis.ts";
@@ -120,7 +120,11 @@ describe.skipIf(!isRoot)("proven under faults", () => {
           const kept = `${dir}-failed`;
           cpSync(dir, kept, { recursive: true });
           rmSync(dir, { recursive: true, force: true });
-          console.error(`nemesis run failed; its log:\n${lines.join("\n")}\nfiles kept in ${kept}`);
+          // CI keeps only what is printed: the end of every replica's log too.
+          const tails = readdirSync(kept)
+            .filter((f) => /^replica-\d+\.log$/.test(f))
+            .map((f) => `-- ${f} (last 30 lines)\n${readFileSync(join(kept, f), "utf8").trimEnd().split("\n").slice(-30).join("\n")}`);
+          console.error(`nemesis run failed; its log:\n${lines.join("\n")}\nfiles kept in ${kept}\n${tails.join("\n")}`);
         }
       }
     }, 240_000);

@@ -139,7 +139,7 @@ export class Checker {
       }
       const k = this.kernel[index];
       if (!k) this.fail(`replica ${index} acted before announcing its kernel state`);
-      if (effect.kind === "checkpoint") continue;
+      if (effect.kind === "checkpoint" || effect.kind === "diskStart") continue;
       if (effect.kind === "reply") this.checkReplySend(index, k, effect.msg.view);
       else if (effect.kind === "evicted") this.checkReplySend(index, k, k.view);
       else this.checkSend(index, k, effect.msg, effect.kind === "send" ? effect.to : undefined);

@@ -2,8 +2,27 @@ import { describe, expect, test } from "bun:test";
 import { decideRecovery, RecoveryRounds, type RecoveryAnswer } from "../../src/core/recovery.ts";
 import { MessageType } from "../../src/wire/layout.ts";
 
-const normal = (view: number, opNum = 10, commit = 8, round = 0): RecoveryAnswer => ({ view, opNum, commit, recovering: false, round });
-const recovering = (round = 0, view = 0): RecoveryAnswer => ({ view, opNum: 0, commit: 0, recovering: true, round });
+const normal = (view: number, opNum = 10, commit = 8, round = 0): RecoveryAnswer => ({ view, opNum, commit, recovering: false, lastNormalView: 0, round });
+const recovering = (round = 0, view = 0): RecoveryAnswer => ({ view, opNum: 0, commit: 0, recovering: true, lastNormalView: 0, round });
+
+describe("decideRecovery with disk claims (the whole cluster restarts from its data directories)", () => {
+  const claim = (view: number, lastNormalView: number, opNum: number, round = 0): RecoveryAnswer => ({ view, opNum, commit: 0, recovering: true, lastNormalView, round });
+  const text = (d: ReturnType<typeof decideRecovery>) => (d.kind === "disk-start" ? `disk-start v${d.view}` : d.kind === "fetch" ? `fetch v${d.view} from ${d.leader}` : d.kind);
+  test.each([
+    // [answers, n, self, own claim [view, lnv, op], expected]
+    [[[1, claim(3, 3, 90)], [2, claim(3, 3, 100)]], 3, 2, [3, 3, 100], "disk-start v5"], // longest log wins; first view above 3 that 2 leads
+    [[[1, claim(3, 3, 90)], [2, claim(3, 3, 100)]], 3, 0, [3, 3, 80], "wait"], // 2 starts, 0 waits for it
+    [[[1, claim(4, 4, 10)], [2, claim(3, 3, 100)]], 3, 1, [4, 4, 10], "disk-start v7"], // a later normal view beats a longer log
+    [[[1, claim(9, 3, 100)], [2, claim(3, 3, 100)]], 3, 0, [3, 3, 100], "disk-start v12"], // a tie goes to the lowest index, above every promise
+    [[[1, claim(3, 3, 90)]], 3, 0, [3, 3, 100], "wait"], // replica 2 has not answered: never without all n
+    [[[1, claim(0, 0, 0)], [2, claim(0, 0, 0)]], 3, 0, [0, 0, 0], "fresh"], // no disk anywhere
+    [[[1, claim(0, 0, 0)], [2, claim(0, 0, 0)]], 3, 0, [2, 2, 5], "disk-start v3"], // only self has a disk
+    [[[1, claim(0, 0, 0)], [2, normal(0, 0, 0)]], 3, 0, [2, 2, 5], "wait"], // never fresh over a claim
+    [[], 1, 0, [2, 2, 5], "disk-start v3"], // alone
+  ] as [[number, RecoveryAnswer][], number, number, [number, number, number], string][])("%j n=%i self %i own %j -> %s", (answers, n, self, own, expected) => {
+    expect(text(decideRecovery(new Map(answers), 0, n, self, { view: own[0], lastNormalView: own[1], opNum: own[2] }))).toBe(expected);
+  });
+});
 
 describe("decideRecovery", () => {
   // [answers by sender, current round, n, self, expected]
@@ -27,7 +46,10 @@ describe("decideRecovery", () => {
     [[[1, recovering()], [2, normal(0, 0, 0)]], 0, 3, 0, "fresh"],
     [[[1, normal(0, 0, 0)], [2, normal(0, 0, 0)]], 0, 3, 0, "fresh"],
     [[[1, normal(0, 0, 0, 0)], [2, recovering(1)]], 1, 3, 0, "wait"], // an answer of an older round
-    [[[1, normal(1, 0, 0)], [2, recovering()]], 0, 3, 0, "wait"], // view 1: a view change happened
+    // The leader of its view is the only normal replica and everyone else recovers: after a disk
+    // start (or beyond f failures, where nothing better exists): follow it.
+    [[[1, normal(1, 0, 0)], [2, recovering()]], 0, 3, 0, "fetch v1 from 1"],
+    [[[1, normal(2, 0, 0)], [2, recovering()]], 0, 3, 0, "wait"], // not the leader of view 2
     // Two of five started afresh and the leader took a request (op 1, nothing committed).
     [[[0, normal(0, 1, 0)], [1, normal(0, 1, 0)], [3, recovering()], [4, recovering()]], 0, 5, 2, "fresh"],
     [[[0, normal(0, 1, 1)], [1, normal(0, 1, 0)], [3, recovering()], [4, recovering()]], 0, 5, 2, "wait"], // op 1 committed
@@ -36,7 +58,9 @@ describe("decideRecovery", () => {
     // The view-0 leader never committed, but the other holds nothing in view 1: view 0 is over, and
     // joining its leader would let the two commit in a deposed view (simulator seed 3155).
     [[[0, normal(0, 7, 0)], [2, recovering(0, 1)]], 0, 3, 1, "wait"],
-    [[[0, normal(0, 7, 0)], [2, recovering(0, 0)]], 0, 3, 1, "fresh"],
+    [[[0, normal(0, 7, 0)], [2, recovering(0, 0)]], 0, 3, 1, "fetch v0 from 0"], // as after a disk start
+    [[[0, normal(3, 7, 5)], [2, recovering(0, 4)]], 0, 3, 1, "wait"], // one holding nothing in view 4: view 3 is over
+    [[[0, normal(3, 7, 5)], [2, recovering(0, 3)]], 0, 3, 1, "fetch v3 from 0"],
     [[[1, recovering(0, 2)], [2, recovering(0, 1)]], 0, 3, 0, "fresh"], // everybody holds nothing: whatever the views
     [[], 0, 1, 0, "fresh"], // alone
   ] as [[number, RecoveryAnswer][], number, number, number, string][])("%j round %i n=%i self %i -> %s", (answers, round, n, self, expected) => {
@@ -52,7 +76,7 @@ describe("decideRecovery", () => {
 });
 
 describe("RecoveryRounds", () => {
-  const answer = (sender: number, nonce: number, view = 1) => ({ type: MessageType.RecoveryResponse as const, view, sender, nonce, recovering: false, opNum: 5, commit: 4 });
+  const answer = (sender: number, nonce: number, view = 1) => ({ type: MessageType.RecoveryResponse as const, view, sender, nonce, recovering: false, lastNormalView: 0, opNum: 5, commit: 4 });
 
   test("each round has its own nonce; answers of this collection count, others do not", () => {
     const r = new RecoveryRounds(1000);

@@ -339,7 +339,7 @@ describe("recovery", () => {
     for (const m of quiet) expect(sent(r.step(message(m)))).toEqual([]);
     expect(r.status).toBe(Status.Recovering);
     const answer = sent(r.step(message({ type: MessageType.Recovery, sender: 0, nonce: 55 })));
-    expect(answer).toEqual([["RecoveryResponse", { type: MessageType.RecoveryResponse, view: 0, sender: 2, nonce: 55, recovering: true, opNum: 0, commit: 0 }, 0]]);
+    expect(answer).toEqual([["RecoveryResponse", { type: MessageType.RecoveryResponse, view: 0, sender: 2, nonce: 55, recovering: true, lastNormalView: 0, opNum: 0, commit: 0 }, 0]]);
   });
 
   test("recovers from the latest view's leader once f+1 normal replicas answered, then acks", () => {
@@ -347,7 +347,7 @@ describe("recovery", () => {
     const [bc] = sent(r.step(tick));
     expect(bc![0]).toBe("Recovery");
     const nonce = (bc![1] as { nonce: number }).nonce;
-    const answer = (sender: number, view: number) => message({ type: MessageType.RecoveryResponse, view, sender, nonce, recovering: false, opNum: 3, commit: 2 });
+    const answer = (sender: number, view: number) => message({ type: MessageType.RecoveryResponse, view, sender, nonce, recovering: false, lastNormalView: 0, opNum: 3, commit: 2 });
     expect(sent(r.step(answer(0, 1)))).toEqual([]); // only one answer
     const ask = r.step(answer(1, 1)); // f+1 = 2, including view 1's leader (1)
     expect(sent(ask)).toEqual([["GetState", { type: MessageType.GetState, view: 1, sender: 2, fromOp: 1 }, 1]]);
@@ -362,7 +362,7 @@ describe("recovery", () => {
   test("answers from the wrong round or not naming the leader are not enough", () => {
     const { r } = make(3, 2, { recovering: true });
     r.step(tick);
-    const answer = (sender: number, view: number, nonce: number) => message({ type: MessageType.RecoveryResponse, view, sender, nonce, recovering: false, opNum: 0, commit: 0 });
+    const answer = (sender: number, view: number, nonce: number) => message({ type: MessageType.RecoveryResponse, view, sender, nonce, recovering: false, lastNormalView: 0, opNum: 0, commit: 0 });
     expect(sent(r.step(answer(0, 1, 7)))).toEqual([]); // not our nonce
     expect(sent(r.step(answer(1, 1, 7)))).toEqual([]);
     expect(r.status).toBe(Status.Recovering);
