@@ -48,6 +48,8 @@ export interface History {
     readonly invokes: number;
     readonly ok: number;
     readonly fail: number;
+    /** Of the fails: cas ops that compared and did not swap. */
+    readonly casNotSwapped: number;
     readonly info: number;
     /** Invokes with no completion (end of file, or the process invoked again): unknown outcome. */
     readonly unmatched: number;
@@ -108,7 +110,7 @@ export function parseHistory(text: string): History {
   const ops: Op[] = [];
   const failed: Op[] = [];
   const pending = new Map<string, Pending>();
-  const counts = { invokes: 0, ok: 0, fail: 0, info: 0, unmatched: 0 };
+  const counts = { invokes: 0, ok: 0, fail: 0, casNotSwapped: 0, info: 0, unmatched: 0 };
   let startNs = Infinity;
   const unknown = (p: Pending) => {
     counts.unmatched += 1;
@@ -157,6 +159,7 @@ export function parseHistory(text: string): History {
       invokeLine: inv.line,
       returnLine: line,
     };
+    if (casFailed) counts.casNotSwapped += 1;
     if (e.type === "fail" && !casFailed) failed.push(op);
     else ops.push(op);
   }

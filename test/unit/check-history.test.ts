@@ -51,7 +51,7 @@ describe("parseHistory", () => {
       line({ ...invoke, process: 4, value: "w", time_ns: 80 }), // moved on: "u" is unknown
     ].join("\n");
     const h = parseHistory(text);
-    expect(h.counts).toEqual({ invokes: 5, ok: 1, fail: 1, info: 1, unmatched: 2 });
+    expect(h.counts).toEqual({ invokes: 5, ok: 1, fail: 1, casNotSwapped: 0, info: 1, unmatched: 2 });
     expect(h.failed.map((o) => o.value)).toEqual(["f"]);
     expect(h.ops.map((o) => [o.value, o.outcome, o.returnNs, o.invokeLine, o.returnLine])).toEqual([
       ["v", "ok", 20, 1, 3],
@@ -78,7 +78,7 @@ describe("parseHistory", () => {
       line({ ...del, type: "fail", time_ns: 80 }),
     ].join("\n");
     const h = parseHistory(text);
-    expect(h.counts).toEqual({ invokes: 5, ok: 2, fail: 2, info: 1, unmatched: 0 });
+    expect(h.counts).toEqual({ invokes: 5, ok: 2, fail: 2, casNotSwapped: 1, info: 1, unmatched: 0 });
     expect(h.failed.map((o) => [o.f, o.invokeLine])).toEqual([["delete", 9]]);
     expect(h.ops.map((o) => [o.f, o.expected, o.value, o.outcome, o.returnNs])).toEqual([
       ["cas", null, "a", "fail", 20],
