@@ -104,6 +104,31 @@ interface Pending {
   readonly expected: string | null;
 }
 
+/** The kv workload's counters by kind: reads, writes (every non-get), and deletes and cas ops. */
+class KvCounters {
+  readonly reads = new OpCounter();
+  readonly writes = new OpCounter();
+  readonly deletes = new OpCounter();
+  readonly cas = new OpCounter();
+  /** Measured cas ops that swapped. */
+  swapped = 0;
+
+  of(f: KvOpKind): OpCounter[] {
+    return f === "get" ? [this.reads] : f === "delete" ? [this.writes, this.deletes] : f === "cas" ? [this.writes, this.cas] : [this.writes];
+  }
+
+  /** The split for the result: deletes and cas ops only when the mix has them. */
+  stats(kv: KvWorkload, measuredS: number) {
+    return {
+      reads: this.reads.stats(measuredS),
+      writes: this.writes.stats(measuredS),
+      ...(kv.deleteRatio ? { deletes: this.deletes.stats(measuredS) } : {}),
+      ...(kv.casRatio ? { cas: { ...this.cas.stats(measuredS), swapped: this.swapped, notSwapped: this.cas.ops - this.swapped } } : {}),
+      kv,
+    };
+  }
+}
+
 /** The history line of an event of `p` (the contract's fields; a cas's expected value too). */
 function historyLine(process: number, type: string, p: Pending, value: string | null, nowNs: number): string {
   const expected = p.f === "cas" ? { expected: p.expected } : {};
@@ -154,11 +179,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
   const pending: (Pending | undefined)[] = new Array(opts.clients);
   const runId = opts.runId ?? newRunId();
   const all = new OpCounter();
-  const reads = new OpCounter();
-  const writes = new OpCounter();
-  const deletes = new OpCounter();
-  const cas = new OpCounter();
-  let swapped = 0;
+  const counters = new KvCounters();
   /** Per session, per key: the value it last saw (null: absent), for its cas ops to expect. */
   const seen = client.sessions.map(() => new Map<string, string | null>());
 
@@ -182,7 +203,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
 
   const record = (done: Completion, nowNs: number, measuring: boolean) => {
     const p = pending[done.session.index];
-    const kinds = p === undefined ? [] : p.f === "get" ? [reads] : p.f === "delete" ? [writes, deletes] : p.f === "cas" ? [writes, cas] : [writes];
+    const kinds = p === undefined ? [] : counters.of(p.f);
     if (done.outcome.kind === "ok") {
       if (measuring) {
         all.ok(done.latencyNs);
@@ -193,7 +214,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
       learn(done.session.index, p, result.status, result.value);
       // A cas that did not swap is "fail": it compared, found another value, and wrote nothing.
       const notSwapped = p.f === "cas" && result.status !== KvStatus.Ok;
-      if (measuring && p.f === "cas" && !notSwapped) swapped += 1;
+      if (measuring && p.f === "cas" && !notSwapped) counters.swapped += 1;
       const value = p.f === "get" ? (result.status === KvStatus.Ok ? result.value : null) : p.value;
       history?.write(historyLine(done.session.index, notSwapped ? "fail" : "ok", p, value, nowNs));
     } else {
@@ -236,10 +257,6 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
   }
   const leaderIndex = client.leaderIndex;
   const measuredS = Math.round((endAt - measureFrom) / 1e6) / 1e3; // less than asked when stopped early
-  const mixed = {
-    ...(kv.deleteRatio ? { deletes: deletes.stats(measuredS) } : {}),
-    ...(kv.casRatio ? { cas: { ...cas.stats(measuredS), swapped, notSwapped: cas.ops - swapped } } : {}),
-  };
-  const split = opts.workload === "kv" ? { reads: reads.stats(measuredS), writes: writes.stats(measuredS), ...mixed, kv } : {};
+  const split = opts.workload === "kv" ? counters.stats(kv, measuredS) : {};
   return { ...all.stats(measuredS), durationS: measuredS, leaderIndex, ...split };
 }
