@@ -32,8 +32,9 @@ export interface ReplicaNodeOptions {
   readonly log: { info(msg: string): void; warn(msg: string): void; debug(msg: string): void; error?(msg: string): void };
   /** The data directory (src/storage/store.ts), opened and loaded; memory only without it. */
   readonly store?: Store;
-  /** What it held, given to the core before the first step. */
+  /** What it held, given to the core before the first step, and whether it rejoins with it. */
   readonly durable?: DurableState;
+  readonly rejoin?: boolean;
 }
 
 export interface ReplicaStats {
@@ -136,7 +137,7 @@ export class ReplicaNode {
       },
       this.app,
     );
-    if (opts.durable) this.core.loadDurable(opts.durable);
+    if (opts.durable) this.core.loadDurable(opts.durable, opts.rejoin);
     if (opts.store) this.socket.beforeFlush = () => this.persist();
   }
 
