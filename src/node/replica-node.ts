@@ -14,7 +14,7 @@ import { Codec, type DecodeError } from "../wire/codec.ts";
 import { datagramBytesMax, Flag, MessageType } from "../wire/layout.ts";
 import type { Message, ReplicaMessage } from "../wire/messages.ts";
 import { KernelLink, type FastPathPort } from "./kernel-link.ts";
-import { fastPathBitsOf, infoReply } from "./info.ts";
+import { fastPathBitsOf, infoReply, type StorageName } from "./info.ts";
 import { addrKey, parseAddr, UdpSocket, type Addr } from "../net/udp.ts";
 
 export interface ReplicaNodeOptions {
@@ -387,7 +387,7 @@ export class ReplicaNode {
     const core = this.core;
     const st = this.stateStats();
     const memory = { checkpointOp: st.checkpointOp, logFirstOp: st.logFirstOp, logBytes: st.logBytes, sessions: st.clientSessions, evictions: st.clientEvictions };
-    const self = { index: this.opts.self.index, status: core.status, view: core.view, opNum: core.opNum, commit: core.commit, fastPaths: this.fastPathBits, app: this.opts.app, uptimeS: (Bun.nanoseconds() - this.startedNs) / 1e9, ...memory };
+    const self = { index: this.opts.self.index, status: core.status, view: core.view, opNum: core.opNum, commit: core.commit, fastPaths: this.fastPathBits, app: this.opts.app, storage: (this.opts.store?.mode ?? "memory") as StorageName, uptimeS: (Bun.nanoseconds() - this.startedNs) / 1e9, ...memory };
     this.sendTo(from, infoReply(nonce, self));
   }
 
