@@ -583,7 +583,8 @@ function checkIdentity(files: Files, dir: string, id: Identity): boolean {
   }
   if (found.format !== dataFormat) throw new DataDirError(`data directory ${dir} was written by an incompatible version (format ${String(found.format)}; this electrode reads format ${dataFormat})`);
   if (found.cluster_id !== id.clusterId || found.replica_id !== id.replicaId) {
-    throw new DataDirError(`data directory ${dir} belongs to cluster ${String(found.cluster_id)} replica ${String(found.replica_id)}, not to cluster ${id.clusterId} replica ${id.replicaId}; give each replica its own directory`);
+    const hex = (c: unknown) => (typeof c === "number" ? `0x${c.toString(16).padStart(8, "0")}` : String(c));
+    throw new DataDirError(`data directory ${dir} belongs to cluster ${hex(found.cluster_id)} replica ${String(found.replica_id)}, not to cluster ${hex(id.clusterId)} replica ${id.replicaId}; give each replica its own directory`);
   }
   return false;
 }
