@@ -182,7 +182,7 @@ struct electrode_info_reply_body {
 	__u8 status; /* @12: 0 normal, 1 view change, 2 recovering (src/core Status) */
 	__u8 fast_paths; /* @13: InfoFastPath bits: the fast paths this replica process runs */
 	__u8 app; /* @14: InfoApp: the replicated state machine */
-	__u8 pad; /* @15: zero */
+	__u8 storage; /* @15: InfoStorage: memory only, or the data directory's fsync mode */
 	__u64 checkpoint_op; /* @16: op-number of the replica's latest checkpoint (0: none yet) */
 	__u64 log_first_op; /* @24: op-number of the oldest log entry it holds in memory */
 	__u64 log_bytes; /* @32: bytes of the log entries it holds in memory */
@@ -195,7 +195,7 @@ _Static_assert(__builtin_offsetof(struct electrode_info_reply_body, uptime_s) ==
 _Static_assert(__builtin_offsetof(struct electrode_info_reply_body, status) == 12, "electrode_info_reply_body.status");
 _Static_assert(__builtin_offsetof(struct electrode_info_reply_body, fast_paths) == 13, "electrode_info_reply_body.fast_paths");
 _Static_assert(__builtin_offsetof(struct electrode_info_reply_body, app) == 14, "electrode_info_reply_body.app");
-_Static_assert(__builtin_offsetof(struct electrode_info_reply_body, pad) == 15, "electrode_info_reply_body.pad");
+_Static_assert(__builtin_offsetof(struct electrode_info_reply_body, storage) == 15, "electrode_info_reply_body.storage");
 _Static_assert(__builtin_offsetof(struct electrode_info_reply_body, checkpoint_op) == 16, "electrode_info_reply_body.checkpoint_op");
 _Static_assert(__builtin_offsetof(struct electrode_info_reply_body, log_first_op) == 24, "electrode_info_reply_body.log_first_op");
 _Static_assert(__builtin_offsetof(struct electrode_info_reply_body, log_bytes) == 32, "electrode_info_reply_body.log_bytes");

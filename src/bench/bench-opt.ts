@@ -4,6 +4,12 @@
 
 import { fastPathsLabel, type ReplicaInfo } from "../node/info.ts";
 
+/** The replicas' storage, as one word (BenchJson.storage). */
+export function benchStorage(answers: readonly (ReplicaInfo | undefined)[]): string {
+  const modes = new Set(answers.filter((a): a is ReplicaInfo => a !== undefined).map((a) => a.storage));
+  return modes.size === 0 ? "unknown" : modes.size > 1 ? "mixed" : [...modes][0]!;
+}
+
 export interface BenchOpt {
   /** "none", "all", a list ("tc-broadcast,quorum-prune"), "mixed" when the replicas that answered
    * disagree, or "unknown" when none answered and no --opt was given. */

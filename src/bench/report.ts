@@ -42,6 +42,9 @@ export interface BenchJson {
   opt: string;
   /** Each replica's answer by id (null: none in time); absent when no replica answered. */
   opt_by_replica?: Record<string, string | null>;
+  /** Where the replicas keep their log, as they answered: "memory", "off", "interval", "always",
+   * "mixed" when they differ, "unknown" when none answered. */
+  storage: string;
   clients: number;
   duration_s: number;
   ops: number;
@@ -97,7 +100,7 @@ export function kvWorkloadJson(kv: NonNullable<BenchResult["kv"]>): KvWorkloadJs
 
 export async function benchJson(
   config: Config,
-  run: { opt: string; optByReplica?: Record<string, string | null>; clients: number; result: BenchResult; counters?: Record<string, number> },
+  run: { opt: string; optByReplica?: Record<string, string | null>; storage?: string; clients: number; result: BenchResult; counters?: Record<string, number> },
 ): Promise<BenchJson> {
   const info = versionInfo();
   return {
@@ -105,6 +108,7 @@ export async function benchJson(
     f: config.f,
     opt: run.opt,
     ...(run.optByReplica && { opt_by_replica: run.optByReplica }),
+    storage: run.storage ?? "unknown",
     clients: run.clients,
     duration_s: run.result.durationS,
     ops: run.result.ops,

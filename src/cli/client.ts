@@ -4,7 +4,7 @@ import { decodeKvResult, encodeCas, encodeDelete, encodeGet, encodePut, KvSizeEr
 import { runBench, type Workload } from "../bench/bench.ts";
 import { benchJson, formatBenchTable, formatOpSplit } from "../bench/report.ts";
 import type { Config } from "../config/config.ts";
-import { benchOpt } from "../bench/bench-opt.ts";
+import { benchOpt, benchStorage } from "../bench/bench-opt.ts";
 import { ClusterClient } from "../node/client.ts";
 import { askInfo, infoTimeoutMsDefault, parseFastPaths, type ReplicaInfo } from "../node/info.ts";
 import { givenKvFlags, kvMixArgs, kvWorkloadArgs, parseKvWorkload } from "./kv-args.ts";
@@ -129,7 +129,7 @@ function infoLine(id: number, addr: string, a: ReplicaInfo | undefined, timeoutM
   if (!a) return `replica ${id} (${addr}): no answer within ${timeoutMs} ms`;
   const role = a.leader ? ", leader" : "";
   const memory = `checkpoint ${a.checkpoint_op}, log ${a.log_first_op}..${a.op} (${mib(a.log_bytes)}), ${a.sessions} sessions${a.evictions ? ` (${a.evictions} evicted)` : ""}`;
-  return `replica ${id} (${addr}): ${a.status}, view ${a.view}${role}, fast paths ${a.opt}, op ${a.op}, commit ${a.commit}, ${memory}, app ${a.app}, up ${a.uptime_s}s`;
+  return `replica ${id} (${addr}): ${a.status}, view ${a.view}${role}, fast paths ${a.opt}, op ${a.op}, commit ${a.commit}, ${memory}, app ${a.app}, ${a.storage === "memory" ? "memory only" : `storage fsync ${a.storage}`}, up ${a.uptime_s}s`;
 }
 
 function mib(bytes: number): string {
@@ -200,7 +200,9 @@ export default defineCommand({
     const durationS = numberArg(a.duration, "duration", 0.1, 86_400);
     const warmupS = numberArg(a.warmup, "warmup", 0, 3600);
     // What the replicas run, from them: the result names it instead of trusting a label.
-    const mode = benchOpt(config.replicas.map((r) => r.id), askInfo(config, { timeoutMs: infoTimeoutMsDefault }), label, infoTimeoutMsDefault);
+    const answers = askInfo(config, { timeoutMs: infoTimeoutMsDefault });
+    const mode = benchOpt(config.replicas.map((r) => r.id), answers, label, infoTimeoutMsDefault);
+    const storage = benchStorage(answers);
     if (mode.warn) log.warn(mode.message);
     else log.info(mode.message);
     const writeMix = kv?.deleteRatio || kv?.casRatio ? `, ${kv.deleteRatio ?? 0} deletes, ${kv.casRatio ?? 0} cas` : "";
@@ -222,7 +224,7 @@ export default defineCommand({
       historyFile: a.history,
       onProgress: (t, ops) => log.debug(`${t.toFixed(0)}s: ${ops} ops`),
     });
-    const json = await benchJson(config, { opt: mode.opt, optByReplica: mode.byReplica, clients, result });
+    const json = await benchJson(config, { opt: mode.opt, optByReplica: mode.byReplica, storage, clients, result });
     if (a.json === "-") console.log(JSON.stringify(json, null, 2));
     else {
       console.log(formatBenchTable([json]));

@@ -10,6 +10,8 @@ import { UsageError } from "./common.ts";
 export interface OpenedStorage {
   readonly store: Store;
   readonly durable: DurableState | undefined;
+  /** The disk holds all this replica acknowledged: it rejoins by a view change (store.ts). */
+  readonly rejoin: boolean;
   readonly config: StorageConfig;
 }
 
@@ -32,7 +34,9 @@ export function openStorage(dataDir: string | undefined, config: Config, self: R
   const d = loaded.state;
   const what = d ? `checkpoint ${d.checkpoint?.op ?? "none"}, log to op ${(d.checkpoint?.op ?? 0) + d.entries.reduce((n, e) => n + e.count, 0)}, view ${d.view}` : "empty";
   log.info(`storage: ${dir}, fsync ${storage.fsync}${storage.fsync === "interval" ? ` every ${storage.fsyncIntervalMs} ms` : ""}; loaded ${what} in ${(store.metrics.recoveryS * 1000).toFixed(0)} ms`);
-  return { store, durable: d, config: storage };
+  const rejoin = d !== undefined && storage.fsync === "always" && !loaded.damaged;
+  if (d) log.info(rejoin ? "storage: its disk holds all this replica acknowledged: it rejoins with a view change" : `storage: ${loaded.damaged ? "a damaged disk" : `fsync ${storage.fsync}`} may lack what this replica acknowledged: it recovers from its peers (its disk counts only if the whole cluster restarts)`);
+  return { store, durable: d, rejoin, config: storage };
 }
 
 /** Why fast reply cannot run with this storage (undefined: it can). */

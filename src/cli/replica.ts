@@ -136,7 +136,7 @@ export default defineCommand({
     const chosen = await chooseFastPaths(a.opt, config, self, epoch!, log, fastReplyConflict(storage?.config));
     let node: ReplicaNode;
     try {
-      node = new ReplicaNode({ config, self, app: a.app, recovering: true, nonce: nonce!, tcBroadcast: chosen.tcBroadcast, fastPath: chosen.fastPath, log, store: storage?.store, durable: storage?.durable });
+      node = new ReplicaNode({ config, self, app: a.app, recovering: true, nonce: nonce!, tcBroadcast: chosen.tcBroadcast, fastPath: chosen.fastPath, log, store: storage?.store, durable: storage?.durable, rejoin: storage?.rejoin });
     } catch (e) {
       chosen.fastPath?.close();
       storage?.store.close();

@@ -64,7 +64,7 @@ export default defineCommand({
     for (const row of rows) {
       console.log(`replica ${row.id} on ${row.iface ?? "?"}:`);
       const st = row.replica;
-      console.log(st ? `  replica:      ${st.status}, view ${st.view}${st.leader ? " (leader)" : ""}, op ${st.op}, commit ${st.commit}, fast paths ${st.opt}` : `  replica:      not running (no answer within ${statusInfoTimeoutMs} ms)`);
+      console.log(st ? `  replica:      ${st.status}, view ${st.view}${st.leader ? " (leader)" : ""}, op ${st.op}, commit ${st.commit}, fast paths ${st.opt}, ${st.storage === "memory" ? "memory only" : `storage fsync ${st.storage}`}` : `  replica:      not running (no answer within ${statusInfoTimeoutMs} ms)`);
       if (st) console.log(`  memory:       checkpoint at op ${st.checkpoint_op}, log ${st.log_first_op}..${st.op} (${st.log_bytes} bytes), ${st.sessions} client sessions, ${st.evictions} evicted`);
       console.log(`  tc-broadcast: ${row.tc_broadcast.attached ? "attached" : "NOT attached"} (${row.tc_broadcast.detail})`);
       console.log(`  xdp:          ${row.xdp.attached ? "attached" : row.xdp.set_up ? "set up, not attached" : "NOT set up"} (${row.xdp.detail})`);

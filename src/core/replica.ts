@@ -162,12 +162,19 @@ export class Replica {
   }
 
   /**
-   * Before the first step of a recovering replica: takes what its data directory held. It still
-   * recovers (recovery.ts): the disk decides only when the whole cluster recovers at once, and
-   * otherwise saves fetching what its checkpoint already covers (committed, so the same at every
-   * replica). Nothing here is trusted beyond its checksums: the store checked them.
+   * Before the first step of a recovering replica: takes what its data directory held. Nothing
+   * here is trusted beyond its checksums: the store checked them.
+   *
+   * `rejoin`: the disk holds everything this replica acknowledged or promised (fsync always, every
+   * check passed; src/storage/store.ts). It is then a replica that was cut off, not one that lost
+   * its memory, and rejoins with a view change above its persisted view: its promises stand, its
+   * log is one a view change may choose, and every acknowledged op is on a quorum of disks, so any
+   * f+1 replicas, restarted or not, elect a leader with every committed op (VR with persistent
+   * state). Otherwise it recovers (recovery.ts): the disk decides only when the whole cluster
+   * recovers at once, and saves fetching what its checkpoint covers (committed: the same at every
+   * replica).
    */
-  loadDurable(state: DurableState): void {
+  loadDurable(state: DurableState, rejoin = false): void {
     assert(this.statusValue === Status.Recovering && this.log.length === 0 && this.announced === undefined, "loadDurable after the start");
     assert(state.lastNormalView <= state.view, "disk: lastNormalView above view");
     const cp = state.checkpoint;
@@ -179,17 +186,29 @@ export class Replica {
       this.commitValue = cp.op;
       this.log.resetTo(cp.op);
       this.checkpointValue = { op: cp.op, digest: cp.digest, bytes: cp.bytes, checksum: cp.checksum };
+      this.opts.observer?.installed(cp.op, this.digest);
     }
     for (const entries of state.entries) this.log.appendFrom(entries);
     this.log.takeCut();
     this.viewValue = state.view;
     this.lastNormalViewValue = state.lastNormalView;
     this.diskClaim = { view: state.view, lastNormalView: state.lastNormalView, opNum: this.log.length };
+    if (rejoin) {
+      this.statusValue = Status.ViewChange; // not Normal: it must not serve or ack before the view change
+      this.rejoinPending = true;
+    }
   }
+
+  /** loadDurable(rejoin): the view change starts at the first step (effects exist only there). */
+  private rejoinPending = false;
 
   step(event: Event): Effect[] {
     this.effects = [];
     if (this.announced === undefined) this.announce();
+    if (this.rejoinPending) {
+      this.rejoinPending = false;
+      this.startViewChange(this.viewValue + 1);
+    }
     switch (event.kind) {
       case "tick":
         this.onTick();

@@ -137,7 +137,7 @@ function request(ctx: FuzzContext): Message {
 function info(ctx: FuzzContext): Message {
   const r = ctx.random;
   if (r() < 0.5) return { type: MessageType.Info, nonce: number(r) };
-  return { type: MessageType.InfoReply, sender: int(r, ctx.replicaCount), view: int(r, 2 ** 31), opNum: number(r), commit: number(r), nonce: number(r), uptimeS: int(r, 2 ** 32), status: int(r, 3), fastPaths: int(r, 8), app: r() < 0.5 ? InfoApp.Kv : InfoApp.Null, checkpointOp: number(r), logFirstOp: number(r), logBytes: number(r), sessions: int(r, 2 ** 32), evictions: int(r, 2 ** 32) };
+  return { type: MessageType.InfoReply, sender: int(r, ctx.replicaCount), view: int(r, 2 ** 31), opNum: number(r), commit: number(r), nonce: number(r), uptimeS: int(r, 2 ** 32), status: int(r, 3), fastPaths: int(r, 8), app: r() < 0.5 ? InfoApp.Kv : InfoApp.Null, storage: int(r, 4), checkpointOp: number(r), logFirstOp: number(r), logBytes: number(r), sessions: int(r, 2 ** 32), evictions: int(r, 2 ** 32) };
 }
 
 /** A valid datagram of any type from a replica index (forged: it comes from a client address). */

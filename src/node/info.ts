@@ -12,7 +12,7 @@ import type { Config } from "../config/config.ts";
 import { Status } from "../core/types.ts";
 import type { AppName } from "../app/index.ts";
 import { Codec } from "../wire/codec.ts";
-import { datagramBytesMax, InfoApp, InfoFastPath, MessageType } from "../wire/layout.ts";
+import { datagramBytesMax, InfoApp, InfoFastPath, InfoStorage, MessageType } from "../wire/layout.ts";
 import type { InfoReply } from "../wire/messages.ts";
 import { addrKey, parseAddr, UdpSocket } from "../net/udp.ts";
 
@@ -70,6 +70,10 @@ export function parseFastPaths(text: string): number | undefined {
 }
 
 /** What the replica node knows about itself, for its InfoReply. */
+/** What a replica keeps its log on: memory only, or a data directory with this fsync mode. */
+export type StorageName = "memory" | "off" | "interval" | "always";
+const storageBits: Record<StorageName, InfoStorage> = { memory: InfoStorage.Memory, off: InfoStorage.Off, interval: InfoStorage.Interval, always: InfoStorage.Always };
+
 export interface InfoSource {
   readonly index: number;
   readonly status: Status;
@@ -78,6 +82,7 @@ export interface InfoSource {
   readonly commit: number;
   readonly fastPaths: number;
   readonly app: AppName;
+  readonly storage: StorageName;
   readonly uptimeS: number;
   readonly checkpointOp: number;
   readonly logFirstOp: number;
@@ -98,6 +103,7 @@ export function infoReply(nonce: number, self: InfoSource): InfoReply {
     status: self.status,
     fastPaths: self.fastPaths,
     app: appBits[self.app],
+    storage: storageBits[self.storage],
     checkpointOp: self.checkpointOp,
     logFirstOp: self.logFirstOp,
     logBytes: self.logBytes,
@@ -120,6 +126,8 @@ export interface ReplicaInfo {
   readonly op: number;
   readonly commit: number;
   readonly app: AppName;
+  /** "memory" (no data directory), or its fsync mode. */
+  readonly storage: StorageName;
   readonly uptime_s: number;
   /** Its latest checkpoint, the oldest log entry it holds and their bytes, its client sessions. */
   readonly checkpoint_op: number;
@@ -145,6 +153,7 @@ function replicaInfo(config: Config, reply: InfoReply): ReplicaInfo {
     op: reply.opNum,
     commit: reply.commit,
     app: (Object.keys(appBits) as AppName[]).find((a) => appBits[a] === reply.app)!,
+    storage: (Object.keys(storageBits) as StorageName[]).find((s) => storageBits[s] === reply.storage)!,
     uptime_s: reply.uptimeS,
     checkpoint_op: reply.checkpointOp,
     log_first_op: reply.logFirstOp,

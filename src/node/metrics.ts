@@ -12,6 +12,8 @@
 import type { Effect, Event } from "../core/types.ts";
 import { Status } from "../core/types.ts";
 import { MessageType } from "../wire/layout.ts";
+import type { FsyncMode } from "../config/config.ts";
+import { fsyncBucketsS } from "../storage/store.ts";
 
 /** Commit latency buckets (request arrival at the leader -> reply), in seconds. */
 export const latencyBucketsS: readonly number[] = [
@@ -53,6 +55,18 @@ const scalarNames = [
   "snapshotChunksReceived",
   "clientSessions",
   "clientEvictions",
+  "storageMode",
+  "storageFsyncs",
+  "storageFsyncSumS",
+  "storageBytesWritten",
+  "storageRecords",
+  "storageWalBytes",
+  "storageSegments",
+  "storageRecoveryS",
+  "storageStalled",
+  "storageWriteErrors",
+  "storageHeldBack",
+  "storageCheckpointsWritten",
 ] as const;
 type ScalarName = (typeof scalarNames)[number];
 
@@ -72,6 +86,8 @@ export interface MetricsLayout {
   readonly dropped: Readonly<Record<string, number>>;
   /** First of latencyBucketsS.length + 1 slots (the last is +Inf), not cumulative. */
   readonly latencyBuckets: number;
+  /** First of fsyncBucketsS.length + 1 slots, likewise. */
+  readonly fsyncBuckets: number;
   readonly fastPath: number;
 }
 
@@ -90,9 +106,11 @@ export function createLayout(opts: {
   const dropped = table(opts.dropReasons);
   const latencyBuckets = next;
   next += latencyBucketsS.length + 1;
+  const fsyncBuckets = next;
+  next += fsyncBucketsS.length + 1;
   const fastPath = next;
   next += fastPathCountersMax;
-  return { size: next, info: opts.info, selfIndex: opts.selfIndex, replicaIds: opts.replicaIds, scalar, received, sent, dropped, latencyBuckets, fastPath };
+  return { size: next, info: opts.info, selfIndex: opts.selfIndex, replicaIds: opts.replicaIds, scalar, received, sent, dropped, latencyBuckets, fsyncBuckets, fastPath };
 }
 
 /** What the replica node exposes as counters (ReplicaNode.stats). */
@@ -124,6 +142,26 @@ export interface StateStats {
 }
 
 /** A source of fast-path counters (e.g. a BPF map), read about once a second by the loop. */
+/** The data directory's counters (src/storage/store.ts, ReplicaNode.storageStats). */
+export interface StorageStats {
+  readonly mode: FsyncMode;
+  readonly fsyncs: number;
+  /** Per fsyncBucketsS bucket (the last +Inf), not cumulative. */
+  readonly fsyncBuckets: readonly number[];
+  readonly fsyncSumS: number;
+  readonly bytesWritten: number;
+  readonly records: number;
+  readonly walBytes: number;
+  readonly segments: number;
+  readonly recoveryS: number;
+  readonly stalled: boolean;
+  readonly writeErrors: number;
+  readonly heldBack: number;
+  readonly checkpointsWritten: number;
+}
+
+const storageModes: Record<FsyncMode | "memory", number> = { memory: 0, off: 1, interval: 2, always: 3 };
+
 export type FastPathCounters = () => Record<string, number> | undefined;
 
 const fastPathSources = new Map<string, FastPathCounters>();
@@ -235,6 +273,26 @@ export class MetricsRecorder {
     }
   }
 
+  /** The data directory's counters (none: memory only). */
+  syncStorage(st: StorageStats | undefined): void {
+    const v = this.v;
+    const s = this.s;
+    v[s.storageMode] = storageModes[st?.mode ?? "memory"];
+    if (!st) return;
+    v[s.storageFsyncs] = st.fsyncs;
+    v[s.storageFsyncSumS] = st.fsyncSumS;
+    v[s.storageBytesWritten] = st.bytesWritten;
+    v[s.storageRecords] = st.records;
+    v[s.storageWalBytes] = st.walBytes;
+    v[s.storageSegments] = st.segments;
+    v[s.storageRecoveryS] = st.recoveryS;
+    v[s.storageStalled] = st.stalled ? 1 : 0;
+    v[s.storageWriteErrors] = st.writeErrors;
+    v[s.storageHeldBack] = st.heldBack;
+    v[s.storageCheckpointsWritten] = st.checkpointsWritten;
+    st.fsyncBuckets.forEach((n, i) => (v[this.layout.fsyncBuckets + i] = n));
+  }
+
   private syncState(st: StateStats): void {
     const v = this.v;
     const s = this.s;
@@ -306,6 +364,7 @@ export interface MeteredNode {
   readonly stats: NodeStats;
   readonly core: { step(event: Event): Effect[] };
   stateStats?(): StateStats;
+  storageStats?(): StorageStats | undefined;
 }
 
 /**
@@ -319,7 +378,10 @@ export function instrumentNode(node: MeteredNode, recorder: MetricsRecorder): vo
   core.step = (event: Event): Effect[] => {
     const effects = step(event);
     recorder.observe(event, effects);
-    if (event.kind === "tick") recorder.syncStats(node.stats, node.stateStats?.());
+    if (event.kind === "tick") {
+      recorder.syncStats(node.stats, node.stateStats?.());
+      recorder.syncStorage(node.storageStats?.());
+    }
     return effects;
   };
 }
@@ -402,6 +464,7 @@ export function renderMetrics(layout: MetricsLayout, v: Float64Array, fastPathNa
   for (const [reason, slot] of Object.entries(layout.dropped)) out.sample("electrode_dropped_total", v[slot]!, { reason });
   renderLatency(out, layout, v);
   renderState(out, s, v);
+  renderStorage(out, layout, v);
   out.family("electrode_fast_path_total", "counter", "eBPF fast-path counters (summed over CPUs), refreshed about once a second.");
   fastPathNames.forEach((name, i) => out.sample("electrode_fast_path_total", v[layout.fastPath + i]!, { counter: name }));
   out.family("electrode_loop_last_tick_seconds", "gauge", "Unix time of the replica loop's last tick (stale means a stuck loop).");
@@ -428,6 +491,31 @@ function renderState(out: Exposition, s: Readonly<Record<ScalarName, number>>, v
   out.family("electrode_client_sessions", "gauge", "Client sessions in the client table (at most clients_max).").sample("electrode_client_sessions", v[s.clientSessions]!);
   out.family("electrode_client_evictions_total", "counter", "Client sessions this replica evicted to make room (the same on every replica).");
   out.sample("electrode_client_evictions_total", v[s.clientEvictions]!);
+}
+
+function renderStorage(out: Exposition, layout: MetricsLayout, v: Float64Array): void {
+  const s = layout.scalar;
+  const mode = (Object.keys(storageModes) as (keyof typeof storageModes)[]).find((m) => storageModes[m] === v[s.storageMode]) ?? "memory";
+  out.family("electrode_storage_info", "gauge", "Where this replica keeps its log: memory only, or a data directory with this fsync mode.").sample("electrode_storage_info", 1, { mode });
+  if (mode === "memory") return;
+  const name = "electrode_storage_fsync_seconds";
+  out.family(name, "histogram", "Duration of each fsync of the data directory (one covers every record appended since the last: group commit).");
+  let cumulative = 0;
+  for (let i = 0; i <= fsyncBucketsS.length; i++) {
+    cumulative += v[layout.fsyncBuckets + i]!;
+    out.sample(`${name}_bucket`, cumulative, { le: i < fsyncBucketsS.length ? String(fsyncBucketsS[i]) : "+Inf" });
+  }
+  out.sample(`${name}_sum`, v[s.storageFsyncSumS]!);
+  out.sample(`${name}_count`, v[s.storageFsyncs]!);
+  out.family("electrode_storage_bytes_written_total", "counter", "Bytes written to the write-ahead log.").sample("electrode_storage_bytes_written_total", v[s.storageBytesWritten]!);
+  out.family("electrode_storage_records_total", "counter", "Records appended to the write-ahead log.").sample("electrode_storage_records_total", v[s.storageRecords]!);
+  out.family("electrode_storage_wal_bytes", "gauge", "Bytes of the write-ahead log's segments on disk.").sample("electrode_storage_wal_bytes", v[s.storageWalBytes]!);
+  out.family("electrode_storage_wal_segments", "gauge", "Write-ahead log segments on disk (those a checkpoint covers are removed).").sample("electrode_storage_wal_segments", v[s.storageSegments]!);
+  out.family("electrode_storage_checkpoints_written_total", "counter", "Checkpoints written to the data directory.").sample("electrode_storage_checkpoints_written_total", v[s.storageCheckpointsWritten]!);
+  out.family("electrode_storage_recovery_seconds", "gauge", "How long reading the data directory took at start.").sample("electrode_storage_recovery_seconds", v[s.storageRecoveryS]!);
+  out.family("electrode_storage_stalled", "gauge", "1 while writes to the data directory fail: the replica then sends nothing (it never acknowledges what it could not write).").sample("electrode_storage_stalled", v[s.storageStalled]!);
+  out.family("electrode_storage_write_errors_total", "counter", "Failed writes and fsyncs of the data directory.").sample("electrode_storage_write_errors_total", v[s.storageWriteErrors]!);
+  out.family("electrode_storage_held_back_total", "counter", "Datagrams not sent because the data directory could not be written.").sample("electrode_storage_held_back_total", v[s.storageHeldBack]!);
 }
 
 function renderLatency(out: Exposition, layout: MetricsLayout, v: Float64Array): void {

@@ -14,7 +14,7 @@ import { Codec, type DecodeError } from "../wire/codec.ts";
 import { datagramBytesMax, Flag, MessageType } from "../wire/layout.ts";
 import type { Message, ReplicaMessage } from "../wire/messages.ts";
 import { KernelLink, type FastPathPort } from "./kernel-link.ts";
-import { fastPathBitsOf, infoReply } from "./info.ts";
+import { fastPathBitsOf, infoReply, type StorageName } from "./info.ts";
 import { addrKey, parseAddr, UdpSocket, type Addr } from "../net/udp.ts";
 
 export interface ReplicaNodeOptions {
@@ -32,8 +32,9 @@ export interface ReplicaNodeOptions {
   readonly log: { info(msg: string): void; warn(msg: string): void; debug(msg: string): void; error?(msg: string): void };
   /** The data directory (src/storage/store.ts), opened and loaded; memory only without it. */
   readonly store?: Store;
-  /** What it held, given to the core before the first step. */
+  /** What it held, given to the core before the first step, and whether it rejoins with it. */
   readonly durable?: DurableState;
+  readonly rejoin?: boolean;
 }
 
 export interface ReplicaStats {
@@ -136,7 +137,7 @@ export class ReplicaNode {
       },
       this.app,
     );
-    if (opts.durable) this.core.loadDurable(opts.durable);
+    if (opts.durable) this.core.loadDurable(opts.durable, opts.rejoin);
     if (opts.store) this.socket.beforeFlush = () => this.persist();
   }
 
@@ -386,7 +387,7 @@ export class ReplicaNode {
     const core = this.core;
     const st = this.stateStats();
     const memory = { checkpointOp: st.checkpointOp, logFirstOp: st.logFirstOp, logBytes: st.logBytes, sessions: st.clientSessions, evictions: st.clientEvictions };
-    const self = { index: this.opts.self.index, status: core.status, view: core.view, opNum: core.opNum, commit: core.commit, fastPaths: this.fastPathBits, app: this.opts.app, uptimeS: (Bun.nanoseconds() - this.startedNs) / 1e9, ...memory };
+    const self = { index: this.opts.self.index, status: core.status, view: core.view, opNum: core.opNum, commit: core.commit, fastPaths: this.fastPathBits, app: this.opts.app, storage: (this.opts.store?.mode ?? "memory") as StorageName, uptimeS: (Bun.nanoseconds() - this.startedNs) / 1e9, ...memory };
     this.sendTo(from, infoReply(nonce, self));
   }
 

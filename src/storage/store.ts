@@ -12,8 +12,13 @@
 //   ops of the last interval; the disk start then says from which op it resumed.
 // - off: written, never fsynced: survives process crashes, not power loss.
 //
-// How a restarted replica may use its disk is core/recovery.ts's business: it recovers like a
-// replica without memory unless every replica recovers at once.
+// How a restarted replica may use its disk (core: Replica.loadDurable). With `always` and a disk
+// that passed its checks, it holds everything it ever acknowledged or promised (nothing left
+// before its disk had it), so it is a replica that was cut off for a while, not one that lost its
+// memory: it rejoins with a view change (VR with persistent state; VR Revisited section 8). With
+// `interval` or `off`, or a damaged disk, it may lack what it acknowledged, so it may not vote: it
+// recovers like a replica without memory, and its disk counts only when every replica recovers at
+// once (core/recovery.ts: disk claims).
 //
 // Files: `electrode-data.json` (format, cluster id, replica id: a directory belongs to one replica
 // of one cluster), `checkpoint` (the core's checkpoint bytes, CRC-checked; replaced atomically:
@@ -34,8 +39,8 @@
 // everything. A write that fails (a full disk) stalls the replica: nothing it sends leaves until
 // the write succeeds, so it never acknowledges what it could not write, and it says why.
 
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, ftruncateSync } from "node:fs";
 import { join } from "node:path";
+import { realFiles, type Files } from "./files.ts";
 import { CheckpointError, parseCheckpoint, type Checkpoint, type ParsedCheckpoint } from "../core/checkpoint.ts";
 import type { FsyncMode } from "../config/config.ts";
 import type { DurableState } from "../core/types.ts";
@@ -101,13 +106,18 @@ interface Segment {
   readonly path: string;
   /** Highest op of an Entries record in it (0: none). */
   maxOp: number;
+  /** Its size once it is no longer the one written to. */
+  bytes: number;
 }
 
 export interface Loaded {
-  /** Undefined: nothing on disk (a new directory). */
+  /** Undefined: no history on disk (a new directory, or a damaged checkpoint set aside). */
   readonly state: DurableState | undefined;
   /** What the replica should say about the load (torn tails, corruption). */
   readonly notes: string[];
+  /** Something on disk failed its checks (not merely a torn tail): what loaded may lack what this
+   * replica acknowledged, so it must not vote with it (core: loadDurable's `rejoin`). */
+  readonly damaged: boolean;
 }
 
 export class Store {
@@ -132,38 +142,46 @@ export class Store {
     readonly dir: string,
     readonly mode: FsyncMode,
     readonly intervalMs: number,
+    private readonly files: Files,
+    /** The directory was made now (no identity file): nothing on it, not even an empty history. */
+    readonly isNew: boolean,
   ) {}
 
   /** Opens (creating it if needed) the data directory of `identity`, refusing another's. */
-  static open(dir: string, identity: Identity, mode: FsyncMode, intervalMs: number): Store {
+  static open(dir: string, identity: Identity, mode: FsyncMode, intervalMs: number, files: Files = realFiles): Store {
+    let isDir: boolean;
     try {
-      mkdirSync(dir, { recursive: true });
+      isDir = files.makeDir(dir);
     } catch (e) {
       throw new DataDirError(`data directory ${dir}: cannot create it: ${(e as Error).message}`);
     }
-    if (!statSync(dir).isDirectory()) throw new DataDirError(`data directory ${dir} is not a directory`);
-    checkIdentity(dir, identity);
-    return new Store(dir, mode, intervalMs);
+    if (!isDir) throw new DataDirError(`data directory ${dir} is not a directory`);
+    const isNew = checkIdentity(files, dir, identity);
+    return new Store(dir, mode, intervalMs, files, isNew);
   }
 
   /** Reads the checkpoint and the log; cuts the files back to what loaded. */
   load(): Loaded {
     const start = performance.now();
     const notes: string[] = [];
+    let damaged = false;
     let checkpoint: ParsedCheckpoint | undefined;
     const cpPath = join(this.dir, checkpointFile);
     let usable = true;
-    if (existsSync(cpPath)) {
+    const files = this.files;
+    if (files.exists(cpPath)) {
       try {
-        checkpoint = parseCheckpoint(new Uint8Array(readFileSync(cpPath)));
+        checkpoint = parseCheckpoint(files.read(cpPath));
       } catch (e) {
         if (!(e instanceof CheckpointError)) throw e;
         notes.push(`checkpoint file ${cpPath} not loaded: ${e.message}; moved to ${cpPath}.corrupt, the state comes from peers`);
-        renameSync(cpPath, `${cpPath}.corrupt`);
+        files.rename(cpPath, `${cpPath}.corrupt`);
         usable = false;
+        damaged = true;
       }
     }
-    const seqs = readdirSync(this.dir)
+    const seqs = files
+      .list(this.dir)
       .map((f) => /^wal-(\d{8})\.log$/.exec(f))
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => Number(m[1]))
@@ -172,37 +190,41 @@ export class Store {
     let cutAt: number | undefined; // valid bytes of the last segment kept, when it is cut back
     for (const seq of usable ? seqs : []) {
       const path = segmentPath(this.dir, seq);
-      const result = replay.segment(new Uint8Array(readFileSync(path)), seq === seqs[seqs.length - 1]);
-      this.segments.push({ seq, path, maxOp: result.maxOp });
+      const result = replay.segment(files.read(path), seq === seqs[seqs.length - 1]);
+      this.segments.push({ seq, path, maxOp: result.maxOp, bytes: result.validBytes });
       if (result.problem) {
         notes.push(`${path}: ${result.problem}`);
         cutAt = result.validBytes;
+        damaged ||= !result.torn;
         break;
       }
     }
     // The files end where the load did: later segments go (all of them when the checkpoint they
     // continue is unusable), the segment with the problem is cut back to its valid prefix.
-    for (const seq of seqs.slice(this.segments.length)) unlinkSync(segmentPath(this.dir, seq));
+    for (const seq of seqs.slice(this.segments.length)) files.remove(segmentPath(this.dir, seq));
     if (cutAt !== undefined) {
-      const fd = openSync(this.current!.path, "r+");
-      ftruncateSync(fd, Math.max(cutAt, segmentMagic.length));
-      fsyncSync(fd);
-      closeSync(fd);
+      const fd = files.open(this.current!.path, false);
+      files.truncate(fd, Math.max(cutAt, segmentMagic.length));
+      files.sync(fd);
+      files.close(fd);
     }
+    files.syncDir(this.dir);
     const state = usable ? replay.state(checkpoint) : undefined;
-    const claim = state && (state.checkpoint || state.entries.length > 0 || state.view > 0) ? state : undefined;
+    // A directory that existed holds a history, even an empty one (it acknowledged nothing); a
+    // new one holds none (a first start, or a lost disk: the same as no memory).
+    const claim = this.isNew ? undefined : state;
     this.written = claim ? (claim.checkpoint?.op ?? 0) + claim.entries.reduce((n, e) => n + e.count, 0) : 0;
     this.view = claim?.view ?? 0;
     this.lastNormalView = claim?.lastNormalView ?? 0;
     this.openCurrent();
     this.metrics.recoveryS = (performance.now() - start) / 1000;
-    return { state: claim, notes };
+    return { state: claim, notes, damaged };
   }
 
   /** Bytes of every WAL segment. */
   get walBytes(): number {
     let n = 0;
-    for (const s of this.segments) n += s === this.current ? this.fileBytes : statSize(s.path);
+    for (const s of this.segments) n += s === this.current ? this.fileBytes : s.bytes;
     return n + this.pendingBytes;
   }
 
@@ -247,7 +269,7 @@ export class Store {
     if (this.pendingBytes > 0) {
       try {
         let done = 0;
-        while (done < this.pendingBytes) done += writeSync(this.fd, this.pending, done, this.pendingBytes - done, this.fileBytes + done);
+        while (done < this.pendingBytes) done += this.files.write(this.fd, this.pending, done, this.pendingBytes - done, this.fileBytes + done);
       } catch (e) {
         this.metrics.writeErrors += 1;
         this.stalled = (e as Error).message;
@@ -271,16 +293,18 @@ export class Store {
    * covers go. */
   checkpoint(cp: Checkpoint, installed: boolean, core: Journaled): boolean {
     const tmp = join(this.dir, `${checkpointFile}.tmp`);
+    const files = this.files;
     try {
-      writeFileSync(tmp, cp.bytes);
-      if (this.mode !== "off") {
-        const fd = openSync(tmp, "r");
-        const ok = this.fsync(fd);
-        closeSync(fd);
-        if (!ok) return false;
+      const fd = files.open(tmp, true);
+      try {
+        let done = 0;
+        while (done < cp.bytes.length) done += files.write(fd, cp.bytes, done, cp.bytes.length - done, done);
+        if (this.mode !== "off" && !this.fsync(fd)) return false;
+      } finally {
+        files.close(fd);
       }
-      renameSync(tmp, join(this.dir, checkpointFile));
-      if (this.mode !== "off") this.fsyncDir();
+      files.rename(tmp, join(this.dir, checkpointFile));
+      if (this.mode !== "off") files.syncDir(this.dir);
     } catch (e) {
       this.metrics.writeErrors += 1;
       this.stalled = `checkpoint ${cp.op}: ${(e as Error).message}`;
@@ -295,19 +319,22 @@ export class Store {
       if (installed) core.takeLogCut(); // the Reset record says it
       this.stalled = undefined;
     }
-    for (const seg of this.segments.slice(0, -1)) {
-      if (seg.maxOp > cp.op) break;
-      unlinkSync(seg.path);
+    const current = this.current;
+    const gone = new Set<Segment>();
+    for (const seg of this.segments) {
+      if (seg === current || seg.maxOp > cp.op) break;
+      files.remove(seg.path);
+      gone.add(seg);
       this.metrics.segmentsRemoved += 1;
     }
-    this.segments = this.segments.filter((s) => s === this.current || existsSync(s.path));
+    this.segments = this.segments.filter((s) => !gone.has(s));
     return true;
   }
 
   close(): void {
     if (this.fd >= 0) {
       this.sync(true);
-      closeSync(this.fd);
+      this.files.close(this.fd);
       this.fd = -1;
     }
   }
@@ -319,27 +346,28 @@ export class Store {
   private openCurrent(): void {
     const seg = this.current;
     if (!seg) return this.startSegment(1);
-    this.fd = openSync(seg.path, "r+");
-    this.fileBytes = statSync(seg.path).size;
+    this.fd = this.files.open(seg.path, false);
+    this.fileBytes = this.files.size(this.fd);
     if (this.fileBytes < segmentMagic.length) {
-      writeSync(this.fd, segmentMagic, 0, segmentMagic.length, 0);
+      this.files.write(this.fd, segmentMagic, 0, segmentMagic.length, 0);
       this.fileBytes = segmentMagic.length;
     }
   }
 
   private startSegment(seq: number): void {
     const path = segmentPath(this.dir, seq);
-    this.fd = openSync(path, "w+");
-    writeSync(this.fd, segmentMagic, 0, segmentMagic.length, 0);
+    this.fd = this.files.open(path, true);
+    this.files.write(this.fd, segmentMagic, 0, segmentMagic.length, 0);
     this.fileBytes = segmentMagic.length;
-    this.segments.push({ seq, path, maxOp: 0 });
-    if (this.mode !== "off") this.fsyncDir();
+    this.segments.push({ seq, path, maxOp: 0, bytes: 0 });
+    if (this.mode !== "off") this.files.syncDir(this.dir);
     this.recordView(Math.max(this.view, 0), Math.max(this.lastNormalView, 0));
   }
 
   private rotate(): void {
     this.fsync(this.fd);
-    closeSync(this.fd);
+    this.files.close(this.fd);
+    this.current!.bytes = this.fileBytes;
     this.startSegment(this.current!.seq + 1);
   }
 
@@ -372,7 +400,7 @@ export class Store {
   private fsync(fd: number): boolean {
     const start = performance.now();
     try {
-      fsyncSync(fd);
+      this.files.sync(fd);
     } catch (e) {
       this.metrics.writeErrors += 1;
       this.stalled = `fsync: ${(e as Error).message}`;
@@ -387,15 +415,6 @@ export class Store {
     m.fsyncBuckets[i]! += 1;
     this.lastFsync = performance.now();
     return true;
-  }
-
-  private fsyncDir(): void {
-    const fd = openSync(this.dir, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
   }
 }
 
@@ -538,37 +557,40 @@ function keepFirst(entries: Entries, keep: number): Entries {
   return { count: keep, bytes: entries.bytes.subarray(0, keep === 0 ? 0 : c.end) };
 }
 
-function checkIdentity(dir: string, id: Identity): void {
+/** Refuses another's directory; makes a new one ours. Returns whether it was new. */
+function checkIdentity(files: Files, dir: string, id: Identity): boolean {
   const path = join(dir, identityFile);
   const expected = { format: dataFormat, cluster_id: id.clusterId, replica_id: id.replicaId };
-  if (!existsSync(path)) {
-    const others = readdirSync(dir).filter((f) => !f.startsWith("."));
+  if (!files.exists(path)) {
+    const others = files.list(dir).filter((f) => !f.startsWith("."));
     if (others.length > 0) throw new DataDirError(`data directory ${dir} holds files but no ${identityFile} (${others.slice(0, 3).join(", ")}${others.length > 3 ? ", ..." : ""}): not an electrode data directory; refusing to use it`);
-    writeFileSync(path, `${JSON.stringify(expected)}\n`);
-    return;
+    const bytes = new TextEncoder().encode(`${JSON.stringify(expected)}\n`);
+    const fd = files.open(path, true);
+    try {
+      files.write(fd, bytes, 0, bytes.length, 0);
+      files.sync(fd);
+    } finally {
+      files.close(fd);
+    }
+    files.syncDir(dir);
+    return true;
   }
   let found: { format?: unknown; cluster_id?: unknown; replica_id?: unknown };
   try {
-    found = JSON.parse(readFileSync(path, "utf8"));
+    found = JSON.parse(new TextDecoder().decode(files.read(path)));
   } catch (e) {
     throw new DataDirError(`data directory ${dir}: ${identityFile} is not valid JSON (${(e as Error).message}); refusing to use it`);
   }
   if (found.format !== dataFormat) throw new DataDirError(`data directory ${dir} was written by an incompatible version (format ${String(found.format)}; this electrode reads format ${dataFormat})`);
   if (found.cluster_id !== id.clusterId || found.replica_id !== id.replicaId) {
-    throw new DataDirError(`data directory ${dir} belongs to cluster ${String(found.cluster_id)} replica ${String(found.replica_id)}, not to cluster ${id.clusterId} replica ${id.replicaId}; give each replica its own directory`);
+    const hex = (c: unknown) => (typeof c === "number" ? `0x${c.toString(16).padStart(8, "0")}` : String(c));
+    throw new DataDirError(`data directory ${dir} belongs to cluster ${hex(found.cluster_id)} replica ${String(found.replica_id)}, not to cluster ${hex(id.clusterId)} replica ${id.replicaId}; give each replica its own directory`);
   }
+  return false;
 }
 
 function segmentPath(dir: string, seq: number): string {
   return join(dir, `wal-${String(seq).padStart(8, "0")}.log`);
-}
-
-function statSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
 }
 
 function writeU64(v: DataView, at: number, value: number): void {

@@ -19,6 +19,7 @@ import {
   infoBody,
   infoFastPathAll,
   infoReplyBody,
+  InfoStorage,
   magic,
   MessageType,
   messageTypeCount,
@@ -236,7 +237,7 @@ export class Codec {
         writeField(view, body, f.status, msg.status);
         writeField(view, body, f.fast_paths, msg.fastPaths);
         writeField(view, body, f.app, msg.app);
-        writeField(view, body, f.pad, 0);
+        writeField(view, body, f.storage, msg.storage);
         writeField(view, body, f.checkpoint_op, msg.checkpointOp);
         writeField(view, body, f.log_first_op, msg.logFirstOp);
         writeField(view, body, f.log_bytes, msg.logBytes);
@@ -459,9 +460,10 @@ export class Codec {
         const status = this.field(body, f.status);
         const fastPaths = this.field(body, f.fast_paths);
         const app = this.field(body, f.app);
-        if (status > Status.Recovering || (fastPaths & ~infoFastPathAll) !== 0 || InfoApp[app] === undefined) throw new RangeFail();
+        const storage = this.field(body, f.storage);
+        if (status > Status.Recovering || (fastPaths & ~infoFastPathAll) !== 0 || InfoApp[app] === undefined || InfoStorage[storage] === undefined) throw new RangeFail();
         const memory = { checkpointOp: this.field(body, f.checkpoint_op), logFirstOp: this.field(body, f.log_first_op), logBytes: this.field(body, f.log_bytes), sessions: this.field(body, f.sessions), evictions: this.field(body, f.evictions) };
-        return { type, sender, view: msgView, opNum, commit, nonce: this.field(body, f.nonce), uptimeS: this.field(body, f.uptime_s), status, fastPaths, app, ...memory };
+        return { type, sender, view: msgView, opNum, commit, nonce: this.field(body, f.nonce), uptimeS: this.field(body, f.uptime_s), status, fastPaths, app, storage, ...memory };
       }
     }
   }

@@ -190,7 +190,7 @@ export const infoReplyBody = layout("electrode_info_reply_body", "InfoReply body
   ["status", "u8", "0 normal, 1 view change, 2 recovering (src/core Status)"],
   ["fast_paths", "u8", "InfoFastPath bits: the fast paths this replica process runs"],
   ["app", "u8", "InfoApp: the replicated state machine"],
-  ["pad", "u8", "zero"],
+  ["storage", "u8", "InfoStorage: memory only, or the data directory's fsync mode"],
   ["checkpoint_op", "u64", "op-number of the replica's latest checkpoint (0: none yet)"],
   ["log_first_op", "u64", "op-number of the oldest log entry it holds in memory"],
   ["log_bytes", "u64", "bytes of the log entries it holds in memory"],
@@ -212,6 +212,14 @@ export enum InfoFastPath {
   FastReply = 0x4,
 }
 export const infoFastPathAll = InfoFastPath.TcBroadcast | InfoFastPath.QuorumPrune | InfoFastPath.FastReply;
+
+/** Values of InfoReply.storage. */
+export enum InfoStorage {
+  Memory = 0,
+  Off = 1,
+  Interval = 2,
+  Always = 3,
+}
 
 /** Values of InfoReply.app. */
 export enum InfoApp {

@@ -196,6 +196,8 @@ export interface InfoReply {
   readonly fastPaths: number;
   /** InfoApp. */
   readonly app: number;
+  /** InfoStorage: memory only, or the fsync mode of its data directory. */
+  readonly storage: number;
   /** What it holds in memory: its latest checkpoint, its log, its client sessions. */
   readonly checkpointOp: number;
   readonly logFirstOp: number;

@@ -14,6 +14,8 @@ import type { Evicted, Message, ReplicaMessage, Reply, Request } from "../../src
 import { registerRequestNum } from "../../src/core/client-table.ts";
 import { Checker, RecordingApp, SimFailure } from "./checker.ts";
 import { FastPathModel } from "./fast-model.ts";
+import { MemFiles } from "./mem-files.ts";
+import { Store } from "../../src/storage/store.ts";
 import { Prng } from "./prng.ts";
 
 export type Timing = Omit<ReplicaOptions, "replicaCount" | "index" | "recovering" | "nonce">;
@@ -62,7 +64,13 @@ export interface ClusterOptions {
   readonly clientRetryTicks?: number;
   /** Model the kernel fast paths (quorum prune and fast reply, fast-model.ts) on every replica. */
   readonly fastPaths?: boolean;
+  /** A data directory per replica on a simulated disk (mem-files.ts) run by the real Store:
+   * "always" syncs before any effect leaves; "off" never syncs (it must lose acknowledged ops at a
+   * power cut: the check that the checker notices). */
+  readonly storage?: "always" | "off";
 }
+
+const dataDir = "/data";
 
 /** The pending "op" of a client that only registers (Cluster.register). */
 const registrationOnly = new Uint8Array(0);
@@ -100,6 +108,9 @@ export class Cluster {
    * and without fast paths sees the same network. */
   private readonly fastRand: Prng;
   readonly apps: RecordingApp[] = [];
+  /** Each replica's disk and its current incarnation's store (storage option). */
+  readonly disks: MemFiles[] = [];
+  private readonly stores: (Store | undefined)[] = [];
   readonly clients: SimClient[] = [];
   now = 0;
   /** blocked[a][b]: messages from replica a to replica b are lost. */
@@ -135,6 +146,7 @@ export class Cluster {
     this.pausedUntil = new Array<number>(this.n).fill(0);
     for (let i = 0; i < this.n; i++) {
       this.apps.push(new RecordingApp());
+      if (opts.storage) this.disks.push(new MemFiles());
       this.replicas.push(this.makeReplica(i, false, this.apps[i]!));
     }
   }
@@ -145,6 +157,7 @@ export class Cluster {
   }
 
   note(text: string): void {
+    if (process.env.SIM_TRACE) console.log(`[${this.now}] ${text}`);
     this.trace.push(`[${this.now}] ${text}`);
     if (this.trace.length > 400) this.trace.splice(0, 200);
   }
@@ -152,10 +165,21 @@ export class Cluster {
   private makeReplica(index: number, recovering: boolean, app: RecordingApp): Replica {
     const nonce = this.rand.int(1, 2 ** 31);
     const observer = this.checker.observerOf(index);
-    if (!this.opts.fastPaths) return new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing, observer }, app);
-    const model = new FastPathModel(index, this.f, this.fastRand.int(1, 2 ** 31), 16);
-    this.fast[index] = model;
-    return new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing, observer, fence: (next) => model.link.fence(next) }, app);
+    let replica: Replica;
+    if (!this.opts.fastPaths) replica = new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing, observer }, app);
+    else {
+      const model = new FastPathModel(index, this.f, this.fastRand.int(1, 2 ** 31), 16);
+      this.fast[index] = model;
+      replica = new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing, observer, fence: (next) => model.link.fence(next) }, app);
+    }
+    if (this.opts.storage) {
+      const store = Store.open(dataDir, { clusterId: 0x5eed, replicaId: index + 1 }, this.opts.storage, 1, this.disks[index]!);
+      const loaded = store.load();
+      for (const note of loaded.notes) this.note(`replica ${index} storage: ${note}`);
+      if (loaded.state) replica.loadDurable(loaded.state, this.opts.storage === "always" && !loaded.damaged);
+      this.stores[index] = store;
+    }
+    return replica;
   }
 
   private allConnected(): boolean[][] {
@@ -168,6 +192,11 @@ export class Cluster {
     if (!this.replicas[index]) return;
     this.replicas[index] = undefined;
     this.fast[index] = undefined; // the BPF link dies with the process
+    // With storage a crash is a power cut of its machine: what was not synced may be lost or torn.
+    if (this.opts.storage) {
+      this.stores[index] = undefined;
+      this.disks[index]!.crash(this.rand);
+    }
     this.stats.crashes += 1;
     this.note(`crash ${index}`);
   }
@@ -175,9 +204,9 @@ export class Cluster {
   /** A new incarnation with empty memory (and a fresh app) that must recover. */
   restart(index: number): void {
     this.apps[index] = new RecordingApp();
+    this.checker.onRestart(index); // first: the new incarnation may install a checkpoint from disk
     this.replicas[index] = this.makeReplica(index, true, this.apps[index]!);
     this.pausedUntil[index] = 0;
-    this.checker.onRestart(index);
     this.stats.restarts += 1;
     this.note(`restart ${index} (recovering)`);
   }
@@ -420,9 +449,12 @@ export class Cluster {
   private stepCore(index: number, event: Event): Effect[] {
     const replica = this.replicas[index]!;
     const viewBefore = replica.view;
+    const statusBefore = replica.status;
     const effects = replica.step(event);
+    this.persist(index, replica, effects);
     this.checker.onEffects(index, effects);
     this.checker.onStep(index, replica);
+    if (replica.view === viewBefore && replica.status !== statusBefore) this.note(`replica ${index}: ${Status[replica.status]} in view ${replica.view}, op ${replica.opNum} commit ${replica.commit}`);
     if (replica.view !== viewBefore) {
       this.stats.viewChanges += 1;
       this.note(`replica ${index}: view ${replica.view} ${Status[replica.status]} op ${replica.opNum} commit ${replica.commit}`);
@@ -432,6 +464,20 @@ export class Cluster {
       this.send(index, effect);
     }
     return effects;
+  }
+
+  /** As the node does before anything of a step leaves: checkpoints, then the log, to disk. */
+  private persist(index: number, replica: Replica, effects: readonly Effect[]): void {
+    const store = this.stores[index];
+    if (!store) return;
+    for (const e of effects) if (e.kind === "checkpoint" && !store.checkpoint(e.checkpoint, e.installed, replica)) this.fail(`replica ${index}: checkpoint write failed: ${store.stalled}`);
+    if (!(store.capture(replica) && store.sync())) this.fail(`replica ${index}: storage stalled: ${store.stalled}`);
+  }
+
+  /** Every replica loses power at once (storage option); restart them with restart(). */
+  powerCut(): void {
+    for (let i = 0; i < this.n; i++) this.crash(i);
+    this.note("power cut: every replica down");
   }
 
   private send(index: number, effect: Effect): void {

@@ -32,6 +32,9 @@ export interface SimPlan {
   /** With fast paths: loss of what the kernel passed up, before the process reads it (until the
    * healing, like the other faults). */
   readonly socketLoss: number;
+  /** Data directories on simulated disks (cluster.ts), with whole-cluster power cuts among the
+   * faults. Not drawn: storage.test.ts sets it. */
+  readonly storage?: "always" | "off";
 }
 
 /** Ticks every client's pending request gets to complete once everything healed. */
@@ -93,6 +96,7 @@ export class Simulation {
       net: { loss: plan.loss, duplication: plan.duplication, delayMax: plan.delayMax, socketLoss: plan.socketLoss },
       codec: plan.codec,
       fastPaths: plan.fastPaths,
+      storage: plan.storage,
     });
     for (let c = 0; c < plan.clients; c++) this.cluster.addClient();
     this.restartAt = new Array<number | undefined>(plan.replicas).fill(undefined);
@@ -200,10 +204,22 @@ export class Simulation {
     const c = this.cluster;
     if (c.n === 1) return;
     const kind = c.rand.next();
-    if (kind < 0.4) this.partition();
+    if (this.plan.storage && kind < 0.15) this.powerCut();
+    else if (kind < 0.4) this.partition();
     else if (kind < 0.6) this.pause();
     else this.crash();
   }
+
+  /** Every replica at once, each restarted a little later (all n must come back). */
+  private powerCut(): void {
+    const c = this.cluster;
+    if (c.unavailable() > 0) return;
+    c.powerCut();
+    for (let i = 0; i < c.n; i++) this.restartAt[i] = c.now + c.rand.int(5, 200);
+    this.powerCuts += 1;
+  }
+
+  powerCuts = 0;
 
   /** Victim: the current leader half of the time (that is where faults hurt most). */
   private victim(): number {
@@ -241,13 +257,14 @@ export class Simulation {
 
 /** Runs `count` seeds from `first` (SIM_SEEDS scales count up for a soak). */
 export function runSeeds(replicas: number, first: number, count: number, override: Partial<SimPlan> = {}) {
-  const total = { replies: 0, crashes: 0, viewChanges: 0, deletes: 0, casSwapped: 0, casNotSwapped: 0 };
+  const total = { replies: 0, crashes: 0, viewChanges: 0, powerCuts: 0, deletes: 0, casSwapped: 0, casNotSwapped: 0 };
   for (let seed = first; seed < first + count; seed++) {
     const sim = new Simulation({ ...planFor(seed, replicas), ...override });
     sim.run();
     total.replies += sim.cluster.stats.replies;
     total.crashes += sim.cluster.stats.crashes;
     total.viewChanges += sim.cluster.stats.viewChanges;
+    total.powerCuts += sim.powerCuts;
     const checked = sim.cluster.checker.checkedOps;
     total.deletes += checked.deletes;
     total.casSwapped += checked.casSwapped;

@@ -16,6 +16,7 @@ function row(opt: string, throughput: number, x?: number): BenchRow {
     replicas: 3,
     f: 1,
     opt,
+    storage: "memory",
     clients: 64,
     duration_s: 3,
     ops: throughput * 3,

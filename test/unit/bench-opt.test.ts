@@ -6,10 +6,11 @@ import { benchOpt } from "../../src/bench/bench-opt.ts";
 import { fastPaths } from "../../src/cli/replica.ts";
 import { Status } from "../../src/core/types.ts";
 import { fastPathBits, fastPathsLabel, infoReply, parseFastPaths, type ReplicaInfo } from "../../src/node/info.ts";
-import { InfoApp, InfoFastPath } from "../../src/wire/layout.ts";
+import { InfoApp, InfoFastPath, InfoStorage } from "../../src/wire/layout.ts";
 
 const ids = [1, 2, 3];
 const memory = { checkpointOp: 0, logFirstOp: 1, logBytes: 0, sessions: 0, evictions: 0 };
+const stored = { storage: "always" as const };
 const answer = (id: number, opt: string): ReplicaInfo => ({
   id,
   addr: `10.0.0.${id}:12345`,
@@ -21,6 +22,7 @@ const answer = (id: number, opt: string): ReplicaInfo => ({
   op: 5,
   commit: 5,
   app: "kv",
+  storage: "memory",
   uptime_s: 1,
   checkpoint_op: 0,
   log_first_op: 1,
@@ -46,9 +48,9 @@ describe("fast-path names", () => {
   });
 
   test("the replica's answer: its state, its fast paths, its app; uptime whole seconds within u32", () => {
-    const reply = infoReply(42, { index: 2, status: Status.ViewChange, view: 7, opNum: 30, commit: 28, fastPaths: InfoFastPath.FastReply, app: "null", uptimeS: 12.9, ...memory });
-    expect(reply).toMatchObject({ sender: 2, status: Status.ViewChange, view: 7, opNum: 30, commit: 28, nonce: 42, fastPaths: InfoFastPath.FastReply, app: InfoApp.Null, uptimeS: 12 });
-    expect(infoReply(1, { index: 0, status: Status.Normal, view: 0, opNum: 0, commit: 0, fastPaths: 0, app: "kv", uptimeS: 2 ** 40, ...memory }).uptimeS).toBe(2 ** 32 - 1);
+    const reply = infoReply(42, { index: 2, status: Status.ViewChange, view: 7, opNum: 30, commit: 28, fastPaths: InfoFastPath.FastReply, app: "null", uptimeS: 12.9, ...memory, ...stored });
+    expect(reply).toMatchObject({ sender: 2, status: Status.ViewChange, view: 7, opNum: 30, commit: 28, nonce: 42, fastPaths: InfoFastPath.FastReply, app: InfoApp.Null, storage: InfoStorage.Always, uptimeS: 12 });
+    expect(infoReply(1, { index: 0, status: Status.Normal, view: 0, opNum: 0, commit: 0, fastPaths: 0, app: "kv", storage: "memory", uptimeS: 2 ** 40, ...memory }).uptimeS).toBe(2 ** 32 - 1);
   });
 });
 

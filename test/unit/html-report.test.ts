@@ -22,6 +22,7 @@ function row(opt: string, cdf: [number, number][]): BenchJson {
     replicas: 3,
     f: 1,
     opt,
+    storage: "memory",
     clients: 16,
     duration_s: 3,
     ops: 1000,

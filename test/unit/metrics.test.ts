@@ -14,7 +14,9 @@ import {
   renderMetrics,
   unregisterFastPathCounters,
   type NodeStats,
+  type StorageStats,
 } from "../../src/node/metrics.ts";
+import { fsyncBucketsS } from "../../src/storage/store.ts";
 import { MessageType } from "../../src/wire/layout.ts";
 import { parseExposition } from "../prometheus.ts";
 
@@ -115,6 +117,36 @@ describe("metrics", () => {
     expect(m.get('electrode_dropped_total{reason="foreign"}')).toBe(4);
     expect(m.get('electrode_messages_received_total{type="PrepareOk"}')).toBe(7);
     expect(m.get("electrode_loop_last_tick_seconds")!).toBeGreaterThan(Date.now() / 1000 - 60);
+  });
+
+  test("storage: memory only says so; a data directory's fsync histogram (cumulative buckets), bytes, WAL, stall", () => {
+    const { recorder, render } = setup();
+    const stats: NodeStats = { received: 0, sent: 0, requests: 0, replies: 0, ticks: 1, dropped: {}, byType: {} };
+    let storage: StorageStats | undefined;
+    const node = { stats, core: { step: (_: Event): Effect[] => [] }, storageStats: () => storage };
+    instrumentNode(node, recorder);
+    node.core.step(tick);
+    let m = render();
+    expect(m.get('electrode_storage_info{mode="memory"}')).toBe(1);
+    expect(m.has("electrode_storage_fsync_seconds_count")).toBe(false);
+    const buckets = new Array<number>(fsyncBucketsS.length + 1).fill(0);
+    buckets[0] = 3; // <= 100 us
+    buckets[3] = 2; // <= 1 ms
+    buckets[fsyncBucketsS.length] = 1; // above every bound
+    storage = { mode: "always", fsyncs: 6, fsyncBuckets: buckets, fsyncSumS: 2.5, bytesWritten: 4096, records: 40, walBytes: 5000, segments: 2, recoveryS: 0.25, stalled: true, writeErrors: 1, heldBack: 9, checkpointsWritten: 3 };
+    node.core.step(tick);
+    m = render();
+    expect(m.get('electrode_storage_info{mode="always"}')).toBe(1);
+    expect(m.get('electrode_storage_fsync_seconds_bucket{le="0.0001"}')).toBe(3);
+    expect(m.get('electrode_storage_fsync_seconds_bucket{le="0.001"}')).toBe(5);
+    expect(m.get('electrode_storage_fsync_seconds_bucket{le="+Inf"}')).toBe(6);
+    expect(m.get("electrode_storage_fsync_seconds_count")).toBe(6);
+    expect(m.get("electrode_storage_fsync_seconds_sum")).toBe(2.5);
+    expect(m.get("electrode_storage_bytes_written_total")).toBe(4096);
+    expect(m.get("electrode_storage_wal_bytes")).toBe(5000);
+    expect(m.get("electrode_storage_recovery_seconds")).toBe(0.25);
+    expect(m.get("electrode_storage_stalled")).toBe(1);
+    expect(m.get("electrode_storage_held_back_total")).toBe(9);
   });
 
   test("fast-path counters come from registered sources, names announced only when they change", () => {

@@ -163,7 +163,7 @@ describe("a data directory", () => {
   test("another replica's directory, another cluster's, a foreign one, a newer format: refused, nothing touched", () => {
     const dir = tempDir();
     Store.open(dir, id, "always", 100).load();
-    expect(() => Store.open(dir, { clusterId: 42, replicaId: 2 }, "always", 100)).toThrow(/belongs to cluster 42 replica 1, not to cluster 42 replica 2/);
+    expect(() => Store.open(dir, { clusterId: 42, replicaId: 2 }, "always", 100)).toThrow(/belongs to cluster 0x0000002a replica 1, not to cluster 0x0000002a replica 2/);
     expect(() => Store.open(dir, { clusterId: 7, replicaId: 1 }, "always", 100)).toThrow(DataDirError);
     const foreign = tempDir();
     writeFileSync(join(foreign, "notes.txt"), "mine");

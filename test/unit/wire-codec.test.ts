@@ -38,8 +38,8 @@ const samples: Message[] = [
   { type: MessageType.RecoveryResponse, view: 0, sender: 2, nonce: 78, recovering: true, lastNormalView: 0, opNum: 0, commit: 0 },
   { type: MessageType.RecoveryResponse, view: 9, sender: 2, nonce: 79, recovering: true, lastNormalView: 7, opNum: 300, commit: 0 },
   { type: MessageType.Info, nonce: 2 ** 40 + 5 },
-  { type: MessageType.InfoReply, sender: 2, view: 9, opNum: 123, commit: 120, nonce: 2 ** 40 + 5, uptimeS: 2 ** 32 - 1, status: 0, fastPaths: 7, app: InfoApp.Kv, checkpointOp: 100, logFirstOp: 81, logBytes: 2 ** 33, sessions: 4096, evictions: 2 ** 32 - 1 },
-  { type: MessageType.InfoReply, sender: 0, view: 0, opNum: 0, commit: 0, nonce: 1, uptimeS: 0, status: 2, fastPaths: InfoFastPath.QuorumPrune, app: InfoApp.Null, checkpointOp: 0, logFirstOp: 1, logBytes: 0, sessions: 0, evictions: 0 },
+  { type: MessageType.InfoReply, sender: 2, view: 9, opNum: 123, commit: 120, nonce: 2 ** 40 + 5, uptimeS: 2 ** 32 - 1, status: 0, fastPaths: 7, app: InfoApp.Kv, storage: 3, checkpointOp: 100, logFirstOp: 81, logBytes: 2 ** 33, sessions: 4096, evictions: 2 ** 32 - 1 },
+  { type: MessageType.InfoReply, sender: 0, view: 0, opNum: 0, commit: 0, nonce: 1, uptimeS: 0, status: 2, fastPaths: InfoFastPath.QuorumPrune, app: InfoApp.Null, storage: 0, checkpointOp: 0, logFirstOp: 1, logBytes: 0, sessions: 0, evictions: 0 },
 ];
 
 function encode(msg: Message, flags = 0): Uint8Array {
