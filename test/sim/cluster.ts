@@ -173,7 +173,7 @@ export class Cluster {
       replica = new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing, observer, fence: (next) => model.link.fence(next) }, app);
     }
     if (this.opts.storage) {
-      const store = Store.open(dataDir, { clusterId: 0x5eed, replicaId: index + 1 }, this.opts.storage, 1, this.disks[index]!);
+      const store = Store.open(dataDir, { clusterId: 0x5eed, replicaId: index + 1 }, this.opts.storage, 1, this.disks[index]!, () => this.now);
       const loaded = store.load();
       for (const note of loaded.notes) this.note(`replica ${index} storage: ${note}`);
       if (loaded.state) replica.loadDurable(loaded.state, this.opts.storage === "always" && !loaded.damaged);
