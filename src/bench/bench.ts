@@ -60,7 +60,12 @@ export interface BenchResult extends OpStats {
   readonly writes?: OpStats;
   /** kv workload: what ran (seed included, so a run can be repeated). */
   readonly kv?: KvWorkload;
+  /** kv workload: how its gets were served. */
+  readonly readsVia?: ReadsVia;
 }
+
+export type ReadsVia = "index" | "log" | "stale";
+export const readsVia: Record<ReadMode, ReadsVia> = { [ReadMode.Index]: "index", [ReadMode.Log]: "log", [ReadMode.Stale]: "stale" };
 
 /** Ops, errors and latency of one kind of operation, counted while measuring. */
 export class OpCounter {
@@ -190,6 +195,6 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
   }
   const leaderIndex = client.leaderIndex;
   const measuredS = Math.round((endAt - measureFrom) / 1e6) / 1e3; // less than asked when stopped early
-  const split = opts.workload === "kv" ? { reads: reads.stats(measuredS), writes: writes.stats(measuredS), kv } : {};
+  const split = opts.workload === "kv" ? { reads: reads.stats(measuredS), writes: writes.stats(measuredS), kv, readsVia: readsVia[readMode] } : {};
   return { ...all.stats(measuredS), durationS: measuredS, leaderIndex, ...split };
 }

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { writeFileSync } from "node:fs";
 import { decodeKvResult, encodeGet, encodePut, KvStatus } from "../app/kv.ts";
-import { runBench, type Workload } from "../bench/bench.ts";
+import { readsVia, runBench, type Workload } from "../bench/bench.ts";
 import { benchJson, formatBenchTable, formatOpSplit } from "../bench/report.ts";
 import type { Config } from "../config/config.ts";
 import { benchOpt } from "../bench/bench-opt.ts";
@@ -114,11 +114,9 @@ const info = defineCommand({
   },
 });
 
-const readModes: Record<string, ReadMode> = { index: ReadMode.Index, log: ReadMode.Log, stale: ReadMode.Stale };
-
 function parseReads(value: unknown): ReadMode {
   if (value === undefined) return ReadMode.Index;
-  const mode = readModes[String(value)];
+  const mode = [ReadMode.Index, ReadMode.Log, ReadMode.Stale].find((m) => readsVia[m] === String(value));
   if (mode === undefined) throw new UsageError(`--reads: expected index, log or stale, got '${String(value)}'`);
   return mode;
 }
@@ -175,7 +173,7 @@ export default defineCommand({
     const mode = benchOpt(config.replicas.map((r) => r.id), askInfo(config, { timeoutMs: infoTimeoutMsDefault }), label, infoTimeoutMsDefault);
     if (mode.warn) log.warn(mode.message);
     else log.info(mode.message);
-    const mix = kv ? ` (${kv.readRatio} reads by ${ReadMode[readMode].toLowerCase()}, ${kv.keys} keys ${kv.keyDist}, values ${kv.valueBytes ?? "unsized"}, seed ${kv.seed})` : "";
+    const mix = kv ? ` (${kv.readRatio} reads by ${readsVia[readMode]}, ${kv.keys} keys ${kv.keyDist}, values ${kv.valueBytes ?? "unsized"}, seed ${kv.seed})` : "";
     log.info(`${clients} clients, ${warmupS}s warm-up, ${durationS}s measured, workload ${workload}${mix}`);
     // SIGINT/SIGTERM end the run early but cleanly: in-flight requests finish, the history and the
     // result are written (a soak or a test stops a long run when its fault schedule is done).
