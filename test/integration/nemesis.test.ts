@@ -6,8 +6,9 @@
 // serve again within 10 s of each heal. A failing run keeps its files (logs, histories) and says
 // where; ELECTRODE_NEMESIS_LOG=1 prints the log of every run. The bench's gets are served by the
 // leader's read index (no log write, src/core/read-index.ts); two more schedules run a read-heavy
-// mix (90% gets) with fast paths on and off, freezing the leader (SIGSTOP) while clients read and
-// thawing it after the others changed view, among partitions and a kill.
+// mix (90% gets) with fast paths on and off, freezing the leader (SIGSTOP)
+// while clients read and thawing it after the others changed view, and cutting it off from the
+// other replicas while clients still reach it, among partitions and a kill.
 
 import { describe, expect, test } from "bun:test";
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
@@ -60,7 +61,7 @@ const schedules: { name: string; replicas: number; opt: "all" | "none"; partitio
     replicas: 3,
     opt: "all",
     partition: "bridge",
-    steps: steps(["pause-leader", "isolate-leader", "pause-leader", "one-way-from-leader", ["loss-dup", "pause-leader"], "kill-leader", "dup"]),
+    steps: steps(["pause-leader", "isolate-leader", ["pause-leader", "isolate-leader"], "one-way-from-leader", ["loss-dup", "pause-leader"], "kill-leader", "dup"]),
     benchArgs: readHeavy,
   },
   {
@@ -68,7 +69,7 @@ const schedules: { name: string; replicas: number; opt: "all" | "none"; partitio
     replicas: 3,
     opt: "none",
     partition: "iptables",
-    steps: steps(["pause-leader", "split-leader-majority", "pause-leader", "one-way-to-leader", ["loss-dup", "pause-leader"], "kill-leader-twice", "loss"]),
+    steps: steps(["pause-leader", "isolate-leader", ["pause-leader", "split-leader-minority"], "one-way-to-leader", ["loss-dup", "pause-leader"], "kill-leader-twice", "loss"]),
     benchArgs: readHeavy,
   },
 ];
