@@ -85,6 +85,15 @@ export class KvMachine implements StateMachine {
     return result(KvStatus.BadOp); // unreachable: the opcode was checked first
   }
 
+  /** Gets only read: they can be answered without a log write. */
+  readOnly(op: Uint8Array): boolean {
+    return op[0] === opGet;
+  }
+
+  query(op: Uint8Array): Uint8Array {
+    return this.execute(op);
+  }
+
   get size(): number {
     return this.data.size;
   }

@@ -6,11 +6,15 @@
 // ("<run>.<session>.<n>"): the checker takes every key to start absent and every value to be
 // written once, which then holds for a history written against a cluster that served earlier runs
 // too (soak segments, reruns). The mix, the keys and the values are src/bench/kv-workload.ts's;
-// reads (gets) and writes (puts) are measured apart as well as together.
+// reads (gets) and writes (puts) are measured apart as well as together. Gets are served as
+// `readMode` says: by the leader's read index (default: linearizable, no log write), through the
+// log like a put, or stale at any replica (recorded with "stale": true: the checker does not hold
+// them to linearizability).
 
 import type { Config } from "../config/config.ts";
 import { decodeKvResult, encodeGet, encodePut, KvStatus } from "../app/kv.ts";
 import { ClusterClient, type Completion, type Session } from "../node/client.ts";
+import { ReadMode } from "../wire/layout.ts";
 import { Histogram } from "./histogram.ts";
 import { keyPicker, kvWorkloadDefaults, putValue, sessionRandom, type KvWorkload } from "./kv-workload.ts";
 
@@ -24,6 +28,8 @@ export interface BenchOptions {
   /** The kv workload's mix, keys and values (default: kvWorkloadDefaults, seeded by the clock). */
   readonly kv?: KvWorkload;
   readonly historyFile?: string;
+  /** How the kv workload's gets are served (default ReadMode.Index). */
+  readonly readMode?: ReadMode;
   /** Prefix of the kv workload's keys and values (default: random per run). */
   readonly runId?: string;
   readonly bindHost?: string;
@@ -54,7 +60,12 @@ export interface BenchResult extends OpStats {
   readonly writes?: OpStats;
   /** kv workload: what ran (seed included, so a run can be repeated). */
   readonly kv?: KvWorkload;
+  /** kv workload: how its gets were served. */
+  readonly readsVia?: ReadsVia;
 }
+
+export type ReadsVia = "index" | "log" | "stale";
+export const readsVia: Record<ReadMode, ReadsVia> = { [ReadMode.Index]: "index", [ReadMode.Log]: "log", [ReadMode.Stale]: "stale" };
 
 /** Ops, errors and latency of one kind of operation, counted while measuring. */
 export class OpCounter {
@@ -110,6 +121,10 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
   const all = new OpCounter();
   const reads = new OpCounter();
   const writes = new OpCounter();
+  const readMode = opts.readMode ?? ReadMode.Index;
+  // Stale gets are marked in the history: the checker leaves them out of the linearizable ones.
+  const staleMark = readMode === ReadMode.Stale ? { stale: true } : {};
+  const mark = (f: "put" | "get") => (f === "get" ? staleMark : {});
 
   const start = (session: Session, nowNs: number) => {
     if (opts.workload === "null") {
@@ -122,8 +137,9 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
     // Unique values per put (also across runs) keep the history checkable.
     const value = isPut ? putValue(runId, session.index, session.requestNum + 1, kv.valueBytes) : null;
     pending[session.index] = { f: isPut ? "put" : "get", key, value };
-    history?.write(JSON.stringify({ process: session.index, type: "invoke", f: isPut ? "put" : "get", key, value, time_ns: nowNs }) + "\n");
-    client.submit(session, isPut ? encodePut(key, value!) : encodeGet(key), nowNs);
+    history?.write(JSON.stringify({ process: session.index, type: "invoke", f: isPut ? "put" : "get", key, value, time_ns: nowNs, ...mark(isPut ? "put" : "get") }) + "\n");
+    if (isPut) client.submit(session, encodePut(key, value!), nowNs);
+    else client.submit(session, encodeGet(key), nowNs, readMode);
   };
 
   const record = (done: Completion, nowNs: number, measuring: boolean) => {
@@ -137,7 +153,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
       if (p && history) {
         const result = decodeKvResult(done.outcome.result);
         const value = p.f === "get" ? (result.status === KvStatus.Ok ? result.value : null) : p.value;
-        history.write(JSON.stringify({ process: done.session.index, type: "ok", f: p.f, key: p.key, value, time_ns: nowNs }) + "\n");
+        history.write(JSON.stringify({ process: done.session.index, type: "ok", f: p.f, key: p.key, value, time_ns: nowNs, ...mark(p.f) }) + "\n");
       }
     } else {
       if (measuring) {
@@ -145,7 +161,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
         if (kind) kind.errors += 1;
       }
       if (p && history) {
-        history.write(JSON.stringify({ process: done.session.index, type: "info", f: p.f, key: p.key, value: p.value, time_ns: nowNs }) + "\n");
+        history.write(JSON.stringify({ process: done.session.index, type: "info", f: p.f, key: p.key, value: p.value, time_ns: nowNs, ...mark(p.f) }) + "\n");
       }
     }
   };
@@ -179,6 +195,6 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
   }
   const leaderIndex = client.leaderIndex;
   const measuredS = Math.round((endAt - measureFrom) / 1e6) / 1e3; // less than asked when stopped early
-  const split = opts.workload === "kv" ? { reads: reads.stats(measuredS), writes: writes.stats(measuredS), kv } : {};
+  const split = opts.workload === "kv" ? { reads: reads.stats(measuredS), writes: writes.stats(measuredS), kv, readsVia: readsVia[readMode] } : {};
   return { ...all.stats(measuredS), durationS: measuredS, leaderIndex, ...split };
 }

@@ -46,6 +46,8 @@ export interface BenchJson {
   reads?: OpStatsJson;
   writes?: OpStatsJson;
   kv?: KvWorkloadJson;
+  /** kv workload: how gets were served: index (the leader's read index), log, or stale. */
+  reads_via?: string;
   fast_path_counters: Record<string, number>;
   /** Id of the replica that led when the run ended. */
   leader_id?: number;
@@ -104,6 +106,7 @@ export async function benchJson(
     ...(run.result.reads && { reads: opStatsJson(run.result.reads) }),
     ...(run.result.writes && { writes: opStatsJson(run.result.writes) }),
     ...(run.result.kv && { kv: kvWorkloadJson(run.result.kv) }),
+    ...(run.result.readsVia && { reads_via: run.result.readsVia }),
     fast_path_counters: run.counters ?? {},
     leader_id: config.replicas[run.result.leaderIndex]?.id,
     kernel: info.kernel,

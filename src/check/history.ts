@@ -3,6 +3,8 @@
 // into operations with an interval [invoke, return]. An `info` completion, or an invoke that never
 // completes, has an unknown outcome: its return time is +Infinity (it may take effect at any time
 // after its invoke, or never). A `fail` completion certainly did not take effect and is dropped.
+// A get marked "stale": true (electrode client get --stale, --reads stale) was served by any
+// replica from what it had executed, serializable only: it is counted, not checked.
 
 /** A line that is not a well-formed history event: exit code 2, naming the line. */
 export class HistoryError extends Error {
@@ -44,6 +46,8 @@ export interface History {
     readonly info: number;
     /** Invokes with no completion (end of file, or the process invoked again): unknown outcome. */
     readonly unmatched: number;
+    /** Stale gets (invokes), left out of `ops`. */
+    readonly stale: number;
   };
   /** The earliest time in the file, to print times relative to it. */
   readonly startNs: number;
@@ -56,6 +60,7 @@ interface Event {
   readonly key: string;
   readonly value: string | null;
   readonly timeNs: number;
+  readonly stale: boolean;
 }
 
 const types = new Set(["invoke", "ok", "fail", "info"]);
@@ -69,7 +74,7 @@ function parseEvent(text: string, line: number): Event {
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new HistoryError(line, "expected a JSON object");
   const o = raw as Record<string, unknown>;
-  const { process, type, f, key, value, time_ns: timeNs } = o;
+  const { process, type, f, key, value, time_ns: timeNs, stale } = o;
   if (typeof process !== "number" && typeof process !== "string") throw new HistoryError(line, "\"process\": expected a number or a string");
   if (typeof type !== "string" || !types.has(type)) throw new HistoryError(line, `"type": expected invoke, ok, fail or info, got ${JSON.stringify(type)}`);
   if (f !== "put" && f !== "get") throw new HistoryError(line, `"f": expected put or get, got ${JSON.stringify(f)}`);
@@ -78,7 +83,8 @@ function parseEvent(text: string, line: number): Event {
   if (typeof timeNs !== "number" || !Number.isFinite(timeNs) || timeNs < 0) throw new HistoryError(line, "\"time_ns\": expected a non-negative number");
   if (f === "put" && type === "invoke" && typeof value !== "string") throw new HistoryError(line, "a put's invoke needs a string \"value\"");
   if (f === "get" && type === "ok" && value === undefined) throw new HistoryError(line, "a get's ok needs \"value\" (the value read, or null)");
-  return { process: String(process), type: type as Event["type"], f, key, value: value ?? null, timeNs };
+  if (stale !== undefined && (typeof stale !== "boolean" || f !== "get")) throw new HistoryError(line, "\"stale\": expected true or false, on a get only");
+  return { process: String(process), type: type as Event["type"], f, key, value: value ?? null, timeNs, stale: stale === true };
 }
 
 interface Pending {
@@ -91,11 +97,12 @@ export function parseHistory(text: string): History {
   const ops: Op[] = [];
   const failed: Op[] = [];
   const pending = new Map<string, Pending>();
-  const counts = { invokes: 0, ok: 0, fail: 0, info: 0, unmatched: 0 };
+  const counts = { invokes: 0, ok: 0, fail: 0, info: 0, unmatched: 0, stale: 0 };
   let startNs = Infinity;
   const unknown = (p: Pending) => {
     counts.unmatched += 1;
     const e = p.event;
+    if (e.stale) return;
     ops.push({ process: e.process, f: e.f, key: e.key, value: e.f === "put" ? e.value : null, invokeNs: e.timeNs, returnNs: Infinity, outcome: "info", invokeLine: p.line, returnLine: null });
   };
   const lines = text.split("\n");
@@ -107,6 +114,7 @@ export function parseHistory(text: string): History {
     startNs = Math.min(startNs, e.timeNs);
     if (e.type === "invoke") {
       counts.invokes += 1;
+      if (e.stale) counts.stale += 1;
       const before = pending.get(e.process);
       if (before) unknown(before); // the process moved on without a completion: outcome unknown
       pending.set(e.process, { event: e, line });
@@ -114,7 +122,7 @@ export function parseHistory(text: string): History {
     }
     const inv = pending.get(e.process);
     if (!inv) throw new HistoryError(line, `${e.type} for process ${e.process}, which has no operation in progress`);
-    if (inv.event.f !== e.f || inv.event.key !== e.key) {
+    if (inv.event.f !== e.f || inv.event.key !== e.key || inv.event.stale !== e.stale) {
       throw new HistoryError(line, `${e.type} ${e.f} ${JSON.stringify(e.key)} does not match the invoke on line ${inv.line} (${inv.event.f} ${JSON.stringify(inv.event.key)})`);
     }
     if (e.f === "put" && e.value !== null && e.value !== inv.event.value) {
@@ -134,6 +142,7 @@ export function parseHistory(text: string): History {
       invokeLine: inv.line,
       returnLine: line,
     };
+    if (inv.event.stale) continue; // not linearizable: counted, not checked
     if (e.type === "fail") failed.push(op);
     else ops.push(op);
   }

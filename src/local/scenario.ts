@@ -28,6 +28,8 @@ export interface ScenarioOptions {
   /** The electrode command for replicas and clients (default: this executable). */
   readonly command?: readonly string[];
   readonly clients?: number;
+  /** More flags for the kv bench (its mix: --read-ratio 0.9, --reads log...). */
+  readonly benchArgs?: readonly string[];
   /** Seconds per bench segment (default: one segment for the whole run). */
   readonly segmentS?: number;
   readonly log?: (line: string) => void;
@@ -81,7 +83,7 @@ class Segments {
 
   start(): void {
     const file = join(this.opts.dir, `history-${++this.count}.jsonl`);
-    this.current = BenchRun.start(this.cluster, { historyFile: file, clients: this.opts.clients ?? 8 });
+    this.current = BenchRun.start(this.cluster, { historyFile: file, clients: this.opts.clients ?? 8, benchArgs: this.opts.benchArgs });
     this.startedAt = performance.now();
     this.log(`${this.nemesis.elapsed()} bench segment ${this.count} -> ${file}`);
   }

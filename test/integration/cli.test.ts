@@ -130,6 +130,15 @@ describe("electrode CLI errors", () => {
     expectOneLineError(await bench("--workload", "kv", "--keys", "0"), 2, /--keys: expected an integer/);
     expectOneLineError(await bench("--keys", "4"), 2, /--keys needs --workload kv/);
     expectOneLineError(await bench("--read-ratio", "0.9", "--workload", "null"), 2, /--read-ratio needs --workload kv/);
+    expectOneLineError(await bench("--workload", "kv", "--reads", "quorum"), 2, /--reads: expected index, log or stale, got 'quorum'/);
+    expectOneLineError(await bench("--reads", "log"), 2, /--reads needs --workload kv/);
+  });
+
+  test("get: --stale and --through-log exclude each other (exit 2); the help says what --stale gives up", async () => {
+    const file = configFile("ok7.yaml", loopback3);
+    expectOneLineError(await run(["client", "get", "k", "--stale", "--through-log", "--config", file]), 2, /--stale and --through-log exclude each other/);
+    const help = await run(["client", "get", "--help"]);
+    expect(help.stdout).toMatch(/--stale.*serializable, not linearizable/);
   });
 
   test("demo without root: exit 1", async () => {

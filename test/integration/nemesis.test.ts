@@ -4,7 +4,11 @@
 // src/local/schedule.ts. A kv bench runs throughout; afterwards every history (with the read-back
 // of its keys) must be linearizable, no replica may have crashed on its own, and the cluster must
 // serve again within 10 s of each heal. A failing run keeps its files (logs, histories) and says
-// where; ELECTRODE_NEMESIS_LOG=1 prints the log of every run.
+// where; ELECTRODE_NEMESIS_LOG=1 prints the log of every run. The bench's gets are served by the
+// leader's read index (no log write, src/core/read-index.ts); two more schedules run a read-heavy
+// mix (90% gets) with fast paths on and off, freezing the leader (SIGSTOP)
+// while clients read and thawing it after the others changed view, and cutting it off from the
+// other replicas while clients still reach it, among partitions and a kill.
 
 import { describe, expect, test } from "bun:test";
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -21,7 +25,9 @@ function steps(kinds: readonly (FaultKind | readonly FaultKind[])[]): Step[] {
   return kinds.map((k, i) => ({ faults: typeof k === "string" ? [k] : k, holdMs: 1500, gapMs: 300, dropPct: 10, dupPct: 15, pick: 1000 + i }));
 }
 
-const schedules: { name: string; replicas: number; opt: "all" | "none"; partition: PartitionMethod; steps: Step[] }[] = [
+const readHeavy = ["--read-ratio", "0.9", "--reads", "index"];
+
+const schedules: { name: string; replicas: number; opt: "all" | "none"; partition: PartitionMethod; steps: Step[]; benchArgs?: readonly string[] }[] = [
   {
     name: "3 replicas, fast paths on",
     replicas: 3,
@@ -50,6 +56,22 @@ const schedules: { name: string; replicas: number; opt: "all" | "none"; partitio
     partition: "iptables",
     steps: steps(["ring", "restart-follower-kill-leader", "split-leader-minority", "one-way-from-leader", "isolate-leader", "loss", "dup", "pause-leader"]),
   },
+  {
+    name: "3 replicas, fast paths on, 90% reads by read index",
+    replicas: 3,
+    opt: "all",
+    partition: "bridge",
+    steps: steps(["pause-leader", "isolate-leader", ["pause-leader", "isolate-leader"], "one-way-from-leader", ["loss-dup", "pause-leader"], "kill-leader", "dup"]),
+    benchArgs: readHeavy,
+  },
+  {
+    name: "3 replicas, fast paths off, 90% reads by read index",
+    replicas: 3,
+    opt: "none",
+    partition: "iptables",
+    steps: steps(["pause-leader", "isolate-leader", ["pause-leader", "split-leader-minority"], "one-way-to-leader", ["loss-dup", "pause-leader"], "kill-leader-twice", "loss"]),
+    benchArgs: readHeavy,
+  },
 ];
 
 describe("the CI schedules", () => {
@@ -73,6 +95,7 @@ describe.skipIf(!isRoot)("proven under faults", () => {
           opt: schedule.opt,
           partition: schedule.partition,
           steps: schedule.steps,
+          benchArgs: schedule.benchArgs,
           dir,
           command: [binary],
           log: (line) => lines.push(line),

@@ -15,5 +15,6 @@ for (let group = 0; group < 8; group++) {
     expect(total.replies).toBeGreaterThan(0);
     expect(total.crashes).toBeGreaterThan(0);
     expect(total.viewChanges).toBeGreaterThan(0);
+    expect(total.indexReads).toBeGreaterThan(0);
   }, 120_000);
 }
