@@ -39,6 +39,8 @@ enum electrode_msg_type {
 	ELECTRODE_MSG_GET_SNAPSHOT = 15,
 	ELECTRODE_MSG_SNAPSHOT_CHUNK = 16,
 	ELECTRODE_MSG_EVICTED = 17,
+	ELECTRODE_MSG_READ_INDEX = 18,
+	ELECTRODE_MSG_READ_INDEX_OK = 19,
 };
 
 enum electrode_broadcast_counter {
@@ -131,6 +133,13 @@ struct electrode_dvc_body {
 } __attribute__((packed));
 _Static_assert(sizeof(struct electrode_dvc_body) == 4, "electrode_dvc_body size");
 _Static_assert(__builtin_offsetof(struct electrode_dvc_body, last_normal_view) == 0, "electrode_dvc_body.last_normal_view");
+
+/* ReadIndex body. */
+struct electrode_read_index_body {
+	__u64 round; /* @0: the leader's read round, echoed in ReadIndexOk's header.op */
+} __attribute__((packed));
+_Static_assert(sizeof(struct electrode_read_index_body) == 8, "electrode_read_index_body size");
+_Static_assert(__builtin_offsetof(struct electrode_read_index_body, round) == 0, "electrode_read_index_body.round");
 
 /* GetState body. */
 struct electrode_get_state_body {

@@ -14,6 +14,7 @@
 import { encodeCas, encodeDelete, encodeGet, encodePut, kvResultBytes, kvResultStatus, KvStatus, type Bytes } from "./app/kv.ts";
 import { configFromValue, loadConfig, type Config } from "./config/config.ts";
 import { ClusterClient, type Completion, type Session } from "./node/client.ts";
+import { ReadMode } from "./wire/layout.ts";
 
 export { ConfigError } from "./config/config.ts";
 export { KvSizeError, kvKeyBytesMax, type Bytes } from "./app/kv.ts";
@@ -65,6 +66,8 @@ interface Pending {
   readonly op: Uint8Array;
   readonly kind: UnknownOutcomeError["op"];
   readonly key: Bytes;
+  /** Gets: by the leader's read index (no log write); every other op through the log. */
+  readonly read: ReadMode;
   readonly resolve: (result: Uint8Array) => void;
   readonly reject: (e: Error) => void;
 }
@@ -140,7 +143,7 @@ export class KvClient {
   private run(kind: Pending["kind"], key: Bytes, op: Uint8Array): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(new Error("client closed"));
     return new Promise((resolve, reject) => {
-      this.waiting.push({ op, kind, key, resolve, reject });
+      this.waiting.push({ op, kind, key, read: kind === "get" ? ReadMode.Index : ReadMode.Log, resolve, reject });
       this.startWaiting();
       if (!this.pumping) void this.pump();
     });
@@ -153,7 +156,7 @@ export class KvClient {
       if (session.busy) continue;
       const p = this.waiting.shift()!;
       this.inFlight.set(session, p);
-      this.client.submit(session, p.op);
+      this.client.submit(session, p.op, undefined, p.read);
     }
   }
 

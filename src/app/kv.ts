@@ -196,6 +196,15 @@ export class KvMachine implements StateMachine {
     return current === undefined ? result(KvStatus.NotFound) : result(KvStatus.Mismatch, current);
   }
 
+  /** Gets only read: they can be answered without a log write. */
+  readOnly(op: Uint8Array): boolean {
+    return op[0] === opGet;
+  }
+
+  query(op: Uint8Array): Uint8Array {
+    return this.execute(op);
+  }
+
   get size(): number {
     return this.data.size;
   }

@@ -9,10 +9,14 @@
 // reads (gets) and writes (puts, deletes and cas ops) are measured apart as well as together, and
 // deletes and cas ops also on their own when the mix has them. A cas expects the value its
 // client last saw for the key (from its own replies: what it read, wrote, or a failed cas found).
+// Gets are served as `readMode` says: by the leader's read index (default: linearizable, no log
+// write), through the log like a write, or stale at any replica (recorded with "stale": true: the
+// checker does not hold them to linearizability); deletes and cas ops always go through the log.
 
 import type { Config } from "../config/config.ts";
 import { decodeKvResult, encodeCas, encodeDelete, encodeGet, encodePut, KvStatus } from "../app/kv.ts";
 import { ClusterClient, type Completion, type Session } from "../node/client.ts";
+import { ReadMode } from "../wire/layout.ts";
 import { Histogram } from "./histogram.ts";
 import { keyPicker, kvWorkloadDefaults, opKindOf, putValue, sessionRandom, type KvOpKind, type KvWorkload } from "./kv-workload.ts";
 
@@ -26,6 +30,8 @@ export interface BenchOptions {
   /** The kv workload's mix, keys and values (default: kvWorkloadDefaults, seeded by the clock). */
   readonly kv?: KvWorkload;
   readonly historyFile?: string;
+  /** How the kv workload's gets are served (default ReadMode.Index). */
+  readonly readMode?: ReadMode;
   /** Prefix of the kv workload's keys and values (default: random per run). */
   readonly runId?: string;
   readonly bindHost?: string;
@@ -59,6 +65,8 @@ export interface BenchResult extends OpStats {
   readonly cas?: CasStats;
   /** kv workload: what ran (seed included, so a run can be repeated). */
   readonly kv?: KvWorkload;
+  /** kv workload: how its gets were served. */
+  readonly readsVia?: ReadsVia;
 }
 
 export interface CasStats extends OpStats {
@@ -66,6 +74,9 @@ export interface CasStats extends OpStats {
   readonly swapped: number;
   readonly notSwapped: number;
 }
+
+export type ReadsVia = "index" | "log" | "stale";
+export const readsVia: Record<ReadMode, ReadsVia> = { [ReadMode.Index]: "index", [ReadMode.Log]: "log", [ReadMode.Stale]: "stale" };
 
 /** Ops, errors and latency of one kind of operation, counted while measuring. */
 export class OpCounter {
@@ -129,10 +140,14 @@ class KvCounters {
   }
 }
 
-/** The history line of an event of `p` (the contract's fields; a cas's expected value too). */
-function historyLine(process: number, type: string, p: Pending, value: string | null, nowNs: number): string {
+/**
+ * The history line of an event of `p` (the contract's fields; a cas's expected value too, and
+ * "stale": true on a get when gets are served stale).
+ */
+function historyLine(process: number, type: string, p: Pending, value: string | null, nowNs: number, staleGets: boolean): string {
   const expected = p.f === "cas" ? { expected: p.expected } : {};
-  return JSON.stringify({ process, type, f: p.f, key: p.key, value, ...expected, time_ns: nowNs }) + "\n";
+  const stale = staleGets && p.f === "get" ? { stale: true } : {};
+  return JSON.stringify({ process, type, f: p.f, key: p.key, value, ...expected, time_ns: nowNs, ...stale }) + "\n";
 }
 
 /** What the key holds after `p` answered `status` (with `value`), as far as its reply says. */
@@ -182,6 +197,9 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
   const counters = new KvCounters();
   /** Per session, per key: the value it last saw (null: absent), for its cas ops to expect. */
   const seen = client.sessions.map(() => new Map<string, string | null>());
+  const readMode = opts.readMode ?? ReadMode.Index;
+  // Stale gets are marked in the history: the checker leaves them out of the linearizable ones.
+  const staleGets = readMode === ReadMode.Stale;
 
   const start = (session: Session, nowNs: number) => {
     if (opts.workload === "null") {
@@ -195,8 +213,8 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
     const value = f === "put" || f === "cas" ? putValue(runId, session.index, session.requestNum + 1, kv.valueBytes) : null;
     const p: Pending = { f, key, value, expected: f === "cas" ? (seen[session.index]!.get(key) ?? null) : null };
     pending[session.index] = p;
-    history?.write(historyLine(session.index, "invoke", p, value, nowNs));
-    client.submit(session, encodeKvOp(p), nowNs);
+    history?.write(historyLine(session.index, "invoke", p, value, nowNs, staleGets));
+    client.submit(session, encodeKvOp(p), nowNs, f === "get" ? readMode : ReadMode.Log);
   };
 
   const learn = (index: number, p: Pending, status: KvStatus, value: string) => seen[index]!.set(p.key, heldAfter(p, status, value));
@@ -216,7 +234,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
       const notSwapped = p.f === "cas" && result.status !== KvStatus.Ok;
       if (measuring && p.f === "cas" && !notSwapped) counters.swapped += 1;
       const value = p.f === "get" ? (result.status === KvStatus.Ok ? result.value : null) : p.value;
-      history?.write(historyLine(done.session.index, notSwapped ? "fail" : "ok", p, value, nowNs));
+      history?.write(historyLine(done.session.index, notSwapped ? "fail" : "ok", p, value, nowNs, staleGets));
     } else {
       if (measuring) {
         all.errors += 1;
@@ -224,7 +242,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
       }
       // The key may hold anything now: the session's next cas on it expects absence until it learns.
       if (p) seen[done.session.index]!.delete(p.key);
-      if (p && history) history.write(historyLine(done.session.index, "info", p, p.value, nowNs));
+      if (p && history) history.write(historyLine(done.session.index, "info", p, p.value, nowNs, staleGets));
     }
   };
 
@@ -257,6 +275,6 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
   }
   const leaderIndex = client.leaderIndex;
   const measuredS = Math.round((endAt - measureFrom) / 1e6) / 1e3; // less than asked when stopped early
-  const split = opts.workload === "kv" ? counters.stats(kv, measuredS) : {};
+  const split = opts.workload === "kv" ? { ...counters.stats(kv, measuredS), readsVia: readsVia[readMode] } : {};
   return { ...all.stats(measuredS), durationS: measuredS, leaderIndex, ...split };
 }

@@ -58,6 +58,8 @@ export interface BenchJson {
   deletes?: OpStatsJson;
   cas?: CasStatsJson;
   kv?: KvWorkloadJson;
+  /** kv workload: how gets were served: index (the leader's read index), log, or stale. */
+  reads_via?: string;
   fast_path_counters: Record<string, number>;
   /** Id of the replica that led when the run ended. */
   leader_id?: number;
@@ -120,6 +122,7 @@ export async function benchJson(
     ...(run.result.deletes && { deletes: opStatsJson(run.result.deletes) }),
     ...(run.result.cas && { cas: { ...opStatsJson(run.result.cas), swapped: run.result.cas.swapped, not_swapped: run.result.cas.notSwapped } }),
     ...(run.result.kv && { kv: kvWorkloadJson(run.result.kv) }),
+    ...(run.result.readsVia && { reads_via: run.result.readsVia }),
     fast_path_counters: run.counters ?? {},
     leader_id: config.replicas[run.result.leaderIndex]?.id,
     kernel: info.kernel,

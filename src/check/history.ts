@@ -6,6 +6,8 @@
 // unknown outcome: its return time is +Infinity (it may take effect at any time after its invoke,
 // or never). A `fail` completion certainly did not take effect: a failed put or delete is dropped;
 // a failed cas is kept, since "not swapped" says the key held something other than `expected`.
+// A get marked "stale": true (electrode client get --stale, --reads stale) was served by any
+// replica from what it had executed, serializable only: it is counted, not checked.
 
 /** A line that is not a well-formed history event: exit code 2, naming the line. */
 export class HistoryError extends Error {
@@ -53,6 +55,8 @@ export interface History {
     readonly info: number;
     /** Invokes with no completion (end of file, or the process invoked again): unknown outcome. */
     readonly unmatched: number;
+    /** Stale gets (invokes), left out of `ops`. */
+    readonly stale: number;
   };
   /** The earliest time in the file, to print times relative to it. */
   readonly startNs: number;
@@ -67,6 +71,7 @@ interface Event {
   /** cas: the expected value (null: absent); undefined when the line does not say. */
   readonly expected: string | null | undefined;
   readonly timeNs: number;
+  readonly stale: boolean;
 }
 
 const types = new Set(["invoke", "ok", "fail", "info"]);
@@ -81,7 +86,7 @@ function parseEvent(text: string, line: number): Event {
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new HistoryError(line, "expected a JSON object");
   const o = raw as Record<string, unknown>;
-  const { process, type, f, key, value, expected, time_ns: timeNs } = o;
+  const { process, type, f, key, value, expected, time_ns: timeNs, stale } = o;
   if (typeof process !== "number" && typeof process !== "string") throw new HistoryError(line, "\"process\": expected a number or a string");
   if (typeof type !== "string" || !types.has(type)) throw new HistoryError(line, `"type": expected invoke, ok, fail or info, got ${JSON.stringify(type)}`);
   if (typeof f !== "string" || !kinds.has(f)) throw new HistoryError(line, `"f": expected put, get, delete or cas, got ${JSON.stringify(f)}`);
@@ -92,7 +97,8 @@ function parseEvent(text: string, line: number): Event {
   if ((f === "put" || f === "cas") && type === "invoke" && typeof value !== "string") throw new HistoryError(line, `a ${f}'s invoke needs a string "value"`);
   if (f === "cas" && type === "invoke" && expected === undefined) throw new HistoryError(line, "a cas's invoke needs \"expected\" (a string, or null: the key absent)");
   if (f === "get" && type === "ok" && value === undefined) throw new HistoryError(line, "a get's ok needs \"value\" (the value read, or null)");
-  return { process: String(process), type: type as Event["type"], f: f as OpKind, key, value: value ?? null, expected: expected as string | null | undefined, timeNs };
+  if (stale !== undefined && (typeof stale !== "boolean" || f !== "get")) throw new HistoryError(line, "\"stale\": expected true or false, on a get only");
+  return { process: String(process), type: type as Event["type"], f: f as OpKind, key, value: value ?? null, expected: expected as string | null | undefined, timeNs, stale: stale === true };
 }
 
 /** Whether ops of this kind carry the value they write. */
@@ -110,11 +116,12 @@ export function parseHistory(text: string): History {
   const ops: Op[] = [];
   const failed: Op[] = [];
   const pending = new Map<string, Pending>();
-  const counts = { invokes: 0, ok: 0, fail: 0, casNotSwapped: 0, info: 0, unmatched: 0 };
+  const counts = { invokes: 0, ok: 0, fail: 0, casNotSwapped: 0, info: 0, unmatched: 0, stale: 0 };
   let startNs = Infinity;
   const unknown = (p: Pending) => {
     counts.unmatched += 1;
     const e = p.event;
+    if (e.stale) return;
     ops.push({ process: e.process, f: e.f, key: e.key, value: writes(e.f) ? e.value : null, expected: e.expected ?? null, invokeNs: e.timeNs, returnNs: Infinity, outcome: "info", invokeLine: p.line, returnLine: null });
   };
   const lines = text.split("\n");
@@ -126,6 +133,7 @@ export function parseHistory(text: string): History {
     startNs = Math.min(startNs, e.timeNs);
     if (e.type === "invoke") {
       counts.invokes += 1;
+      if (e.stale) counts.stale += 1;
       const before = pending.get(e.process);
       if (before) unknown(before); // the process moved on without a completion: outcome unknown
       pending.set(e.process, { event: e, line });
@@ -133,7 +141,7 @@ export function parseHistory(text: string): History {
     }
     const inv = pending.get(e.process);
     if (!inv) throw new HistoryError(line, `${e.type} for process ${e.process}, which has no operation in progress`);
-    if (inv.event.f !== e.f || inv.event.key !== e.key) {
+    if (inv.event.f !== e.f || inv.event.key !== e.key || inv.event.stale !== e.stale) {
       throw new HistoryError(line, `${e.type} ${e.f} ${JSON.stringify(e.key)} does not match the invoke on line ${inv.line} (${inv.event.f} ${JSON.stringify(inv.event.key)})`);
     }
     if (writes(e.f) && e.value !== null && e.value !== inv.event.value) {
@@ -159,6 +167,7 @@ export function parseHistory(text: string): History {
       invokeLine: inv.line,
       returnLine: line,
     };
+    if (inv.event.stale) continue; // not linearizable: counted, not checked
     if (casFailed) counts.casNotSwapped += 1;
     if (e.type === "fail" && !casFailed) failed.push(op);
     else ops.push(op);

@@ -1,13 +1,14 @@
 import { defineCommand } from "citty";
 import { writeFileSync } from "node:fs";
 import { decodeKvResult, encodeCas, encodeDelete, encodeGet, encodePut, KvSizeError, KvStatus } from "../app/kv.ts";
-import { runBench, type Workload } from "../bench/bench.ts";
+import { readsVia, runBench, type Workload } from "../bench/bench.ts";
 import { benchJson, formatBenchTable, formatOpSplit } from "../bench/report.ts";
 import type { Config } from "../config/config.ts";
 import { benchOpt, benchStorage } from "../bench/bench-opt.ts";
 import { ClusterClient } from "../node/client.ts";
 import { askInfo, infoTimeoutMsDefault, parseFastPaths, type ReplicaInfo } from "../node/info.ts";
 import { givenKvFlags, kvMixArgs, kvWorkloadArgs, parseKvWorkload } from "./kv-args.ts";
+import { ReadMode } from "../wire/layout.ts";
 import { commonArgs, configFrom, createLogger, intArg, numberArg, rejectUnknownFlags, RuntimeError, UsageError } from "./common.ts";
 
 const opArgs = {
@@ -26,11 +27,11 @@ function opOf(encode: () => Uint8Array): Uint8Array {
   }
 }
 
-function callOnce(config: Config, timeoutArg: unknown, op: Uint8Array) {
+function callOnce(config: Config, timeoutArg: unknown, op: Uint8Array, read = ReadMode.Log) {
   const timeoutMs = timeoutArg === undefined ? undefined : intArg(timeoutArg, "timeout", 1, 3_600_000);
   const client = new ClusterClient(config, 1, { timeoutMs });
   try {
-    const done = client.call(op);
+    const done = client.call(op, read);
     if (done.outcome.kind === "unknown") {
       const s = (timeoutMs ?? config.clientTimeoutMs) / 1000;
       throw new RuntimeError(`no reply within ${s}s: outcome unknown (is a majority of replicas running?)`);
@@ -61,17 +62,25 @@ const put = defineCommand({
   },
 });
 
-const getArgs = { ...opArgs, key: { type: "positional", description: "Key", required: true } } as const;
+const getArgs = {
+  ...opArgs,
+  key: { type: "positional", description: "Key", required: true },
+  stale: { type: "boolean", description: "Read at any replica, from what it has executed: serializable, not linearizable (may miss recent puts)" },
+  "through-log": { type: "boolean", description: "Read through the log like a put (default: the leader's read index, linearizable without a log write)" },
+} as const;
 
 const get = defineCommand({
-  meta: { name: "get", description: "Print the value of KEY: electrode client get color" },
+  meta: { name: "get", description: "Print the value of KEY: electrode client get color (linearizable; --stale: any replica, may be stale)" },
   args: getArgs,
   run({ args: a }) {
     rejectUnknownFlags(a, getArgs);
-    const out = callOnce(configFrom(a), a.timeout, opOf(() => encodeGet(String(a.key))));
+    if (a.stale && a["through-log"]) throw new UsageError("--stale and --through-log exclude each other");
+    const read = a.stale ? ReadMode.Stale : a["through-log"] ? ReadMode.Log : ReadMode.Index;
+    const out = callOnce(configFrom(a), a.timeout, opOf(() => encodeGet(String(a.key))), read);
     const found = out.result.status === KvStatus.Ok;
     if (a.json) {
-      console.log(JSON.stringify({ ok: found, key: a.key, value: found ? out.result.value : null, op: out.opNum }));
+      const stale = a.stale ? { stale: true } : {};
+      console.log(JSON.stringify({ ok: found, key: a.key, value: found ? out.result.value : null, op: out.opNum, ...stale }));
     } else if (found) {
       console.log(out.result.value);
     }
@@ -155,6 +164,13 @@ const info = defineCommand({
   },
 });
 
+function parseReads(value: unknown): ReadMode {
+  if (value === undefined) return ReadMode.Index;
+  const mode = [ReadMode.Index, ReadMode.Log, ReadMode.Stale].find((m) => readsVia[m] === String(value));
+  if (mode === undefined) throw new UsageError(`--reads: expected index, log or stale, got '${String(value)}'`);
+  return mode;
+}
+
 const benchArgs = {
   ...commonArgs,
   bench: { type: "boolean", description: "Run the closed-loop benchmark" },
@@ -166,6 +182,11 @@ const benchArgs = {
   history: { type: "string", description: "Write the operation history (kv workload) to FILE", valueHint: "FILE" },
   ...kvWorkloadArgs,
   ...kvMixArgs,
+  reads: {
+    type: "string",
+    description: "kv: how gets are served: index (the leader's read index: linearizable, no log write; default), log (through the log like puts), stale (any replica: serializable, marked \"stale\" in the history)",
+    valueHint: "index|log|stale",
+  },
   opt: {
     type: "string",
     description: "Fast paths you expect the replicas to run (none, all, or a list): checked against what they report; the result uses this only when no replica answers",
@@ -194,6 +215,8 @@ export default defineCommand({
     const kvFlags = givenKvFlags(a);
     if (kvFlags.length > 0 && workload !== "kv") throw new UsageError(`--${kvFlags[0]} needs --workload kv`);
     const kv = workload === "kv" ? parseKvWorkload(a) : undefined;
+    if (a.reads !== undefined && workload !== "kv") throw new UsageError("--reads needs --workload kv");
+    const readMode = parseReads(a.reads);
     const config = configFrom(a);
     const log = createLogger(a, "bench");
     const clients = intArg(a.clients, "clients", 1, 4096);
@@ -206,7 +229,7 @@ export default defineCommand({
     if (mode.warn) log.warn(mode.message);
     else log.info(mode.message);
     const writeMix = kv?.deleteRatio || kv?.casRatio ? `, ${kv.deleteRatio ?? 0} deletes, ${kv.casRatio ?? 0} cas` : "";
-    const mix = kv ? ` (${kv.readRatio} reads${writeMix}, ${kv.keys} keys ${kv.keyDist}, values ${kv.valueBytes ?? "unsized"}, seed ${kv.seed})` : "";
+    const mix = kv ? ` (${kv.readRatio} reads by ${readsVia[readMode]}${writeMix}, ${kv.keys} keys ${kv.keyDist}, values ${kv.valueBytes ?? "unsized"}, seed ${kv.seed})` : "";
     log.info(`${clients} clients, ${warmupS}s warm-up, ${durationS}s measured, workload ${workload}${mix}`);
     // SIGINT/SIGTERM end the run early but cleanly: in-flight requests finish, the history and the
     // result are written (a soak or a test stops a long run when its fault schedule is done).
@@ -222,6 +245,7 @@ export default defineCommand({
       workload,
       kv,
       historyFile: a.history,
+      readMode,
       onProgress: (t, ops) => log.debug(`${t.toFixed(0)}s: ${ops} ops`),
     });
     const json = await benchJson(config, { opt: mode.opt, optByReplica: mode.byReplica, storage, clients, result });

@@ -94,6 +94,8 @@ export default defineCommand({
         running = undefined; // stopped; setup's attachments and counters stay
       }
       console.log(formatBenchTable(rows));
+      const storage = [...new Set(rows.map((r) => r.storage))].join(", ");
+      console.log(`storage: ${storage === "memory" ? "memory only, as in the paper (a data directory per replica survives a whole-cluster crash: docs/storage.md)" : storage}`);
       const optWidth = Math.max(...rows.map((r) => r.opt.length)) + 1;
       if (floor) {
         console.log(`\nfloor (bare UDP ping-pong between two namespaces): p50 ${floor.latency_us.p50} us, p99 ${floor.latency_us.p99} us`);

@@ -23,9 +23,9 @@
 // - Kernel state: a status or view change is announced (kernelState effect) right when it
 //   happens, before any send in the new state; op and commit changes once at the end of a step.
 
-import { entryHead, MessageType, replicasMax } from "../wire/layout.ts";
+import { entryHead, MessageType, ReadMode, replicasMax } from "../wire/layout.ts";
 import { newStateEntriesBytesMax, prepareEntriesBytesMax, snapshotChunkBytesMax } from "../wire/codec.ts";
-import type { DoViewChange, Entries, Entry, GetSnapshot, Message, NewState, Prepare, PrepareOk, RecoveryResponse, ReplicaMessage, Reply, Request, SnapshotChunk } from "../wire/messages.ts";
+import type { DoViewChange, Entries, Entry, GetSnapshot, Message, NewState, Prepare, PrepareOk, ReadIndex as ReadIndexMsg, RecoveryResponse, ReplicaMessage, Reply, Request, SnapshotChunk } from "../wire/messages.ts";
 import { assert } from "./assert.ts";
 import { checkpointBytesMax, CheckpointError, parseCheckpoint, takeCheckpoint, type Checkpoint, type ParsedCheckpoint } from "./checkpoint.ts";
 import { ClientTable, registerRequestNum } from "./client-table.ts";
@@ -33,6 +33,7 @@ import { Digest } from "./digest.ts";
 import { heldUpTo, isStaged, newFetch, newStatesPerRequestMax, snapshotChunksPerRequest, stageCheckpoint, takeEntries, type Fetch, type FetchPurpose } from "./fetch.ts";
 import { Log, requestOpBytesMax } from "./log.ts";
 import { chooseLog, faultsTolerated, leaderOf, quorumOp, type LogClaim } from "./quorum.ts";
+import { ReadIndex, type PendingRead } from "./read-index.ts";
 import { noClaim, RecoveryRounds, type DiskClaim } from "./recovery.ts";
 import { Status, type DurableState, type Effect, type Event, type FastPathVia, type KernelState, type ReplicaOptions, type StateMachine } from "./types.ts";
 
@@ -63,6 +64,12 @@ export class Replica {
   private preparedUpTo = 0;
   private unpreparedBytes = 0;
   private ticksSinceSend = 0;
+  /** Linearizable reads waiting for their confirmation (read-index.ts). */
+  private readonly reads: ReadIndex;
+  private readonly readsReady: PendingRead[] = [];
+  /** The log end when this replica last started leading a view: every op an earlier view may
+   * have committed lies within it, so no read index is below it. */
+  private viewStartOp = 0;
 
   // Follower (and a replica joining a view): ticks since the view's leader was last heard.
   private ticksSinceLeader = 0;
@@ -98,6 +105,7 @@ export class Replica {
     this.replicaCount = n;
     this.f = faultsTolerated(n);
     this.acked = new Array<number>(n).fill(0);
+    this.reads = new ReadIndex(opts.index, n, this.f);
     this.recovery = new RecoveryRounds(opts.nonce);
     this.statusValue = opts.recovering ? Status.Recovering : Status.Normal;
   }
@@ -214,7 +222,10 @@ export class Replica {
         this.onTick();
         break;
       case "flush":
-        if (this.isLeader) this.sendPrepares();
+        if (this.isLeader) {
+          this.sendPrepares();
+          this.sendReadRound(this.reads.roundToSend());
+        }
         break;
       case "request":
         this.onRequest(event.msg);
@@ -223,6 +234,7 @@ export class Replica {
         this.onMessage(event.msg, event.via);
         break;
     }
+    if (this.isLeader && this.reads.pending > 0) this.answerReads();
     this.announceIfChanged();
     this.checkInvariants();
     return this.effects;
@@ -291,6 +303,7 @@ export class Replica {
   }
 
   private leaderTick(): void {
+    this.sendReadRound(this.reads.roundToResend(this.opts.resendTicks));
     this.ticksSinceSend += 1;
     if (this.ticksSinceSend < this.opts.heartbeatTicks) return;
     this.ticksSinceSend = 0;
@@ -347,6 +360,10 @@ export class Replica {
   // ---- Normal case: leader. ----
 
   private onRequest(msg: Request): void {
+    if (msg.read !== undefined && msg.read !== ReadMode.Log && this.app.readOnly?.(msg.op) === true) {
+      this.onRead(msg);
+      return;
+    }
     if (!this.isLeader) return;
     if (msg.op.length > requestOpBytesMax) return; // could not be moved by state transfer
     if (msg.requestNum === registerRequestNum && msg.op.length !== 0) return; // a registration carries no op
@@ -373,6 +390,49 @@ export class Replica {
     this.clients.markInFlight(msg.clientId, msg.requestNum);
     if (this.f === 0) this.sendPrepares(); // alone: committed as soon as logged
     else if (this.log.length - this.preparedUpTo >= this.opts.batchMax) this.sendPrepares();
+  }
+
+  // ---- Reads without a log write (read-index.ts). ----
+
+  /** A read-only op. A stale read is answered by any normal replica from what it executed; a
+   * linearizable one only by the leader, once confirmed. Anything else is dropped, as a write
+   * reaching a follower is: the client retries at every replica. */
+  private onRead(msg: Request): void {
+    if (this.statusValue !== Status.Normal) return;
+    if (msg.read === ReadMode.Stale) {
+      this.replyRead(msg.clientId, msg.requestNum, msg.session, msg.op);
+      return;
+    }
+    if (!this.isLeader) return;
+    const readIndex = Math.max(this.commitValue, this.viewStartOp);
+    this.reads.add({ clientId: msg.clientId, requestNum: msg.requestNum, session: msg.session, op: msg.op, readIndex, confirmOp: this.log.length + 1 });
+  }
+
+  private sendReadRound(round: number): void {
+    if (round === 0 || this.f === 0) return;
+    this.broadcast({ type: MessageType.ReadIndex, view: this.viewValue, sender: this.index, opNum: this.log.length, commit: this.commitValue, round });
+  }
+
+  /** Answers the reads that are confirmed and whose index the commit reached; if more wait, the
+   * next round goes out now rather than at the next flush. */
+  private answerReads(): void {
+    const ready = this.readsReady;
+    this.reads.takeReady(this.commitValue, ready);
+    for (const read of ready) this.replyRead(read.clientId, read.requestNum, read.session, read.op);
+    ready.length = 0;
+    this.sendReadRound(this.reads.roundToSend());
+  }
+
+  private replyRead(clientId: number, requestNum: number, session: number, op: Uint8Array): void {
+    const result = this.app.query!(op);
+    this.effects.push({ kind: "reply", msg: { type: MessageType.Reply, view: this.viewValue, sender: this.index, opNum: this.commitValue, clientId, requestNum, session, result } });
+  }
+
+  /** Follower: a read round is also a heartbeat (a Commit); answered as a normal follower only. */
+  private onReadIndex(msg: ReadIndexMsg): void {
+    this.onCommit(msg.view, msg.sender, msg.opNum, msg.commit);
+    if (this.statusValue !== Status.Normal || this.viewValue !== msg.view || this.isLeader) return;
+    this.send(this.leaderIndex, { type: MessageType.ReadIndexOk, view: this.viewValue, sender: this.index, round: msg.round });
   }
 
   /** Sends Prepares for everything appended since the last send, each fitting one datagram. */
@@ -536,6 +596,11 @@ export class Replica {
         return via === "quorum" ? this.onQuorumAck(msg) : this.onPrepareOk(msg);
       case MessageType.Commit:
         return this.onCommit(msg.view, msg.sender, msg.opNum, msg.commit);
+      case MessageType.ReadIndex:
+        return this.onReadIndex(msg);
+      case MessageType.ReadIndexOk:
+        if (this.isLeader && msg.view === this.viewValue) this.reads.onAck(msg.sender, msg.round);
+        return;
       case MessageType.StartViewChange:
         return this.onStartViewChange(msg.view, msg.sender);
       case MessageType.DoViewChange:
@@ -595,6 +660,7 @@ export class Replica {
     this.ticksSinceLeader = 0;
     this.fetch = undefined;
     this.clients.clearInFlight();
+    this.reads.reset();
     this.announce();
     if (!vote) return;
     this.broadcast({ type: MessageType.StartViewChange, view, sender: this.index });
@@ -686,6 +752,8 @@ export class Replica {
     this.preparedUpTo = this.log.length;
     this.unpreparedBytes = 0;
     this.ticksSinceSend = 0;
+    this.viewStartOp = this.log.length;
+    this.reads.reset();
     this.announce();
     // Every committed op is in the chosen log (any f+1 DoViewChanges include a replica of each
     // commit quorum), so the highest commit among them lies within it.
@@ -950,6 +1018,7 @@ export class Replica {
         if (!this.fetch && this.recovery.record(msg)) this.tryRecover();
         return;
       case MessageType.PrepareOk:
+      case MessageType.ReadIndexOk:
       case MessageType.GetState:
       case MessageType.GetSnapshot:
         return;

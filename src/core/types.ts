@@ -20,6 +20,12 @@ export interface StateMachine {
   /** Replaces the whole state with one snapshot() produced (a replica installing a checkpoint it
    * received). Throws on bytes it cannot read; the replica then drops that checkpoint. */
   restore(snapshot: Uint8Array): void;
+  /** Optional, for reads without a log write (src/core/read-index.ts): whether `op` only reads,
+   * so that query(op) gives what execute(op) would and changes nothing. A machine without it
+   * runs every op through the log. */
+  readOnly?(op: Uint8Array): boolean;
+  /** The result of a read-only op against the current state; called only when readOnly(op). */
+  query?(op: Uint8Array): Uint8Array;
 }
 
 export enum Status {

@@ -9,7 +9,7 @@
 // namespace (`bun run src/local/fuzz.ts send JOB`), which prints how many of each case it sent.
 
 import { Codec } from "../wire/codec.ts";
-import { datagramBytesMax, Flag, header, InfoApp, MessageType, messageTypeCount, senderClient } from "../wire/layout.ts";
+import { datagramBytesMax, Flag, header, InfoApp, MessageType, messageTypeCount, ReadMode, senderClient } from "../wire/layout.ts";
 import { entriesOf } from "../wire/entries.ts";
 import type { Entries, Message } from "../wire/messages.ts";
 import type { RunningCluster } from "./processes.ts";
@@ -40,6 +40,8 @@ const replicaTypes = [
   MessageType.Prepare,
   MessageType.PrepareOk,
   MessageType.Commit,
+  MessageType.ReadIndex,
+  MessageType.ReadIndexOk,
   MessageType.StartViewChange,
   MessageType.DoViewChange,
   MessageType.StartView,
@@ -99,6 +101,10 @@ function replicaMessage(ctx: FuzzContext, sender: number, view: number, op: numb
     case MessageType.Commit:
     case MessageType.StartView:
       return { type, view, sender, opNum: op, commit };
+    case MessageType.ReadIndex:
+      return { type, view, sender, opNum: op, commit, round: number(r) };
+    case MessageType.ReadIndexOk:
+      return { type, view, sender, round: number(r) };
     case MessageType.StartViewChange:
       return { type, view, sender };
     case MessageType.DoViewChange:
@@ -130,7 +136,8 @@ function encode(codec: Codec, msg: Message, flags = 0): Uint8Array {
 
 function request(ctx: FuzzContext): Message {
   const r = ctx.random;
-  return { type: MessageType.Request, view: number(r), clientId: number(r), requestNum: number(r), session: number(r), op: bytes(r, int(r, 64)) };
+  const read = int(r, 3) as ReadMode; // reads without a log write too (a get of the kv app)
+  return { type: MessageType.Request, view: number(r), clientId: number(r), requestNum: number(r), session: number(r), op: bytes(r, int(r, 64)), ...(read !== ReadMode.Log && { read }) };
 }
 
 /** An Info (which any address may send), or an InfoReply sent to a replica (which it drops). */

@@ -28,13 +28,12 @@ export class BenchRun {
     readonly historyFile: string,
   ) {}
 
-  /** `benchArgs`: more bench flags (the kv mix, e.g. --cas-ratio 0.4). */
+  /** `benchArgs`: more bench flags (the kv mix, e.g. --read-ratio 0.9 --reads index, --cas-ratio 0.4). */
   static start(cluster: RunningCluster, opts: { historyFile: string; clients?: number; maxS?: number; clientIndex?: number; benchArgs?: readonly string[] }): BenchRun {
     const local = cluster.local;
     const ns = local.clients[opts.clientIndex ?? 0]!.ns;
     const args = ["client", "--bench", "--workload", "kv", "--json", "-", "--quiet", "--warmup", "0"];
-    args.push("--clients", String(opts.clients ?? 8), "--duration", String(opts.maxS ?? 3600), "--history", opts.historyFile, "--config", cluster.configPath);
-    args.push(...(opts.benchArgs ?? []));
+    args.push("--clients", String(opts.clients ?? 8), "--duration", String(opts.maxS ?? 3600), "--history", opts.historyFile, "--config", cluster.configPath, ...(opts.benchArgs ?? []));
     const proc = Bun.spawn(local.nsExec(ns, [...cluster.command, ...args]), { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
     const output = Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     return new BenchRun(proc, output, opts.historyFile);

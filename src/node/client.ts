@@ -7,11 +7,13 @@
 // Evicted, its request ends "evicted" (outcome unknown: an earlier try may have executed) and the
 // session starts afresh under a new client id. A request first goes to the replica believed to
 // lead (learned from the view in replies); after `retryMs` without a reply it goes to every
-// replica; after `timeoutMs` its outcome is reported as unknown.
+// replica; after `timeoutMs` its outcome is reported as unknown. A read-only op may ask to be
+// served without a log write (ReadMode.Index: by the leader, linearizable; ReadMode.Stale: by
+// any replica, first one chosen round-robin, serializable: it may miss recent writes).
 
 import type { Config } from "../config/config.ts";
 import { Codec } from "../wire/codec.ts";
-import { datagramBytesMax, MessageType } from "../wire/layout.ts";
+import { datagramBytesMax, MessageType, ReadMode } from "../wire/layout.ts";
 import type { Request } from "../wire/messages.ts";
 import { registerRequestNum } from "../core/client-table.ts";
 import { parseAddr, UdpSocket, type Addr } from "../net/udp.ts";
@@ -39,6 +41,8 @@ export class Session {
   /** The session number the registration's reply gave (its op-number); every request names it. */
   session = 0;
   op: Uint8Array | undefined;
+  /** How the current request is served (ReadMode.Log for writes). */
+  read: ReadMode = ReadMode.Log;
   firstSentNs = 0;
   lastSentNs = 0;
   sentToAll = false;
@@ -96,11 +100,13 @@ export class ClusterClient {
     return this.view % this.replicas.length;
   }
 
-  /** Starts `op` on an idle session. */
-  submit(session: Session, op: Uint8Array, nowNs = Bun.nanoseconds()): void {
+  /** Starts `op` on an idle session; `read` other than Log only for a read-only op (a replica
+   * runs any other op through the log whatever it asks). */
+  submit(session: Session, op: Uint8Array, nowNs = Bun.nanoseconds(), read = ReadMode.Log): void {
     if (session.busy) throw new Error(`session ${session.index} already has a request in flight`);
     session.requestNum += 1;
     session.op = op;
+    session.read = read;
     session.firstSentNs = nowNs;
     session.sentToAll = false;
     this.send(session, nowNs, false);
@@ -121,9 +127,9 @@ export class ClusterClient {
   }
 
   /** One operation on session 0, to completion. */
-  call(op: Uint8Array): Completion {
+  call(op: Uint8Array, read = ReadMode.Log): Completion {
     const session = this.sessions[0]!;
-    this.submit(session, op);
+    this.submit(session, op, Bun.nanoseconds(), read);
     for (;;) {
       const done = this.poll(5);
       if (done.length > 0) return done[0]!;
@@ -142,11 +148,14 @@ export class ClusterClient {
     request.requestNum = session.registered ? session.requestNum : registerRequestNum;
     request.session = session.registered ? session.session : 0;
     request.op = session.registered ? session.op! : noOp;
+    request.read = session.registered ? session.read : ReadMode.Log;
     const len = this.codec.encode(request, this.txBuf);
     if (toAll) {
       for (const addr of this.replicas) this.socket.queue(addr, this.txBuf, len);
     } else {
-      this.socket.queue(this.replicas[this.leaderIndex]!, this.txBuf, len);
+      const stale = request.read === ReadMode.Stale;
+      const to = stale ? (session.index + session.requestNum) % this.replicas.length : this.leaderIndex;
+      this.socket.queue(this.replicas[to]!, this.txBuf, len);
     }
     session.lastSentNs = nowNs;
   }

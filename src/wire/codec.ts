@@ -25,6 +25,8 @@ import {
   messageTypeCount,
   newStateBody,
   prepareBody,
+  ReadMode,
+  readIndexBody,
   recoveryBody,
   recoveryResponseBody,
   senderClient,
@@ -139,6 +141,7 @@ export class Codec {
     switch (msg.type) {
       case MessageType.Request:
         msgView = msg.view;
+        op = msg.read ?? ReadMode.Log;
         end = writeClientBody(view, buf, body, msg.clientId, msg.requestNum, msg.session, msg.op);
         break;
       case MessageType.Reply:
@@ -160,6 +163,16 @@ export class Codec {
       case MessageType.StartView:
         ({ sender, view: msgView, commit } = msg);
         op = msg.opNum;
+        break;
+      case MessageType.ReadIndex:
+        ({ sender, view: msgView, commit } = msg);
+        op = msg.opNum;
+        writeField(view, body, readIndexBody.fields.round, msg.round);
+        end = body + readIndexBody.size;
+        break;
+      case MessageType.ReadIndexOk:
+        ({ sender, view: msgView } = msg);
+        op = msg.round;
         break;
       case MessageType.StartViewChange:
         ({ sender, view: msgView } = msg);
@@ -384,7 +397,9 @@ export class Codec {
       case MessageType.Request: {
         const op = this.clientPayload();
         const f = clientBody.fields;
-        return { type, view: msgView, clientId: this.field(body, f.client_id), requestNum: this.field(body, f.request_num), session: this.field(body, f.session), op };
+        if (opNum > ReadMode.Stale) throw new RangeFail();
+        const request = { type, view: msgView, clientId: this.field(body, f.client_id), requestNum: this.field(body, f.request_num), session: this.field(body, f.session), op };
+        return opNum === ReadMode.Log ? request : { ...request, read: opNum as ReadMode };
       }
       case MessageType.Reply: {
         const result = this.clientPayload();
@@ -403,6 +418,12 @@ export class Codec {
       case MessageType.Commit:
         this.bodyEnds(body);
         return { type, view: msgView, sender, opNum, commit };
+      case MessageType.ReadIndex:
+        this.bodyEnds(body + readIndexBody.size);
+        return { type, view: msgView, sender, opNum, commit, round: this.field(body, readIndexBody.fields.round) };
+      case MessageType.ReadIndexOk:
+        this.bodyEnds(body);
+        return { type, view: msgView, sender, round: opNum };
       case MessageType.StartViewChange:
         this.bodyEnds(body);
         return { type, view: msgView, sender };

@@ -85,9 +85,26 @@ export enum MessageType {
   /** Leader -> client: its session is not (any more) in the client table; none of its requests
    * will execute (src/core/client-table.ts). */
   Evicted = 17,
+  /** Leader -> followers: a read-index round (src/core/read-index.ts). Also a heartbeat: header.op
+   * and header.commit are the leader's log end and commit, as in a Commit. */
+  ReadIndex = 18,
+  /** Follower -> its leader: "I was a normal follower of header.view when round header.op came". */
+  ReadIndexOk = 19,
 }
 
-export const messageTypeCount = 17;
+export const messageTypeCount = 19;
+
+/** How a Request is served, carried in its header.op (0 for every request of earlier clients). */
+export enum ReadMode {
+  /** Through the log, like any write (also what a mutating op gets whatever its mode). */
+  Log = 0,
+  /** A read-only op the leader answers without a log write, once a quorum confirmed it still
+   * leads after the read arrived and its commit reached the read's index: linearizable. */
+  Index = 1,
+  /** A read-only op any normal replica answers from what it has executed: serializable, may be
+   * stale (electrode client get --stale). */
+  Stale = 2,
+}
 
 export enum Flag {
   /** User space asks the tc egress program to fan this datagram out to every peer. */
@@ -130,6 +147,11 @@ export const clientBody = layout("electrode_client_body", "Request/Reply body; `
 /** Prepare body head: `count` entries follow, for ops header.op-count+1 .. header.op. */
 export const prepareBody = layout("electrode_prepare_body", "Prepare body head; entries follow.", [
   ["count", "u16", "entries that follow, ending at header.op"],
+]);
+
+/** ReadIndex body. header.op and header.commit are the leader's log end and commit. */
+export const readIndexBody = layout("electrode_read_index_body", "ReadIndex body.", [
+  ["round", "u64", "the leader's read round, echoed in ReadIndexOk's header.op"],
 ]);
 
 /** DoViewChange body. header.op and header.commit are the sender's log end and commit. */
@@ -351,6 +373,7 @@ export const allLayouts = [
   clientBody,
   prepareBody,
   doViewChangeBody,
+  readIndexBody,
   getStateBody,
   newStateBody,
   recoveryBody,

@@ -1,7 +1,7 @@
 // The messages of the protocol as TypeScript values. The core speaks only these; the codec maps
 // them to and from the byte layout of layout.ts.
 
-import { MessageType } from "./layout.ts";
+import { MessageType, type ReadMode } from "./layout.ts";
 
 export { MessageType };
 
@@ -34,6 +34,8 @@ export interface Request {
    * the leader refuses a request whose session is not the one the client table holds. */
   readonly session: number;
   readonly op: Uint8Array;
+  /** Absent: ReadMode.Log (through the log). */
+  readonly read?: ReadMode;
 }
 
 export interface Reply {
@@ -74,6 +76,23 @@ export interface Commit {
   /** The leader's last op-number, so a follower can see that it is behind. */
   readonly opNum: number;
   readonly commit: number;
+}
+
+export interface ReadIndex {
+  readonly type: MessageType.ReadIndex;
+  readonly view: number;
+  readonly sender: number;
+  /** The leader's last op-number and commit, as in a Commit (a follower treats it as one). */
+  readonly opNum: number;
+  readonly commit: number;
+  readonly round: number;
+}
+
+export interface ReadIndexOk {
+  readonly type: MessageType.ReadIndexOk;
+  readonly view: number;
+  readonly sender: number;
+  readonly round: number;
 }
 
 export interface StartViewChange {
@@ -210,6 +229,8 @@ export type ReplicaMessage =
   | Prepare
   | PrepareOk
   | Commit
+  | ReadIndex
+  | ReadIndexOk
   | StartViewChange
   | DoViewChange
   | StartView

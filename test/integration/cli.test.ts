@@ -133,6 +133,8 @@ describe("electrode CLI errors", () => {
     expectOneLineError(await bench("--cas-ratio", "0.5"), 2, /--cas-ratio needs --workload kv/);
     expectOneLineError(await bench("--workload", "kv", "--delete-ratio", "2"), 2, /--delete-ratio: expected a number in 0\.\.1/);
     expectOneLineError(await bench("--workload", "kv", "--cas-ratio", "0.6", "--read-ratio", "0.5"), 2, /add up to more than 1/);
+    expectOneLineError(await bench("--workload", "kv", "--reads", "quorum"), 2, /--reads: expected index, log or stale, got 'quorum'/);
+    expectOneLineError(await bench("--reads", "log"), 2, /--reads needs --workload kv/);
   });
 
   test("client delete and cas: usage and size errors exit 2 before anything is sent", async () => {
@@ -146,6 +148,13 @@ describe("electrode CLI errors", () => {
     // Well-formed, nobody listening: outcome unknown, exit 1.
     expectOneLineError(await client("delete", "k"), 1, /no reply within 0\.3s: outcome unknown/);
     expectOneLineError(await client("cas", "k", "v", "--absent"), 1, /no reply within 0\.3s: outcome unknown/);
+  });
+
+  test("get: --stale and --through-log exclude each other (exit 2); the help says what --stale gives up", async () => {
+    const file = configFile("ok8.yaml", loopback3);
+    expectOneLineError(await run(["client", "get", "k", "--stale", "--through-log", "--config", file]), 2, /--stale and --through-log exclude each other/);
+    const help = await run(["client", "get", "--help"]);
+    expect(help.stdout).toMatch(/--stale.*serializable, not linearizable/);
   });
 
   test("demo without root: exit 1", async () => {

@@ -11,6 +11,9 @@
 // - results: a reply's result is what a reference store returns at that op of the sequence, with
 //   the client table's rules (registration, eviction of the least recently committed session) in
 //   a model of its own;
+// - linearizable reads (served without a log write): a read's reply names the op whose state it
+//   read; that state must hold the reference's value of the key there, and the op must be at
+//   least every op any client had acknowledged (write or read) when the read was submitted;
 // - kernel-state order: every send happens in the state last announced with a kernelState effect
 //   (so a recovering replica provably never acks, votes or answers).
 
@@ -42,6 +45,12 @@ export class RecordingApp implements StateMachine {
     this.restores += 1;
     this.inner.restore(snapshot);
   }
+  readOnly(op: Uint8Array): boolean {
+    return this.inner.readOnly(op);
+  }
+  query(op: Uint8Array): Uint8Array {
+    return this.inner.query(op);
+  }
 }
 
 /** The client table's rules, modelled apart from src/core/client-table.ts: which committed
@@ -65,6 +74,24 @@ class SessionModel {
     this.sessions.set(clientId, requestNum);
     return "execute";
   }
+}
+
+/** The key of a kv op (all carry [kind][keyLen u16 LE][key]) as a byte string, if well formed. */
+function keyOf(op: Uint8Array): string | undefined {
+  if (op.length < 3) return undefined;
+  const len = op[1]! | (op[2]! << 8);
+  if (3 + len > op.length) return undefined;
+  return String.fromCharCode(...op.subarray(3, 3 + len));
+}
+
+/** The get op of a key made by keyOf. */
+function getOf(key: string): Uint8Array {
+  const op = new Uint8Array(3 + key.length);
+  op[0] = 2; // get (src/app/kv.ts)
+  op[1] = key.length & 0xff;
+  op[2] = key.length >> 8;
+  for (let i = 0; i < key.length; i++) op[3 + i] = key.charCodeAt(i);
+  return op;
 }
 
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -91,6 +118,11 @@ export class Checker {
   /** Per replica: the last op it executed or installed (its incarnation's). */
   private readonly doneUpTo: number[];
   private readonly kernel: (KernelState | undefined)[];
+  /** key (as a byte string) -> [op, what a get of it returns after that op], one per executed op
+   * on it, in op order. */
+  private readonly keyStates = new Map<string, [number, Uint8Array][]>();
+  /** The highest op of any reply a client accepted so far. */
+  acknowledgedOp = 0;
 
   constructor(
     readonly replicaCount: number,
@@ -162,10 +194,12 @@ export class Checker {
     switch (msg.type) {
       case MessageType.Prepare:
       case MessageType.Commit:
+      case MessageType.ReadIndex:
       case MessageType.StartView:
         if (!leads) bad("without leading");
         break;
       case MessageType.PrepareOk:
+      case MessageType.ReadIndexOk:
         if (k.status !== Status.Normal || leads || to !== k.leader) bad("while not a normal follower");
         break;
       case MessageType.StartViewChange:
@@ -221,6 +255,35 @@ export class Checker {
     this.digests.push(this.digest.toString());
     const verdict = this.sessions.commit(entry.clientId, entry.requestNum);
     this.results.push(verdict === "execute" ? this.reference.execute(entry.op) : verdict === "register" ? new Uint8Array(0) : undefined);
+    if (verdict === "execute") this.recordKeyState(op, entry.op);
+  }
+
+  private recordKeyState(op: number, bytes: Uint8Array): void {
+    const key = keyOf(bytes);
+    if (key === undefined) return;
+    const states = this.keyStates.get(key) ?? [];
+    states.push([op, this.reference.execute(getOf(key))]);
+    this.keyStates.set(key, states);
+  }
+
+  /** A client accepted `reply` for its read-only op `op`, submitted when `floor` was acknowledged. */
+  onReadReply(reply: Reply, op: Uint8Array, floor: number): void {
+    const at = reply.opNum;
+    if (at < floor) this.fail(`linearizability: read ${reply.clientId}#${reply.requestNum} saw op ${at}, but op ${floor} was acknowledged before it was invoked`);
+    if (at > this.committed.length) this.fail(`read ${reply.clientId}#${reply.requestNum} saw op ${at}, beyond the committed sequence (${this.committed.length})`);
+    const key = keyOf(op);
+    if (key === undefined) this.fail(`read ${reply.clientId}#${reply.requestNum} of a malformed op was answered without a log write`);
+    let expected = new KvMachine().execute(op); // before any write to the key
+    for (const [stateOp, result] of this.keyStates.get(key) ?? []) {
+      if (stateOp > at) break;
+      expected = result;
+    }
+    if (!sameBytes(expected, reply.result)) this.fail(`read ${reply.clientId}#${reply.requestNum} at op ${at} returned other than the key held there`);
+    this.acknowledge(at);
+  }
+
+  private acknowledge(op: number): void {
+    if (op > this.acknowledgedOp) this.acknowledgedOp = op;
   }
 
   /** A client accepted `reply` for its pending request. */
@@ -235,6 +298,7 @@ export class Checker {
       this.fail(`result of ${reply.clientId}#${reply.requestNum} at op ${reply.opNum} differs from the reference`);
     }
     this.tally(entry.op, reply.result);
+    this.acknowledge(reply.opNum);
   }
 
   /** Deletes and cas ops whose checked results clients accepted (a cas: swapped or not). */

@@ -9,7 +9,7 @@
 import { Replica } from "../../src/core/replica.ts";
 import { Status, type Effect, type Event, type ReplicaOptions } from "../../src/core/types.ts";
 import { Codec } from "../../src/wire/codec.ts";
-import { datagramBytesMax, MessageType } from "../../src/wire/layout.ts";
+import { datagramBytesMax, MessageType, ReadMode } from "../../src/wire/layout.ts";
 import type { Evicted, Message, ReplicaMessage, Reply, Request } from "../../src/wire/messages.ts";
 import { registerRequestNum } from "../../src/core/client-table.ts";
 import { Checker, RecordingApp, SimFailure } from "./checker.ts";
@@ -82,7 +82,9 @@ export class SimClient {
   /** Its session number (the registration's op). */
   session = 0;
   view = 0;
-  pending: { op: Uint8Array; firstSent: number; lastSent: number } | undefined;
+  /** `read`: a read without a log write (ReadMode.Index); `floor`: the highest op any client had
+   * acknowledged when it was submitted (a linearizable read must reflect at least that). */
+  pending: { op: Uint8Array; firstSent: number; lastSent: number; read?: ReadMode; floor: number } | undefined;
   completed = 0;
   /** Requests that ended with Evicted (the client then starts over under a new id). */
   evicted = 0;
@@ -124,7 +126,7 @@ export class Cluster {
   /** Scenario hook: sees every effect of every step, with the replica's status before it. */
   observer: ((index: number, effect: Effect) => void) | undefined;
   readonly trace: string[] = [];
-  readonly stats = { delivered: 0, lost: 0, lostAfterKernel: 0, crashes: 0, restarts: 0, replies: 0, viewChanges: 0, evicted: 0, checkpoints: 0, installs: 0 };
+  readonly stats = { delivered: 0, lost: 0, lostAfterKernel: 0, crashes: 0, restarts: 0, replies: 0, viewChanges: 0, evicted: 0, checkpoints: 0, installs: 0, indexReads: 0 };
   /** Client ids: every client and every new session of an evicted one gets the next. */
   private nextClientId = 1000;
   private readonly queue = new Map<number, Packet[]>();
@@ -173,7 +175,7 @@ export class Cluster {
       replica = new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing, observer, fence: (next) => model.link.fence(next) }, app);
     }
     if (this.opts.storage) {
-      const store = Store.open(dataDir, { clusterId: 0x5eed, replicaId: index + 1 }, this.opts.storage, 1, this.disks[index]!);
+      const store = Store.open(dataDir, { clusterId: 0x5eed, replicaId: index + 1 }, this.opts.storage, 1, this.disks[index]!, () => this.now);
       const loaded = store.load();
       for (const note of loaded.notes) this.note(`replica ${index} storage: ${note}`);
       if (loaded.state) replica.loadDurable(loaded.state, this.opts.storage === "always" && !loaded.damaged);
@@ -250,21 +252,24 @@ export class Cluster {
   /** Registers an idle, unregistered client without a request after it (scenarios that count ops). */
   register(client: SimClient): void {
     if (client.pending || client.registered) this.fail(`client ${client.clientId} cannot register now`);
-    client.pending = { op: registrationOnly, firstSent: this.now, lastSent: this.now };
+    client.pending = { op: registrationOnly, firstSent: this.now, lastSent: this.now, floor: this.checker.acknowledgedOp };
     this.post({ from: -1, to: { replica: client.view % this.n }, msg: this.requestOf(client) });
   }
 
-  /** Sends a new request from an idle client to the replica it believes leads. */
-  submit(client: SimClient, op: Uint8Array): void {
+  /** Sends a new request from an idle client to the replica it believes leads; `read` asks for
+   * a read without a log write (a read-only op). */
+  submit(client: SimClient, op: Uint8Array, read?: ReadMode): void {
     if (client.pending) this.fail(`client ${client.clientId} submitted while busy`);
     client.requestNum += 1;
-    client.pending = { op, firstSent: this.now, lastSent: this.now };
+    client.pending = { op, firstSent: this.now, lastSent: this.now, read, floor: this.checker.acknowledgedOp };
     this.post({ from: -1, to: { replica: client.view % this.n }, msg: this.requestOf(client) });
   }
 
   private requestOf(client: SimClient): Request {
     if (!client.registered) return { type: MessageType.Request, view: client.view, clientId: client.clientId, requestNum: registerRequestNum, session: 0, op: new Uint8Array(0) };
-    return { type: MessageType.Request, view: client.view, clientId: client.clientId, requestNum: client.requestNum, session: client.session, op: client.pending!.op };
+    const { op, read } = client.pending!;
+    const request: Request = { type: MessageType.Request, view: client.view, clientId: client.clientId, requestNum: client.requestNum, session: client.session, op };
+    return read === undefined ? request : { ...request, read };
   }
 
   private retryClients(): void {
@@ -307,7 +312,10 @@ export class Cluster {
       return;
     }
     if (msg.requestNum !== client.requestNum) return;
-    this.checker.onReply(msg);
+    if (client.pending.read !== undefined) {
+      this.checker.onReadReply(msg, client.pending.op, client.pending.floor);
+      this.stats.indexReads += 1;
+    } else this.checker.onReply(msg);
     client.view = Math.max(client.view, msg.view);
     client.pending = undefined;
     client.completed += 1;

@@ -10,6 +10,7 @@
 
 import { encodeCas, encodeDelete, encodeGet, encodePut } from "../../src/app/kv.ts";
 import { requestOpBytesMax } from "../../src/core/replica.ts";
+import { ReadMode } from "../../src/wire/layout.ts";
 import { SimFailure } from "./checker.ts";
 import { Cluster, type SimClient, type Timing } from "./cluster.ts";
 import { Prng } from "./prng.ts";
@@ -35,6 +36,9 @@ export interface SimPlan {
   /** Data directories on simulated disks (cluster.ts), with whole-cluster power cuts among the
    * faults. Not drawn: storage.test.ts sets it. */
   readonly storage?: "always" | "off";
+  /** Probability that a get is a read without a log write (the leader's read index) rather than
+   * an op through the log. */
+  readonly indexReads: number;
 }
 
 /** Ticks every client's pending request gets to complete once everything healed. */
@@ -74,7 +78,8 @@ export function planFor(seed: number, replicas: number, faultTicks = 3000): SimP
     logRetainOps: r.pick([0, 1, 6, 50]),
     clientsMax: r.chance(0.2) ? r.int(Math.max(1, plan.clients - 3), plan.clients - 1) : 64,
   };
-  return { ...plan, timing: { ...plan.timing, ...limits } };
+  const indexReads = r.pick([0, 0.5, 1, 1]); // drawn last: the fields above stay what they were for a seed
+  return { ...plan, timing: { ...plan.timing, ...limits }, indexReads };
 }
 
 export function replayCommand(plan: SimPlan): string {
@@ -87,6 +92,7 @@ export class Simulation {
   private healPartitionAt: number | undefined;
   /** Per key, the small values submitted for it (puts and cas ops), for cas ops to expect. */
   private readonly written = new Map<string, string[]>();
+  private readonly readRand: Prng;
 
   constructor(readonly plan: SimPlan) {
     this.cluster = new Cluster({
@@ -99,6 +105,7 @@ export class Simulation {
       storage: plan.storage,
     });
     for (let c = 0; c < plan.clients; c++) this.cluster.addClient();
+    this.readRand = new Prng(plan.seed ^ 0x4ead);
     this.restartAt = new Array<number | undefined>(plan.replicas).fill(undefined);
   }
 
@@ -151,7 +158,7 @@ export class Simulation {
     c.run(300, () => this.submitFromIdleClients(0.5));
     if (c.stats.replies === before) c.fail("liveness: nothing completed in 300 healed ticks");
     c.runUntil(allDone, livenessTicks, "liveness: requests pending after the load complete");
-    for (const client of c.clients) c.submit(client, this.randomOp(client));
+    for (const client of c.clients) this.submitRandom(client);
     c.runUntil(allDone, livenessTicks, "liveness: one request from every client completes");
     c.runUntil(() => c.converged(), convergeTicks, "convergence: every replica normal in one view with everything committed");
     c.checker.recheckAll(c.replicas);
@@ -159,7 +166,14 @@ export class Simulation {
 
   private submitFromIdleClients(p: number): void {
     const c = this.cluster;
-    for (const client of c.clients) if (!client.pending && c.rand.chance(p)) c.submit(client, this.randomOp(client));
+    for (const client of c.clients) if (!client.pending && c.rand.chance(p)) this.submitRandom(client);
+  }
+
+  private submitRandom(client: SimClient): void {
+    const op = this.randomOp(client);
+    // The read mode comes from its own stream, so a seed's network and faults stay the same.
+    const indexRead = op[0] === encodeGet("")[0] && this.readRand.chance(this.plan.indexReads);
+    this.cluster.submit(client, op, indexRead ? ReadMode.Index : undefined);
   }
 
   /** Gets, puts (some large), deletes, and cas ops expecting a value submitted for the key
@@ -257,7 +271,7 @@ export class Simulation {
 
 /** Runs `count` seeds from `first` (SIM_SEEDS scales count up for a soak). */
 export function runSeeds(replicas: number, first: number, count: number, override: Partial<SimPlan> = {}) {
-  const total = { replies: 0, crashes: 0, viewChanges: 0, powerCuts: 0, deletes: 0, casSwapped: 0, casNotSwapped: 0 };
+  const total = { replies: 0, crashes: 0, viewChanges: 0, indexReads: 0, powerCuts: 0, deletes: 0, casSwapped: 0, casNotSwapped: 0 };
   for (let seed = first; seed < first + count; seed++) {
     const sim = new Simulation({ ...planFor(seed, replicas), ...override });
     sim.run();
@@ -265,6 +279,7 @@ export function runSeeds(replicas: number, first: number, count: number, overrid
     total.crashes += sim.cluster.stats.crashes;
     total.viewChanges += sim.cluster.stats.viewChanges;
     total.powerCuts += sim.powerCuts;
+    total.indexReads += sim.cluster.stats.indexReads;
     const checked = sim.cluster.checker.checkedOps;
     total.deletes += checked.deletes;
     total.casSwapped += checked.casSwapped;

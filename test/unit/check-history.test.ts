@@ -29,6 +29,8 @@ describe("parseHistory", () => {
     ["completion without invoke", `\n${line(ok)}`, /^line 2: ok for process 1, which has no operation in progress/],
     ["completion of another op", `${line(invoke)}\n${line({ ...ok, key: "other" })}`, /^line 2: ok put "other" does not match the invoke on line 1/],
     ["completion before its invoke", `${line(invoke)}\n${line({ ...ok, time_ns: 5 })}`, /^line 2: completes at 5 ns, before its invoke on line 1/],
+    ["stale on a put", line({ ...invoke, stale: true }), /^line 1: "stale": expected true or false, on a get only/],
+    ["stale completion of a linearizable get", `${line({ ...invoke, f: "get", value: null })}\n${line({ ...ok, f: "get", value: null, stale: true })}`, /^line 2: ok get "k" does not match/],
     ["get ok without a value", `${line({ ...invoke, f: "get", value: null })}\n${line({ ...ok, f: "get", value: undefined })}`, /^line 2: a get's ok needs "value"/],
   ];
   for (const [name, text, message] of bad) {
@@ -51,7 +53,7 @@ describe("parseHistory", () => {
       line({ ...invoke, process: 4, value: "w", time_ns: 80 }), // moved on: "u" is unknown
     ].join("\n");
     const h = parseHistory(text);
-    expect(h.counts).toEqual({ invokes: 5, ok: 1, fail: 1, casNotSwapped: 0, info: 1, unmatched: 2 });
+    expect(h.counts).toEqual({ invokes: 5, ok: 1, fail: 1, casNotSwapped: 0, info: 1, unmatched: 2, stale: 0 });
     expect(h.failed.map((o) => o.value)).toEqual(["f"]);
     expect(h.ops.map((o) => [o.value, o.outcome, o.returnNs, o.invokeLine, o.returnLine])).toEqual([
       ["v", "ok", 20, 1, 3],
@@ -78,13 +80,31 @@ describe("parseHistory", () => {
       line({ ...del, type: "fail", time_ns: 80 }),
     ].join("\n");
     const h = parseHistory(text);
-    expect(h.counts).toEqual({ invokes: 5, ok: 2, fail: 2, casNotSwapped: 1, info: 1, unmatched: 0 });
+    expect(h.counts).toEqual({ invokes: 5, ok: 2, fail: 2, casNotSwapped: 1, info: 1, unmatched: 0, stale: 0 });
     expect(h.failed.map((o) => [o.f, o.invokeLine])).toEqual([["delete", 9]]);
     expect(h.ops.map((o) => [o.f, o.expected, o.value, o.outcome, o.returnNs])).toEqual([
       ["cas", null, "a", "fail", 20],
       ["delete", null, null, "ok", 25],
       ["cas", "a", "b", "ok", 40],
       ["cas", "b", "c", "info", Infinity],
+    ]);
+  });
+
+  test("stale gets are counted, not checked: a stale read of an old value is no violation", () => {
+    const get = { process: 2, type: "invoke", f: "get", key: "k", value: null, time_ns: 30 };
+    const text = [
+      line(invoke),
+      line(ok),
+      line({ ...get, stale: true }),
+      line({ ...get, type: "ok", value: null, time_ns: 40, stale: true }), // misses the put: allowed
+      line({ ...get, time_ns: 50 }),
+      line({ ...get, type: "ok", value: "v", time_ns: 60 }),
+    ].join("\n");
+    const h = parseHistory(text);
+    expect(h.counts.stale).toBe(1);
+    expect(h.ops.map((o) => [o.f, o.value])).toEqual([
+      ["put", "v"],
+      ["get", "v"],
     ]);
   });
 });

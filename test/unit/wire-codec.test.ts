@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Codec, decodeErrors, type DecodeError } from "../../src/wire/codec.ts";
-import { datagramBytesMax, Flag, header, InfoApp, InfoFastPath, infoReplyBody, MessageType, messageTypeCount, opBytesMax } from "../../src/wire/layout.ts";
+import { datagramBytesMax, Flag, header, InfoApp, InfoFastPath, infoReplyBody, MessageType, messageTypeCount, opBytesMax, ReadMode } from "../../src/wire/layout.ts";
 import type { Message } from "../../src/wire/messages.ts";
 import { entriesOf, entryList } from "../../src/wire/entries.ts";
 import { Log } from "../../src/core/log.ts";
@@ -23,6 +23,8 @@ const samples: Message[] = [
   },
   { type: MessageType.PrepareOk, view: 7, sender: 1, opNum: 12 },
   { type: MessageType.Commit, view: 7, sender: 2, opNum: 12, commit: 12 },
+  { type: MessageType.ReadIndex, view: 7, sender: 2, opNum: 12, commit: 11, round: 2 ** 40 + 9 },
+  { type: MessageType.ReadIndexOk, view: 7, sender: 1, round: 2 ** 40 + 9 },
   { type: MessageType.StartViewChange, view: 8, sender: 4 },
   { type: MessageType.DoViewChange, view: 8, sender: 4, lastNormalView: 7, opNum: 12, commit: 10 },
   { type: MessageType.StartView, view: 8, sender: 3, opNum: 12, commit: 11 },
@@ -40,6 +42,8 @@ const samples: Message[] = [
   { type: MessageType.Info, nonce: 2 ** 40 + 5 },
   { type: MessageType.InfoReply, sender: 2, view: 9, opNum: 123, commit: 120, nonce: 2 ** 40 + 5, uptimeS: 2 ** 32 - 1, status: 0, fastPaths: 7, app: InfoApp.Kv, storage: 3, checkpointOp: 100, logFirstOp: 81, logBytes: 2 ** 33, sessions: 4096, evictions: 2 ** 32 - 1 },
   { type: MessageType.InfoReply, sender: 0, view: 0, opNum: 0, commit: 0, nonce: 1, uptimeS: 0, status: 2, fastPaths: InfoFastPath.QuorumPrune, app: InfoApp.Null, storage: 0, checkpointOp: 0, logFirstOp: 1, logBytes: 0, sessions: 0, evictions: 0 },
+  { type: MessageType.Request, view: 1, clientId: 9, requestNum: 3, session: 2, op: bytes("get k"), read: ReadMode.Index },
+  { type: MessageType.Request, view: 1, clientId: 9, requestNum: 4, session: 2, op: bytes("get k"), read: ReadMode.Stale },
 ];
 
 function encode(msg: Message, flags = 0): Uint8Array {
@@ -51,6 +55,12 @@ function expectError(data: Uint8Array, error: DecodeError) {
   const decoded = codec.decode(data);
   expect(decoded.ok ? "ok" : decoded.error).toBe(error);
 }
+
+test("a Request whose header.op names no read mode is dropped", () => {
+  const data = encode(samples[0]!);
+  new DataView(data.buffer).setUint32(header.fields.op.offset, ReadMode.Stale + 1, true);
+  expectError(data, "range");
+});
 
 describe("codec round trip", () => {
   for (const msg of samples) {
