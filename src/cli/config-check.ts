@@ -39,6 +39,7 @@ export function configSummary(config: Config, local: readonly number[] = []) {
     pipeline_max: config.pipelineMax,
     client: { retry_ms: config.clientRetryMs, timeout_ms: config.clientTimeoutMs },
     metrics: config.metrics?.addr ?? null,
+    storage: config.storage ? { dir: config.storage.dir ?? null, fsync: config.storage.fsync, fsync_interval_ms: config.storage.fsyncIntervalMs } : null,
   };
 }
 
@@ -56,6 +57,8 @@ export function formatSummary(s: ReturnType<typeof configSummary>): string {
   lines.push(`batching: batch_max ${s.batch_max}, pipeline_max ${s.pipeline_max}`);
   lines.push(`client: retry ${s.client.retry_ms} ms, timeout ${s.client.timeout_ms} ms`);
   lines.push(`metrics: ${s.metrics ? `http://${s.metrics}/metrics on each replica` : "off"}`);
+  const st = s.storage;
+  lines.push(`storage: ${st ? `${st.dir ?? "(dir from --data-dir)"}, fsync ${st.fsync}${st.fsync === "interval" ? ` every ${st.fsync_interval_ms} ms` : ""}` : "memory only (electrode replica --data-dir DIR adds a data directory)"}`);
   return lines.join("\n");
 }
 

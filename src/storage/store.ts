@@ -7,10 +7,11 @@
 //   durable), a DoViewChange and a StartView all follow the disk. A crash of every replica at any
 //   moment loses no acknowledged write. The kernel's fast reply acks before user space sees the
 //   entry, so it cannot follow the disk: it is off with `always` (src/cli/replica-storage.ts).
-// - interval: written within writeDelayMs (the page cache survives a kill -9 of the process),
+// - interval: written within writeDelayMs or at the next tick, whichever is later (the page cache
+//   survives a kill -9 of the process),
 //   fsynced every fsync_interval_ms. Losing power in the whole cluster may lose the acknowledged
 //   ops of the last interval; the disk start then says from which op it resumed.
-// - off: written within writeDelayMs, never fsynced: survives process crashes, not power loss.
+// - off: written likewise, never fsynced: survives process crashes, not power loss.
 // Neither holds a datagram back for the disk, and neither writes per datagram: a write() per send
 // cost about 10x the throughput (measured: 4.3k instead of 52k ops/s at 64 clients), one per
 // writeDelayMs costs little.

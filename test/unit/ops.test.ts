@@ -50,6 +50,17 @@ describe("config check summary", () => {
     expect(text).toMatch(/replica 2\s+10\.20\.0\.2:12345\s+on this node/);
     expect(text).toContain("timing: tick 5 ms, view change 300 ms, heartbeat 50 ms, resend 50 ms");
     expect(text).toContain("metrics: http://0.0.0.0:9464/metrics");
+    expect(text).toContain("storage: memory only");
+    expect(summary.storage).toBeNull();
+  });
+
+  test("storage: the directory and fsync mode, or where the directory comes from", () => {
+    const stored = configSummary(parseConfig(`${minimal}storage: { dir: /var/lib/electrode, fsync: interval, fsync_interval_ms: 20 }\n`));
+    expect(stored.storage).toEqual({ dir: "/var/lib/electrode", fsync: "interval", fsync_interval_ms: 20 });
+    expect(formatSummary(stored)).toContain("storage: /var/lib/electrode, fsync interval every 20 ms");
+    const noDir = configSummary(parseConfig(`${minimal}storage: {}\n`));
+    expect(noDir.storage).toEqual({ dir: null, fsync: "always", fsync_interval_ms: 100 });
+    expect(formatSummary(noDir)).toContain("storage: (dir from --data-dir), fsync always");
   });
 });
 
