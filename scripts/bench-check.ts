@@ -2,6 +2,7 @@
 // ops, 8 processes, 64 keys, 1% unknown outcomes, 0.5% failed) and times parsing and checking.
 //
 // Usage: bun run scripts/bench-check.ts [--ops N] [--processes P] [--keys K] [--seed S]
+//        [--cas-ratio R] [--delete-ratio R]   (fractions of cas ops and deletes, default 0)
 
 import { parseArgs } from "node:util";
 import { checkHistory } from "../src/check/check.ts";
@@ -14,9 +15,11 @@ const { values } = parseArgs({
     processes: { type: "string", default: "8" },
     keys: { type: "string", default: "64" },
     seed: { type: "string", default: "1" },
+    "cas-ratio": { type: "string", default: "0" },
+    "delete-ratio": { type: "string", default: "0" },
   },
 });
-const opts = { ops: Number(values.ops), processes: Number(values.processes), keys: Number(values.keys), seed: Number(values.seed), infoRate: 0.01, failRate: 0.005 };
+const opts = { ops: Number(values.ops), processes: Number(values.processes), keys: Number(values.keys), seed: Number(values.seed), infoRate: 0.01, failRate: 0.005, casRatio: Number(values["cas-ratio"]), deleteRatio: Number(values["delete-ratio"]) };
 
 const text = historyText(generateHistory(opts));
 const t0 = performance.now();

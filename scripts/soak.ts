@@ -6,6 +6,7 @@
 // Usage (root): bun run soak [--minutes 10] [--replicas 5] [--opt all|none] [--seed N]
 //   [--partition bridge|iptables] [--kinds kill-leader,ring,...] [--segment 60] [--clients 8]
 //   [--hold 1000-5000] [--gap 500-3000] [--overlap 0.3] [--keep] [--dir DIR]
+//   [--keys 16] [--cas-ratio 0] [--delete-ratio 0]   (the bench's kv mix: cas ops and deletes too)
 // `bun run soak` builds dist/electrode first. Replay a schedule with the seed it prints (the same
 // faults in the same order; which replica leads at each moment depends on timing).
 
@@ -14,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { PartitionMethod } from "../src/local/nemesis.ts";
+import { parseKvWorkload } from "../src/cli/kv-args.ts";
 import { runScenario } from "../src/local/scenario.ts";
 import { applicable, faultKinds, ScheduleGenerator, type FaultKind, type Step, type StepReport } from "../src/local/schedule.ts";
 
@@ -49,8 +51,20 @@ const { values } = parseArgs({
     overlap: { type: "string", default: "0.3" },
     keep: { type: "boolean", default: false },
     dir: { type: "string" },
+    keys: { type: "string" },
+    "cas-ratio": { type: "string" },
+    "delete-ratio": { type: "string" },
   },
 });
+
+/** The bench's kv mix flags as given (checked here, so a bad one stops the soak before it starts). */
+const mixFlags = (["keys", "cas-ratio", "delete-ratio"] as const).filter((name) => values[name] !== undefined);
+try {
+  parseKvWorkload(Object.fromEntries(mixFlags.map((name) => [name, values[name]])));
+} catch (e) {
+  usage((e as Error).message);
+}
+const benchArgs = mixFlags.flatMap((name) => [`--${name}`, String(values[name])]);
 
 if (process.getuid?.() !== 0) usage("needs root (network namespaces, eBPF, nftables)");
 const minutes = Number(values.minutes);
@@ -80,6 +94,7 @@ const say = (line: string) => {
 say(`soak: ${minutes} min, ${replicas} replicas, --opt ${opt}, partitions by ${partition}, seed ${seed}, started ${started.toISOString()}`);
 const replay = [`--minutes ${minutes}`, `--replicas ${replicas}`, `--opt ${opt}`, `--seed ${seed}`, `--partition ${partition}`, `--hold ${values.hold}`, `--gap ${values.gap}`, `--overlap ${values.overlap}`, `--segment ${values.segment}`, `--clients ${values.clients}`];
 if (values.kinds) replay.push(`--kinds ${values.kinds}`);
+for (let i = 0; i < benchArgs.length; i += 2) replay.push(`${benchArgs[i]} ${benchArgs[i + 1]}`);
 say(`      replay: bun run soak ${replay.join(" ")}`);
 
 const generator = new ScheduleGenerator({
@@ -118,6 +133,7 @@ try {
     dir,
     command: [binary],
     clients: Number(values.clients),
+    benchArgs,
     segmentS: Number(values.segment),
     log: say,
     onStep: (r) => reports.push(r),

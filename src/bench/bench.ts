@@ -6,17 +6,19 @@
 // ("<run>.<session>.<n>"): the checker takes every key to start absent and every value to be
 // written once, which then holds for a history written against a cluster that served earlier runs
 // too (soak segments, reruns). The mix, the keys and the values are src/bench/kv-workload.ts's;
-// reads (gets) and writes (puts) are measured apart as well as together. Gets are served as
-// `readMode` says: by the leader's read index (default: linearizable, no log write), through the
-// log like a put, or stale at any replica (recorded with "stale": true: the checker does not hold
-// them to linearizability).
+// reads (gets) and writes (puts, deletes and cas ops) are measured apart as well as together, and
+// deletes and cas ops also on their own when the mix has them. A cas expects the value its
+// client last saw for the key (from its own replies: what it read, wrote, or a failed cas found).
+// Gets are served as `readMode` says: by the leader's read index (default: linearizable, no log
+// write), through the log like a write, or stale at any replica (recorded with "stale": true: the
+// checker does not hold them to linearizability); deletes and cas ops always go through the log.
 
 import type { Config } from "../config/config.ts";
-import { decodeKvResult, encodeGet, encodePut, KvStatus } from "../app/kv.ts";
+import { decodeKvResult, encodeCas, encodeDelete, encodeGet, encodePut, KvStatus } from "../app/kv.ts";
 import { ClusterClient, type Completion, type Session } from "../node/client.ts";
 import { ReadMode } from "../wire/layout.ts";
 import { Histogram } from "./histogram.ts";
-import { keyPicker, kvWorkloadDefaults, putValue, sessionRandom, type KvWorkload } from "./kv-workload.ts";
+import { keyPicker, kvWorkloadDefaults, opKindOf, putValue, sessionRandom, type KvOpKind, type KvWorkload } from "./kv-workload.ts";
 
 export type Workload = "null" | "kv";
 
@@ -55,13 +57,22 @@ export interface BenchResult extends OpStats {
   readonly durationS: number;
   /** Index of the replica that led when the run ended (learned from the views in replies). */
   readonly leaderIndex: number;
-  /** kv workload: gets and puts apart (their sums are the totals). */
+  /** kv workload: gets, and all writes, apart (their sums are the totals). */
   readonly reads?: OpStats;
   readonly writes?: OpStats;
+  /** kv workload with deletes or cas ops in its mix: those alone (also counted in `writes`). */
+  readonly deletes?: OpStats;
+  readonly cas?: CasStats;
   /** kv workload: what ran (seed included, so a run can be repeated). */
   readonly kv?: KvWorkload;
   /** kv workload: how its gets were served. */
   readonly readsVia?: ReadsVia;
+}
+
+export interface CasStats extends OpStats {
+  /** Of the ops: how many swapped, and how many compared and did not. */
+  readonly swapped: number;
+  readonly notSwapped: number;
 }
 
 export type ReadsVia = "index" | "log" | "stale";
@@ -97,9 +108,73 @@ export function latencyUs(h: Histogram): LatencyUs {
 }
 
 interface Pending {
-  readonly f: "put" | "get";
+  readonly f: KvOpKind;
   readonly key: string;
   readonly value: string | null;
+  /** cas: the value it expects (null: absent). */
+  readonly expected: string | null;
+}
+
+/** The kv workload's counters by kind: reads, writes (every non-get), and deletes and cas ops. */
+class KvCounters {
+  readonly reads = new OpCounter();
+  readonly writes = new OpCounter();
+  readonly deletes = new OpCounter();
+  readonly cas = new OpCounter();
+  /** Measured cas ops that swapped. */
+  swapped = 0;
+
+  of(f: KvOpKind): OpCounter[] {
+    return f === "get" ? [this.reads] : f === "delete" ? [this.writes, this.deletes] : f === "cas" ? [this.writes, this.cas] : [this.writes];
+  }
+
+  /** The split for the result: deletes and cas ops only when the mix has them. */
+  stats(kv: KvWorkload, measuredS: number) {
+    return {
+      reads: this.reads.stats(measuredS),
+      writes: this.writes.stats(measuredS),
+      ...(kv.deleteRatio ? { deletes: this.deletes.stats(measuredS) } : {}),
+      ...(kv.casRatio ? { cas: { ...this.cas.stats(measuredS), swapped: this.swapped, notSwapped: this.cas.ops - this.swapped } } : {}),
+      kv,
+    };
+  }
+}
+
+/**
+ * The history line of an event of `p` (the contract's fields; a cas's expected value too, and
+ * "stale": true on a get when gets are served stale).
+ */
+function historyLine(process: number, type: string, p: Pending, value: string | null, nowNs: number, staleGets: boolean): string {
+  const expected = p.f === "cas" ? { expected: p.expected } : {};
+  const stale = staleGets && p.f === "get" ? { stale: true } : {};
+  return JSON.stringify({ process, type, f: p.f, key: p.key, value, ...expected, time_ns: nowNs, ...stale }) + "\n";
+}
+
+/** What the key holds after `p` answered `status` (with `value`), as far as its reply says. */
+function heldAfter(p: Pending, status: KvStatus, value: string): string | null {
+  switch (p.f) {
+    case "put":
+      return p.value;
+    case "delete":
+      return null;
+    case "get":
+      return status === KvStatus.Ok ? value : null;
+    case "cas":
+      return status === KvStatus.Ok ? p.value : status === KvStatus.Mismatch ? value : null;
+  }
+}
+
+function encodeKvOp(p: Pending): Uint8Array {
+  switch (p.f) {
+    case "get":
+      return encodeGet(p.key);
+    case "put":
+      return encodePut(p.key, p.value!);
+    case "delete":
+      return encodeDelete(p.key);
+    case "cas":
+      return encodeCas(p.key, p.expected, p.value!);
+  }
 }
 
 const nullOp = new Uint8Array(16);
@@ -119,12 +194,12 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
   const pending: (Pending | undefined)[] = new Array(opts.clients);
   const runId = opts.runId ?? newRunId();
   const all = new OpCounter();
-  const reads = new OpCounter();
-  const writes = new OpCounter();
+  const counters = new KvCounters();
+  /** Per session, per key: the value it last saw (null: absent), for its cas ops to expect. */
+  const seen = client.sessions.map(() => new Map<string, string | null>());
   const readMode = opts.readMode ?? ReadMode.Index;
   // Stale gets are marked in the history: the checker leaves them out of the linearizable ones.
-  const staleMark = readMode === ReadMode.Stale ? { stale: true } : {};
-  const mark = (f: "put" | "get") => (f === "get" ? staleMark : {});
+  const staleGets = readMode === ReadMode.Stale;
 
   const start = (session: Session, nowNs: number) => {
     if (opts.workload === "null") {
@@ -133,36 +208,41 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
     }
     const random = randoms[session.index]!;
     const key = `${runId}.k${pickKey(random)}`;
-    const isPut = random() >= kv.readRatio;
-    // Unique values per put (also across runs) keep the history checkable.
-    const value = isPut ? putValue(runId, session.index, session.requestNum + 1, kv.valueBytes) : null;
-    pending[session.index] = { f: isPut ? "put" : "get", key, value };
-    history?.write(JSON.stringify({ process: session.index, type: "invoke", f: isPut ? "put" : "get", key, value, time_ns: nowNs, ...mark(isPut ? "put" : "get") }) + "\n");
-    if (isPut) client.submit(session, encodePut(key, value!), nowNs);
-    else client.submit(session, encodeGet(key), nowNs, readMode);
+    const f = opKindOf(kv, random());
+    // Unique values per put and cas (also across runs) keep the history checkable.
+    const value = f === "put" || f === "cas" ? putValue(runId, session.index, session.requestNum + 1, kv.valueBytes) : null;
+    const p: Pending = { f, key, value, expected: f === "cas" ? (seen[session.index]!.get(key) ?? null) : null };
+    pending[session.index] = p;
+    history?.write(historyLine(session.index, "invoke", p, value, nowNs, staleGets));
+    client.submit(session, encodeKvOp(p), nowNs, f === "get" ? readMode : ReadMode.Log);
   };
+
+  const learn = (index: number, p: Pending, status: KvStatus, value: string) => seen[index]!.set(p.key, heldAfter(p, status, value));
 
   const record = (done: Completion, nowNs: number, measuring: boolean) => {
     const p = pending[done.session.index];
-    const kind = p === undefined ? undefined : p.f === "get" ? reads : writes;
+    const kinds = p === undefined ? [] : counters.of(p.f);
     if (done.outcome.kind === "ok") {
       if (measuring) {
         all.ok(done.latencyNs);
-        kind?.ok(done.latencyNs);
+        for (const k of kinds) k.ok(done.latencyNs);
       }
-      if (p && history) {
-        const result = decodeKvResult(done.outcome.result);
-        const value = p.f === "get" ? (result.status === KvStatus.Ok ? result.value : null) : p.value;
-        history.write(JSON.stringify({ process: done.session.index, type: "ok", f: p.f, key: p.key, value, time_ns: nowNs, ...mark(p.f) }) + "\n");
-      }
+      if (!p) return;
+      const result = decodeKvResult(done.outcome.result);
+      learn(done.session.index, p, result.status, result.value);
+      // A cas that did not swap is "fail": it compared, found another value, and wrote nothing.
+      const notSwapped = p.f === "cas" && result.status !== KvStatus.Ok;
+      if (measuring && p.f === "cas" && !notSwapped) counters.swapped += 1;
+      const value = p.f === "get" ? (result.status === KvStatus.Ok ? result.value : null) : p.value;
+      history?.write(historyLine(done.session.index, notSwapped ? "fail" : "ok", p, value, nowNs, staleGets));
     } else {
       if (measuring) {
         all.errors += 1;
-        if (kind) kind.errors += 1;
+        for (const k of kinds) k.errors += 1;
       }
-      if (p && history) {
-        history.write(JSON.stringify({ process: done.session.index, type: "info", f: p.f, key: p.key, value: p.value, time_ns: nowNs, ...mark(p.f) }) + "\n");
-      }
+      // The key may hold anything now: the session's next cas on it expects absence until it learns.
+      if (p) seen[done.session.index]!.delete(p.key);
+      if (p && history) history.write(historyLine(done.session.index, "info", p, p.value, nowNs, staleGets));
     }
   };
 
@@ -195,6 +275,6 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
   }
   const leaderIndex = client.leaderIndex;
   const measuredS = Math.round((endAt - measureFrom) / 1e6) / 1e3; // less than asked when stopped early
-  const split = opts.workload === "kv" ? { reads: reads.stats(measuredS), writes: writes.stats(measuredS), kv, readsVia: readsVia[readMode] } : {};
+  const split = opts.workload === "kv" ? { ...counters.stats(kv, measuredS), readsVia: readsVia[readMode] } : {};
   return { ...all.stats(measuredS), durationS: measuredS, leaderIndex, ...split };
 }

@@ -38,6 +38,11 @@ export const valueTagBytes = sessionTagChars + requestTagChars;
 export interface KvWorkload {
   /** Fraction of operations that are gets, 0..1. */
   readonly readRatio: number;
+  /** Fractions of operations that are deletes and compare-and-swaps (absent: none); the rest of
+   * the writes are puts. A cas expects the value its client last saw for the key (absent when it
+   * saw none), so most swap when few clients share a key. */
+  readonly deleteRatio?: number;
+  readonly casRatio?: number;
   readonly keys: number;
   /** Exact size of each put's value; undefined: the unsized tag of before. */
   readonly valueBytes?: number;
@@ -46,6 +51,17 @@ export interface KvWorkload {
 }
 
 export const kvWorkloadDefaults = { readRatio: 0.5, keys: 16, keyDist: "uniform" } as const satisfies Partial<KvWorkload>;
+
+export type KvOpKind = "get" | "put" | "delete" | "cas";
+
+/** The kind of operation a draw `u` in [0, 1) picks: gets below readRatio (as before deletes and
+ * cas ops existed, so a seed picks the same gets), then deletes, then cas ops, then puts. */
+export function opKindOf(workload: Pick<KvWorkload, "readRatio" | "deleteRatio" | "casRatio">, u: number): KvOpKind {
+  if (u < workload.readRatio) return "get";
+  const deletes = workload.readRatio + (workload.deleteRatio ?? 0);
+  if (u < deletes) return "delete";
+  return u < deletes + (workload.casRatio ?? 0) ? "cas" : "put";
+}
 
 /** Cumulative zipf distribution over ranks 0..n-1: cdf[k] = P(rank <= k), cdf[n-1] = 1. */
 export function zipfCdf(n: number, s: number): Float64Array {

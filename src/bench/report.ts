@@ -23,6 +23,15 @@ export interface KvWorkloadJson {
   /** The zipf skew when key_dist is zipf. */
   zipf_s?: number;
   seed: number;
+  /** Fractions of deletes and cas ops, when the mix has them. */
+  delete_ratio?: number;
+  cas_ratio?: number;
+}
+
+/** The cas ops alone: how many swapped and how many did not, besides the usual. */
+export interface CasStatsJson extends OpStatsJson {
+  swapped: number;
+  not_swapped: number;
 }
 
 export interface BenchJson {
@@ -45,6 +54,9 @@ export interface BenchJson {
   /** kv workload: gets alone and puts alone (the fields above count both). */
   reads?: OpStatsJson;
   writes?: OpStatsJson;
+  /** kv workload with deletes or cas ops in the mix: those alone (also counted in writes). */
+  deletes?: OpStatsJson;
+  cas?: CasStatsJson;
   kv?: KvWorkloadJson;
   /** kv workload: how gets were served: index (the leader's read index), log, or stale. */
   reads_via?: string;
@@ -83,6 +95,8 @@ export function kvWorkloadJson(kv: NonNullable<BenchResult["kv"]>): KvWorkloadJs
     key_dist: kv.keyDist,
     ...(kv.keyDist === "zipf" && { zipf_s: zipfSkew }),
     seed: kv.seed,
+    ...(kv.deleteRatio !== undefined && { delete_ratio: kv.deleteRatio }),
+    ...(kv.casRatio !== undefined && { cas_ratio: kv.casRatio }),
   };
 }
 
@@ -105,6 +119,8 @@ export async function benchJson(
     latency_us: run.result.latencyUs,
     ...(run.result.reads && { reads: opStatsJson(run.result.reads) }),
     ...(run.result.writes && { writes: opStatsJson(run.result.writes) }),
+    ...(run.result.deletes && { deletes: opStatsJson(run.result.deletes) }),
+    ...(run.result.cas && { cas: { ...opStatsJson(run.result.cas), swapped: run.result.cas.swapped, not_swapped: run.result.cas.notSwapped } }),
     ...(run.result.kv && { kv: kvWorkloadJson(run.result.kv) }),
     ...(run.result.readsVia && { reads_via: run.result.readsVia }),
     fast_path_counters: run.counters ?? {},
@@ -115,11 +131,14 @@ export async function benchJson(
   };
 }
 
-/** The kv workload's reads and writes apart, one line each. */
-export function formatOpSplit(reads: OpStatsJson, writes: OpStatsJson): string {
+/** The kv workload's reads and writes apart, one line each (and deletes and cas ops, when run). */
+export function formatOpSplit(reads: OpStatsJson, writes: OpStatsJson, deletes?: OpStatsJson, cas?: CasStatsJson): string {
   const line = (name: string, s: OpStatsJson) =>
     `${name}: ${s.throughput_ops_s} ops/s (${s.ops} ops, ${s.errors} errors), p50 ${s.latency_us.p50.toFixed(1)} us, p99 ${s.latency_us.p99.toFixed(1)} us`;
-  return [line("reads ", reads), line("writes", writes)].join("\n");
+  const lines = [line("reads ", reads), line("writes", writes)];
+  if (deletes) lines.push(line("  deletes", deletes));
+  if (cas) lines.push(`${line("  cas", cas)}, ${cas.swapped} swapped, ${cas.not_swapped} not`);
+  return lines.join("\n");
 }
 
 function pad(text: string, width: number, right = true): string {

@@ -1,7 +1,9 @@
 // Human words for a failing sub-history. The usual shapes get a sentence of their own (a read of
 // a value nobody wrote, a read from the future, a stale read, a lost write); anything else gets
 // the general statement. Values are taken to name their put only when exactly one put wrote them
-// (the bench writes unique values), so a sentence is never built on a guess.
+// (the bench writes unique values), so a sentence is never built on a guess. A cas writes too (its
+// value, when it swaps), and a swapping cas reads its expected value; a sentence that leans on
+// "nothing deletes" is said only when the key has no delete and no cas.
 
 import { precedes, type Op } from "./history.ts";
 
@@ -14,7 +16,21 @@ function quote(value: string | null): string {
 }
 
 export function describeOp(op: Op): string {
-  return op.f === "put" ? `put ${op.key} ${quote(op.value)}` : `get ${op.key} -> ${op.outcome === "ok" ? quote(op.value) : "?"}`;
+  switch (op.f) {
+    case "put":
+      return `put ${op.key} ${quote(op.value)}`;
+    case "get":
+      return `get ${op.key} -> ${op.outcome === "ok" ? quote(op.value) : "?"}`;
+    case "delete":
+      return `delete ${op.key}`;
+    case "cas":
+      return `cas ${op.key} ${quote(op.expected)} -> ${quote(op.value)}: ${op.outcome === "ok" ? "swapped" : op.outcome === "fail" ? "not swapped" : "?"}`;
+  }
+}
+
+/** Whether `op` may have written its value (a put, or a cas that did not certainly fail). */
+function mayWrite(op: Op): boolean {
+  return op.f === "put" || (op.f === "cas" && op.outcome !== "fail");
 }
 
 /** "line 12-14", or "line 12-" for an op that never completed. */
@@ -32,14 +48,14 @@ export function formatOps(ops: readonly Op[], startNs: number): string[] {
 interface Context {
   /** Every op on the key (to know who wrote what). */
   readonly keyOps: readonly Op[];
-  /** Puts on the key that certainly failed. */
+  /** Puts and deletes on the key that certainly failed. */
   readonly failed: readonly Op[];
   readonly startNs: number;
 }
 
 export function explainViolation(sub: readonly Op[], ctx: Context): string {
   const at = (g: Op) => `get ${g.key} at t=${formatTime(g.invokeNs, ctx.startNs)} (${linesOf(g)})`;
-  const writers = (value: string) => ctx.keyOps.filter((o) => o.f === "put" && o.value === value);
+  const writers = (value: string) => ctx.keyOps.filter((o) => mayWrite(o) && o.value === value);
   const soleWriter = (value: string | null) => {
     if (value === null) return undefined;
     const w = writers(value);
@@ -52,6 +68,12 @@ export function explainViolation(sub: readonly Op[], ctx: Context): string {
     const failed = ctx.failed.find((o) => o.value === g.value);
     return `${at(g)} returned ${quote(g.value)}, which ${failed ? `only a failed put wrote (${linesOf(failed)})` : "no put ever wrote"}`;
   }
+  for (const c of sub) {
+    if (c.f !== "cas" || c.outcome !== "ok" || c.expected === null || writers(c.expected).length > 0) continue;
+    return `cas ${c.key} at t=${formatTime(c.invokeNs, ctx.startNs)} (${linesOf(c)}) swapped from ${quote(c.expected)}, which no put ever wrote`;
+  }
+  // The sentences below reason about puts and gets alone.
+  if (ctx.keyOps.some((o) => o.f === "delete" || o.f === "cas")) return general(sub);
   for (const g of gets) {
     const p = soleWriter(g.value);
     if (p && precedes(g, p)) {
@@ -62,7 +84,12 @@ export function explainViolation(sub: readonly Op[], ctx: Context): string {
     const why = staleBecause(g, sub, soleWriter, ctx.startNs);
     if (why) return `${at(g)} returned ${quote(g.value)}, but ${why}`;
   }
-  return `no order of these ${sub.length} operations agrees with both their real-time order and the values the gets returned`;
+  return general(sub);
+}
+
+function general(sub: readonly Op[]): string {
+  const cas = sub.some((o) => o.f === "cas") ? " and the swaps that did and did not happen" : "";
+  return `no order of these ${sub.length} operations agrees with both their real-time order and the values the gets returned${cas}`;
 }
 
 /** Why the value `g` read was certainly overwritten before `g` began, if a simple reason exists. */

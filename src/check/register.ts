@@ -1,5 +1,6 @@
-// Linearizability of one key's history against a register (put overwrites, get reads; the initial
-// value is "not found"). Wing & Gong's search with Lowe's memoization, as in Porcupine: the call
+// Linearizability of one key's history against a register (put overwrites, get reads, delete makes
+// it "not found" again, cas overwrites only when it holds the expected value; the initial value is
+// "not found"). Wing & Gong's search with Lowe's memoization, as in Porcupine: the call
 // and return events, sorted by time (equal times: by line in the file), form a linked list;
 // depth-first, we linearize a pending call (unlink its call and return) whenever the model allows
 // it, and backtrack when we meet a return whose op is not linearized yet. A configuration is
@@ -11,7 +12,7 @@
 // and its size is the number of pending ops (about the concurrency), not the history's length.
 //
 // Unknown outcomes return at +Infinity: once every op with a known outcome is linearized, the
-// remaining ones (puts, always allowed) go at the end, which is also how "never happened" looks.
+// remaining ones (writes, always allowed) go at the end, which is also how "never happened" looks.
 
 import type { Op } from "./history.ts";
 
@@ -24,15 +25,22 @@ export type SearchResult =
 
 const deadlineCheckEvery = 4096;
 
-/** The ops the search needs: an unknown-outcome get constrains nothing, and an unknown-outcome
- * put whose value nobody read can always be placed last (or never). */
+/** The ops the search needs. An unknown-outcome get constrains nothing. An unknown-outcome write
+ * (put, delete, cas) can always be placed last, or never, unless what it leaves is read: a get
+ * or a swapping cas (an unknown one too, for simplicity) may see its value (a delete's: not found),
+ * and a cas that did not swap may need the key to hold anything but its expected value. */
 function relevant(ops: readonly Op[]): number[] {
-  const read = new Set<string>();
-  for (const op of ops) if (op.f === "get" && op.outcome === "ok" && op.value !== null) read.add(op.value);
+  const read = new Set<string | null>();
+  let mismatches = false;
+  for (const op of ops) {
+    if (op.f === "get" && op.outcome === "ok") read.add(op.value);
+    if (op.f === "cas" && op.outcome !== "fail") read.add(op.expected);
+    if (op.f === "cas" && op.outcome === "fail") mismatches = true;
+  }
   const keep: number[] = [];
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
-    if (op.outcome === "info" && (op.f === "get" || !read.has(op.value!))) continue;
+    if (op.outcome === "info" && (op.f === "get" || (!mismatches && !read.has(op.f === "delete" ? null : op.value)))) continue;
     keep.push(i);
   }
   return keep;
@@ -127,10 +135,51 @@ class SeenSet {
   }
 }
 
-/** The relevant ops as arrays the search reads: kind, value id (0: not found), return time. */
+/** What an op does to the register, as the search sees it. */
+const enum Step {
+  Get,
+  Put,
+  Delete,
+  /** A cas that swapped (ok). */
+  Swap,
+  /** A cas that compared and did not swap (fail). */
+  NoSwap,
+  /** A cas whose outcome is unknown: swaps if the register holds the expected value. */
+  MaybeSwap,
+}
+
+function stepOf(op: Op): Step {
+  if (op.f === "get") return Step.Get;
+  if (op.f === "put") return Step.Put;
+  if (op.f === "delete") return Step.Delete;
+  return op.outcome === "ok" ? Step.Swap : op.outcome === "fail" ? Step.NoSwap : Step.MaybeSwap;
+}
+
+/** The register's state after `step` from `state` (value ids, 0: not found), or -1 when the op
+ * cannot take effect there (a get of another value, a swap from another value, a failed cas that
+ * had its expected value). */
+function after(step: Step, state: number, value: number, expected: number): number {
+  switch (step) {
+    case Step.Get:
+      return state === value ? state : -1;
+    case Step.Put:
+      return value;
+    case Step.Delete:
+      return 0;
+    case Step.Swap:
+      return state === expected ? value : -1;
+    case Step.NoSwap:
+      return state !== expected ? state : -1;
+    case Step.MaybeSwap:
+      return state === expected ? value : state;
+  }
+}
+
+/** The relevant ops as arrays the search reads: step, value ids (0: not found), return time. */
 interface Prepared {
-  readonly isPut: Uint8Array;
+  readonly step: Uint8Array;
   readonly value: Int32Array;
+  readonly expected: Int32Array;
   readonly ret: Float64Array;
   readonly list: EventList;
   /** Ops with a known outcome: the search is done when all of them are linearized. */
@@ -140,33 +189,37 @@ interface Prepared {
 function prepare(ops: readonly Op[], keep: readonly number[]): Prepared {
   const n = keep.length;
   const values = new Map<string, number>();
-  const isPut = new Uint8Array(n);
+  const id = (v: string | null) => {
+    if (v === null) return 0;
+    if (!values.has(v)) values.set(v, values.size + 1);
+    return values.get(v)!;
+  };
+  const step = new Uint8Array(n);
   const value = new Int32Array(n);
+  const expected = new Int32Array(n);
   const invoke = new Float64Array(n);
   const ret = new Float64Array(n);
   const line = new Float64Array(2 * n);
   let finite = 0;
   keep.forEach((i, op) => {
     const o = ops[i]!;
-    isPut[op] = o.f === "put" ? 1 : 0;
-    if (o.value !== null) {
-      if (!values.has(o.value)) values.set(o.value, values.size + 1);
-      value[op] = values.get(o.value)!;
-    }
+    step[op] = stepOf(o);
+    value[op] = id(o.value);
+    expected[op] = id(o.expected);
     invoke[op] = o.invokeNs;
     ret[op] = o.returnNs;
     line[2 * op] = o.invokeLine;
     line[2 * op + 1] = o.returnLine ?? Infinity;
     if (o.returnNs !== Infinity) finite += 1;
   });
-  return { isPut, value, ret, list: new EventList(invoke, ret, line), finite };
+  return { step, value, expected, ret, list: new EventList(invoke, ret, line), finite };
 }
 
 /** Checks one key's operations (any order). `deadline` is a performance.now() time. */
 export function checkRegister(ops: readonly Op[], deadline = Infinity): SearchResult {
   const keep = relevant(ops);
   const n = keep.length;
-  const { isPut, value, ret, list, finite: finiteCount } = prepare(ops, keep);
+  const { step, value, expected, ret, list, finite: finiteCount } = prepare(ops, keep);
   let finiteLeft = finiteCount;
   const { next, opAt, isCall } = list;
   const seen = new SeenSet();
@@ -183,20 +236,20 @@ export function checkRegister(ops: readonly Op[], deadline = Infinity): SearchRe
     if (steps % deadlineCheckEvery === 0 && performance.now() > deadline) return { kind: "unknown", steps };
     if (isCall[p] === 1) {
       const op = opAt[p]!;
-      const after = isPut[op] === 1 ? value[op]! : state === value[op] ? state : -1;
-      if (after >= 0) {
+      const nextState = after(step[op]! as Step, state, value[op]!, expected[op]!);
+      if (nextState >= 0) {
         list.lift(op);
         const finite = ret[op] !== Infinity;
         if (finite && finiteLeft === 1) return { kind: "ok", steps };
         // The new configuration's key: its state and the calls before its first return.
         let len = 0;
-        key[len++] = after;
+        key[len++] = nextState;
         for (let q = next[0]!; isCall[q] === 1; q = next[q]!) key[len++] = opAt[q]!;
         if (seen.add(key, len)) {
           stackOp[depth] = op;
           stackState[depth] = state;
           depth += 1;
-          state = after;
+          state = nextState;
           if (finite) finiteLeft -= 1;
           p = next[0]!;
           continue;

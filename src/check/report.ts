@@ -10,7 +10,9 @@ function plural(n: number, word: string): string {
 
 function summary(v: Verdict): string {
   const unknown = v.counts.info + v.counts.unmatched;
-  const extra = [unknown > 0 ? `${unknown} with unknown outcome` : "", v.counts.fail > 0 ? `${v.counts.fail} failed` : ""].filter(Boolean);
+  const { fail, casNotSwapped } = v.counts;
+  const failed = fail === 0 ? "" : casNotSwapped === 0 ? `${fail} failed` : `${fail} failed, ${casNotSwapped === fail ? "all" : casNotSwapped} of them cas ops that did not swap`;
+  const extra = [unknown > 0 ? `${unknown} with unknown outcome` : "", failed].filter(Boolean);
   return `${plural(v.ops, "op")} on ${plural(v.keys, "key")}${extra.length ? ` (${extra.join(", ")})` : ""}, checked in ${Math.round(v.elapsedMs)} ms`;
 }
 
@@ -36,6 +38,7 @@ function opJson(op: Op) {
     f: op.f,
     key: op.key,
     value: op.value,
+    ...(op.f === "cas" ? { expected: op.expected } : {}),
     type: op.outcome,
     invoke_ns: op.invokeNs,
     return_ns: op.returnNs === Infinity ? null : op.returnNs,
@@ -54,6 +57,7 @@ export function verdictJson(v: Verdict) {
     elapsed_ms: Math.round(v.elapsedMs),
     ok: v.counts.ok,
     fail: v.counts.fail,
+    cas_not_swapped: v.counts.casNotSwapped,
     unknown_outcome: v.counts.info + v.counts.unmatched,
     ...(v.undecidedKeys.length > 0 ? { undecided_keys: v.undecidedKeys } : {}),
     ...(v.failure

@@ -5,7 +5,8 @@
 //
 // A put is never dropped while a kept get reads its value: otherwise the smallest "failure" would
 // often be a lone get of a value that, in the shrunk history, nobody wrote, which hides the real
-// problem (a stale read, a lost write...).
+// problem (a stale read, a lost write...). The same holds for a cas: it writes its value (when it
+// swaps), and one that swapped read its expected value.
 
 import type { Op } from "./history.ts";
 import { checkRegister } from "./register.ts";
@@ -17,13 +18,24 @@ export interface Shrunk {
   readonly minimal: boolean;
 }
 
-/** Wants every get of a written value to keep at least one put of that value. */
+/** The value `op` may write (a put's, or a cas's unless it certainly did not swap). */
+function writtenBy(op: Op): string | null {
+  return op.f === "put" || (op.f === "cas" && op.outcome !== "fail") ? op.value : null;
+}
+
+/** The value `op` certainly read (a get's, or the expected value of a cas that swapped). */
+function readBy(op: Op): string | null {
+  if (op.f === "get" && op.outcome === "ok") return op.value;
+  return op.f === "cas" && op.outcome === "ok" ? op.expected : null;
+}
+
+/** Wants every read of a written value to keep at least one write of that value. */
 function writesKept(ops: readonly Op[], subset: readonly number[], written: ReadonlySet<string>): boolean {
-  const puts = new Set<string>();
-  for (const i of subset) if (ops[i]!.f === "put") puts.add(ops[i]!.value!);
+  const writes = new Set<string | null>();
+  for (const i of subset) writes.add(writtenBy(ops[i]!));
   for (const i of subset) {
-    const op = ops[i]!;
-    if (op.f === "get" && op.value !== null && written.has(op.value) && !puts.has(op.value)) return false;
+    const read = readBy(ops[i]!);
+    if (read !== null && written.has(read) && !writes.has(read)) return false;
   }
   return true;
 }
@@ -35,9 +47,18 @@ function writesKept(ops: readonly Op[], subset: readonly number[], written: Read
 function withWriters(ops: readonly Op[], subset: readonly number[], pool: Iterable<number>): number[] {
   const have = new Set(subset);
   const read = new Set<string>();
-  for (const i of subset) if (ops[i]!.f === "get" && ops[i]!.value !== null) read.add(ops[i]!.value!);
-  for (const i of subset) if (ops[i]!.f === "put") read.delete(ops[i]!.value!);
-  for (const i of pool) if (ops[i]!.f === "put" && read.has(ops[i]!.value!)) have.add(i);
+  for (const i of subset) {
+    const v = readBy(ops[i]!);
+    if (v !== null) read.add(v);
+  }
+  for (const i of subset) {
+    const v = writtenBy(ops[i]!);
+    if (v !== null) read.delete(v);
+  }
+  for (const i of pool) {
+    const v = writtenBy(ops[i]!);
+    if (v !== null && read.has(v)) have.add(i);
+  }
   return [...have].sort((a, b) => a - b);
 }
 
@@ -47,7 +68,10 @@ function withWriters(ops: readonly Op[], subset: readonly number[], pool: Iterab
  */
 export function shrinkViolation(ops: readonly Op[], start: readonly number[], deadline: number, perCheckMs = 500): Shrunk {
   const written = new Set<string>();
-  for (const op of ops) if (op.f === "put") written.add(op.value!);
+  for (const op of ops) {
+    const v = writtenBy(op);
+    if (v !== null) written.add(v);
+  }
   let gaveUp = false;
   /** The failing sub-history within `subset` (its search prefix), or undefined if it passes. */
   const failing = (subset: number[]): number[] | undefined => {

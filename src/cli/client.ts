@@ -1,13 +1,13 @@
 import { defineCommand } from "citty";
 import { writeFileSync } from "node:fs";
-import { decodeKvResult, encodeGet, encodePut, KvStatus } from "../app/kv.ts";
+import { decodeKvResult, encodeCas, encodeDelete, encodeGet, encodePut, KvSizeError, KvStatus } from "../app/kv.ts";
 import { readsVia, runBench, type Workload } from "../bench/bench.ts";
 import { benchJson, formatBenchTable, formatOpSplit } from "../bench/report.ts";
 import type { Config } from "../config/config.ts";
 import { benchOpt, benchStorage } from "../bench/bench-opt.ts";
 import { ClusterClient } from "../node/client.ts";
 import { askInfo, infoTimeoutMsDefault, parseFastPaths, type ReplicaInfo } from "../node/info.ts";
-import { givenKvFlags, kvWorkloadArgs, parseKvWorkload } from "./kv-args.ts";
+import { givenKvFlags, kvMixArgs, kvWorkloadArgs, parseKvWorkload } from "./kv-args.ts";
 import { ReadMode } from "../wire/layout.ts";
 import { commonArgs, configFrom, createLogger, intArg, numberArg, rejectUnknownFlags, RuntimeError, UsageError } from "./common.ts";
 
@@ -16,6 +16,16 @@ const opArgs = {
   json: { type: "boolean", description: "Print the outcome as JSON" },
   timeout: { type: "string", description: "Give up after this many ms (outcome unknown)", valueHint: "MS" },
 } as const;
+
+/** The op `encode` makes; a key or value too big is a usage error (exit 2). */
+function opOf(encode: () => Uint8Array): Uint8Array {
+  try {
+    return encode();
+  } catch (e) {
+    if (e instanceof KvSizeError) throw new UsageError(e.message);
+    throw e;
+  }
+}
 
 function callOnce(config: Config, timeoutArg: unknown, op: Uint8Array, read = ReadMode.Log) {
   const timeoutMs = timeoutArg === undefined ? undefined : intArg(timeoutArg, "timeout", 1, 3_600_000);
@@ -46,7 +56,7 @@ const put = defineCommand({
   args: putArgs,
   run({ args: a }) {
     rejectUnknownFlags(a, putArgs);
-    const out = callOnce(configFrom(a), a.timeout, encodePut(String(a.key), String(a.value)));
+    const out = callOnce(configFrom(a), a.timeout, opOf(() => encodePut(String(a.key), String(a.value))));
     if (out.result.status !== KvStatus.Ok) throw new RuntimeError(`put failed: status ${out.result.status}`);
     console.log(a.json ? JSON.stringify({ ok: true, key: a.key, value: a.value, op: out.opNum }) : "OK");
   },
@@ -66,7 +76,7 @@ const get = defineCommand({
     rejectUnknownFlags(a, getArgs);
     if (a.stale && a["through-log"]) throw new UsageError("--stale and --through-log exclude each other");
     const read = a.stale ? ReadMode.Stale : a["through-log"] ? ReadMode.Log : ReadMode.Index;
-    const out = callOnce(configFrom(a), a.timeout, encodeGet(String(a.key)), read);
+    const out = callOnce(configFrom(a), a.timeout, opOf(() => encodeGet(String(a.key))), read);
     const found = out.result.status === KvStatus.Ok;
     if (a.json) {
       const stale = a.stale ? { stale: true } : {};
@@ -75,6 +85,46 @@ const get = defineCommand({
       console.log(out.result.value);
     }
     if (!found) throw new RuntimeError(`${a.key}: not found`);
+  },
+});
+
+const deleteArgs = { ...opArgs, key: { type: "positional", description: "Key", required: true } } as const;
+
+const del = defineCommand({
+  meta: { name: "delete", description: "Remove KEY (fine when it is absent already): electrode client delete color" },
+  args: deleteArgs,
+  run({ args: a }) {
+    rejectUnknownFlags(a, deleteArgs);
+    const out = callOnce(configFrom(a), a.timeout, opOf(() => encodeDelete(String(a.key))));
+    const existed = out.result.status === KvStatus.Ok;
+    if (!existed && out.result.status !== KvStatus.NotFound) throw new RuntimeError(`delete failed: status ${out.result.status}`);
+    console.log(a.json ? JSON.stringify({ ok: true, key: a.key, existed, op: out.opNum }) : existed ? "OK" : "OK (it was not there)");
+  },
+});
+
+const casArgs = {
+  ...opArgs,
+  key: { type: "positional", description: "Key", required: true },
+  value: { type: "positional", description: "New value", required: true },
+  expect: { type: "string", description: "Swap only if KEY holds this value", valueHint: "OLD" },
+  absent: { type: "boolean", description: "Swap only if KEY is absent" },
+} as const;
+
+const cas = defineCommand({
+  meta: { name: "cas", description: "Compare and swap: electrode client cas color red --expect blue (or --absent); exit 1 when it did not swap" },
+  args: casArgs,
+  run({ args: a }) {
+    rejectUnknownFlags(a, casArgs);
+    if ((a.expect === undefined) === !a.absent) throw new UsageError("cas: say what KEY must hold: --expect OLD, or --absent (one of them)");
+    const expected = a.absent ? null : String(a.expect);
+    const out = callOnce(configFrom(a), a.timeout, opOf(() => encodeCas(String(a.key), expected, String(a.value))));
+    const { status, value: current } = out.result;
+    if (status !== KvStatus.Ok && status !== KvStatus.Mismatch && status !== KvStatus.NotFound) throw new RuntimeError(`cas failed: status ${status}`);
+    const swapped = status === KvStatus.Ok;
+    const now = swapped ? undefined : status === KvStatus.Mismatch ? current : null;
+    if (a.json) console.log(JSON.stringify({ ok: swapped, key: a.key, expected, value: a.value, ...(swapped ? {} : { current: now }), op: out.opNum }));
+    else if (swapped) console.log("OK");
+    if (!swapped) throw new RuntimeError(`not swapped: ${a.key} ${now === null ? "is absent" : `holds '${now}'`}`);
   },
 });
 
@@ -131,6 +181,7 @@ const benchArgs = {
   json: { type: "string", description: "Write the result as JSON to FILE (- for stdout)", valueHint: "FILE" },
   history: { type: "string", description: "Write the operation history (kv workload) to FILE", valueHint: "FILE" },
   ...kvWorkloadArgs,
+  ...kvMixArgs,
   reads: {
     type: "string",
     description: "kv: how gets are served: index (the leader's read index: linearizable, no log write; default), log (through the log like puts), stale (any replica: serializable, marked \"stale\" in the history)",
@@ -143,17 +194,19 @@ const benchArgs = {
   },
 } as const;
 
+const subCommandNames = new Set(["put", "get", "delete", "cas", "info"]);
+
 export default defineCommand({
   meta: {
     name: "client",
-    description: "Talk to the cluster: electrode client --bench | put KEY VALUE | get KEY | info",
+    description: "Talk to the cluster: electrode client --bench | put KEY VALUE | get KEY | delete KEY | cas KEY VALUE --expect OLD|--absent | info",
   },
   args: benchArgs,
-  subCommands: { put, get, info },
+  subCommands: { put, get, delete: del, cas, info },
   async run({ args: a, rawArgs }) {
-    if (rawArgs.some((w) => w === "put" || w === "get" || w === "info")) return; // handled by the subcommand
+    if (rawArgs.some((w) => subCommandNames.has(w))) return; // handled by the subcommand
     rejectUnknownFlags(a, benchArgs);
-    if (!a.bench) throw new UsageError("say what to do: --bench, put KEY VALUE, get KEY, or info (see --help)");
+    if (!a.bench) throw new UsageError("say what to do: --bench, put KEY VALUE, get KEY, delete KEY, cas KEY VALUE --expect OLD|--absent, or info (see --help)");
     const label = a.opt === undefined ? undefined : parseFastPaths(a.opt);
     if (a.opt !== undefined && label === undefined) throw new UsageError(`--opt: expected none, all, or a list of tc-broadcast, quorum-prune, fast-reply, got '${a.opt}'`);
     const workload = a.workload as Workload;
@@ -175,7 +228,8 @@ export default defineCommand({
     const storage = benchStorage(answers);
     if (mode.warn) log.warn(mode.message);
     else log.info(mode.message);
-    const mix = kv ? ` (${kv.readRatio} reads by ${readsVia[readMode]}, ${kv.keys} keys ${kv.keyDist}, values ${kv.valueBytes ?? "unsized"}, seed ${kv.seed})` : "";
+    const writeMix = kv?.deleteRatio || kv?.casRatio ? `, ${kv.deleteRatio ?? 0} deletes, ${kv.casRatio ?? 0} cas` : "";
+    const mix = kv ? ` (${kv.readRatio} reads by ${readsVia[readMode]}${writeMix}, ${kv.keys} keys ${kv.keyDist}, values ${kv.valueBytes ?? "unsized"}, seed ${kv.seed})` : "";
     log.info(`${clients} clients, ${warmupS}s warm-up, ${durationS}s measured, workload ${workload}${mix}`);
     // SIGINT/SIGTERM end the run early but cleanly: in-flight requests finish, the history and the
     // result are written (a soak or a test stops a long run when its fault schedule is done).
@@ -198,7 +252,7 @@ export default defineCommand({
     if (a.json === "-") console.log(JSON.stringify(json, null, 2));
     else {
       console.log(formatBenchTable([json]));
-      if (json.reads && json.writes) console.log(formatOpSplit(json.reads, json.writes));
+      if (json.reads && json.writes) console.log(formatOpSplit(json.reads, json.writes, json.deletes, json.cas));
       console.log(mode.message);
       if (a.json) writeFileSync(a.json, JSON.stringify(json, null, 2) + "\n");
     }

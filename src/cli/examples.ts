@@ -22,6 +22,7 @@ export const examples: Readonly<Record<string, readonly string[]>> = {
     "electrode client get color --json",
     "electrode client --bench --clients 16 --duration 10 --json result.json",
     "electrode client --bench --workload kv --history history.jsonl   # for a linearizability checker",
+    "electrode client --bench --workload kv --cas-ratio 0.3 --delete-ratio 0.1 --keys 4",
     "electrode client info                        # each replica: status, view, leader, fast paths, op, commit",
   ],
   "client info": [
@@ -30,6 +31,12 @@ export const examples: Readonly<Record<string, readonly string[]>> = {
   ],
   "client put": ["electrode client put color blue", "electrode client put color blue --json --timeout 2000"],
   "client get": ["electrode client get color", "electrode client get color --json    # {\"ok\":true,\"key\":\"color\",\"value\":\"blue\",...}"],
+  "client delete": ["electrode client delete color", "electrode client delete color --json    # {\"ok\":true,\"key\":\"color\",\"existed\":true,...}"],
+  "client cas": [
+    "electrode client cas color green --expect blue    # swap only if it holds blue; exit 1 if not",
+    "electrode client cas lock me --absent             # only if absent",
+    "electrode client cas color green --expect blue --json",
+  ],
   setup: [
     "electrode setup --id 1                 # as root: load, fill the peer table, pin, attach",
     "electrode setup --id 1 --check         # what the kernel and NIC support, what is attached; changes nothing",

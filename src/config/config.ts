@@ -171,6 +171,12 @@ export function parseConfig(text: string, file = "(inline)"): Config {
   return validate(doc, file);
 }
 
+/** A config given as a value (the YAML document's shape, e.g. from a library user), checked as a
+ * file would be; `file` names it in errors. */
+export function configFromValue(doc: unknown, file = "(config object)"): Config {
+  return validate(doc, file);
+}
+
 function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
 }

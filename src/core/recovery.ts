@@ -20,8 +20,11 @@
 // "recovering" or "normal in view 0": a fresh leader may already have put a client's request in
 // its log, but nothing was ever committed (only the leader commits first, and no view change
 // happened), so joining it with an empty log loses nothing; without this rule the rest of a
-// 5-replica cluster waited forever for f+1 normal answers when two had started afresh.
-
+// 5-replica cluster waited forever for f+1 normal answers when two had started afresh. "No view
+// change happened" is checked with the views of the "recovering" answers too: a replica holding
+// nothing answers "recovering" in any status, but with its view, and one in a view above 0 says
+// that view 0 is over (a quorum may have moved on, and view 0's leader could then commit with the
+// joiner in a deposed view: simulator seed 3155, 3 replicas).
 //
 // Disk claims. A replica restarted with a data directory (src/storage) recovers like one without
 // memory: while peers are normal it fetches from the leader (only what lies above the checkpoint
@@ -109,13 +112,15 @@ export function decideRecovery(answers: ReadonlyMap<number, RecoveryAnswer>, rou
   let view = -1;
   let recoveringNow = 0;
   let emptyNow = 0; // answers of this round from replicas holding nothing
-  let view0Now = 0; // answers of this round from replicas recovering or normal in view 0
+  let view0Now = 0; // answers of this round from replicas (recovering or normal) in view 0
+  let recoveringViewMax = 0; // the highest view a "recovering" answer of this round names
   for (const a of answers.values()) {
     const holdsNothing = a.recovering ? a.opNum === 0 : a.view === 0 && a.opNum === 0;
     if (a.round === round && holdsNothing) emptyNow += 1;
-    if (a.round === round && ((a.recovering && a.opNum === 0) || (!a.recovering && a.view === 0))) view0Now += 1;
+    if (a.round === round && a.view === 0 && (!a.recovering || a.opNum === 0)) view0Now += 1;
     if (a.recovering) {
       if (a.round === round) recoveringNow += 1;
+      if (a.round === round) recoveringViewMax = Math.max(recoveringViewMax, a.view);
     } else {
       normal += 1;
       view = Math.max(view, a.view);
@@ -126,8 +131,10 @@ export function decideRecovery(answers: ReadonlyMap<number, RecoveryAnswer>, rou
     const current = new Map([...answers].filter(([, a]) => a.round === round));
     return wholeClusterDecision(current, replicaCount, self, own);
   }
-  // After a disk start: its leader is the only normal replica and every other one recovers.
-  if (normal === 1 && recoveringNow === replicaCount - 2) {
+  // After a disk start: its leader is the only normal replica and every other one recovers, each
+  // having promised no view above the leader's (one that holds nothing in a later view says the
+  // normal one is deposed).
+  if (normal === 1 && recoveringNow === replicaCount - 2 && recoveringViewMax <= view) {
     const leader = leaderOf(view, replicaCount);
     const from = answers.get(leader);
     if (from && !from.recovering && from.round === round && from.view === view && leader !== self) {

@@ -981,8 +981,9 @@ export class Replica {
     if (this.log.length === 0) {
       // Holding nothing, in any status, is the same as recovering for the asker's fresh-start
       // rule. Replicas started together need it: the first to start afresh goes on to view
-      // changes while the others still recover, and would otherwise never answer them.
-      this.send(sender, { type: MessageType.RecoveryResponse, view: 0, sender: this.index, nonce, recovering: true, lastNormalView: 0, opNum: 0, commit: 0 });
+      // changes while the others still recover, and would otherwise never answer them. Its view
+      // goes with it (a view it promised): above 0, it tells the asker view 0 is over (recovery.ts).
+      this.send(sender, { type: MessageType.RecoveryResponse, view: this.viewValue, sender: this.index, nonce, recovering: true, lastNormalView: 0, opNum: 0, commit: 0 });
       return;
     }
     if (this.statusValue !== Status.Normal) return;

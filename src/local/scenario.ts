@@ -28,7 +28,7 @@ export interface ScenarioOptions {
   /** The electrode command for replicas and clients (default: this executable). */
   readonly command?: readonly string[];
   readonly clients?: number;
-  /** More flags for the kv bench (its mix: --read-ratio 0.9, --reads log...). */
+  /** More flags for the kv bench: its mix (e.g. --read-ratio 0.9 --reads log, --cas-ratio 0.4 --delete-ratio 0.1), keys... */
   readonly benchArgs?: readonly string[];
   /** Seconds per bench segment (default: one segment for the whole run). */
   readonly segmentS?: number;

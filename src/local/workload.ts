@@ -28,7 +28,7 @@ export class BenchRun {
     readonly historyFile: string,
   ) {}
 
-  /** `benchArgs`: more bench flags (the mix: --read-ratio 0.9 --reads index...). */
+  /** `benchArgs`: more bench flags (the kv mix, e.g. --read-ratio 0.9 --reads index, --cas-ratio 0.4). */
   static start(cluster: RunningCluster, opts: { historyFile: string; clients?: number; maxS?: number; clientIndex?: number; benchArgs?: readonly string[] }): BenchRun {
     const local = cluster.local;
     const ns = local.clients[opts.clientIndex ?? 0]!.ns;

@@ -130,12 +130,28 @@ describe("electrode CLI errors", () => {
     expectOneLineError(await bench("--workload", "kv", "--keys", "0"), 2, /--keys: expected an integer/);
     expectOneLineError(await bench("--keys", "4"), 2, /--keys needs --workload kv/);
     expectOneLineError(await bench("--read-ratio", "0.9", "--workload", "null"), 2, /--read-ratio needs --workload kv/);
+    expectOneLineError(await bench("--cas-ratio", "0.5"), 2, /--cas-ratio needs --workload kv/);
+    expectOneLineError(await bench("--workload", "kv", "--delete-ratio", "2"), 2, /--delete-ratio: expected a number in 0\.\.1/);
+    expectOneLineError(await bench("--workload", "kv", "--cas-ratio", "0.6", "--read-ratio", "0.5"), 2, /add up to more than 1/);
     expectOneLineError(await bench("--workload", "kv", "--reads", "quorum"), 2, /--reads: expected index, log or stale, got 'quorum'/);
     expectOneLineError(await bench("--reads", "log"), 2, /--reads needs --workload kv/);
   });
 
-  test("get: --stale and --through-log exclude each other (exit 2); the help says what --stale gives up", async () => {
+  test("client delete and cas: usage and size errors exit 2 before anything is sent", async () => {
     const file = configFile("ok7.yaml", loopback3);
+    const client = (...args: string[]) => run(["client", ...args, "--config", file, "--timeout", "300"]);
+    expectOneLineError(await client("cas", "k", "v"), 2, /cas: say what KEY must hold: --expect OLD, or --absent/);
+    expectOneLineError(await client("cas", "k", "v", "--expect", "a", "--absent"), 2, /--expect OLD, or --absent \(one of them\)/);
+    expectOneLineError(await client("delete"), 2, /Missing required positional argument: KEY/);
+    expectOneLineError(await client("put", "k".repeat(1100), "v"), 2, /key of 1100 bytes: at most 1024/);
+    expectOneLineError(await client("cas", "k", "v".repeat(800), "--expect", "e".repeat(800)), 2, /a cas's key, expected value and value .* at most 1412/);
+    // Well-formed, nobody listening: outcome unknown, exit 1.
+    expectOneLineError(await client("delete", "k"), 1, /no reply within 0\.3s: outcome unknown/);
+    expectOneLineError(await client("cas", "k", "v", "--absent"), 1, /no reply within 0\.3s: outcome unknown/);
+  });
+
+  test("get: --stale and --through-log exclude each other (exit 2); the help says what --stale gives up", async () => {
+    const file = configFile("ok8.yaml", loopback3);
     expectOneLineError(await run(["client", "get", "k", "--stale", "--through-log", "--config", file]), 2, /--stale and --through-log exclude each other/);
     const help = await run(["client", "get", "--help"]);
     expect(help.stdout).toMatch(/--stale.*serializable, not linearizable/);

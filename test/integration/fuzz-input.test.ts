@@ -1,7 +1,8 @@
 // Hostile input: while a 3-replica cluster serves a kv bench, a sender in the client namespace
 // throws random and mutated datagrams at every replica (src/local/fuzz.ts: wrong views, huge
 // op-numbers, forged senders, truncated bodies, wrong cluster ids, the Quorum flag from outside...),
-// with the fast paths on and off. Afterwards no replica crashed, the history is linearizable, and
+// with the fast paths on and off. The bench mixes compare-and-swaps and deletes into its gets and
+// puts, on few keys. Afterwards no replica crashed, the history is linearizable, and
 // the counters show the drops: the replicas' --stats-file by reason, and with the fast paths on
 // the XDP program's xdp_foreign (the Quorum flag from outside is dropped there).
 
@@ -46,13 +47,15 @@ describe.skipIf(!isRoot)("hostile datagrams while serving", () => {
       const xdpBefore = fast ? await Promise.all(ids.map((id) => xdpCounters(cluster, id))) : [];
 
       const history = join(dir, "history.jsonl");
-      const load = BenchRun.start(cluster, { historyFile: history, clients: 4 });
+      const benchArgs = ["--keys", "4", "--read-ratio", "0.3", "--delete-ratio", "0.1", "--cas-ratio", "0.4"];
+      const load = BenchRun.start(cluster, { historyFile: history, clients: 4, benchArgs });
       let sent;
+      let benchJson;
       try {
         await Bun.sleep(300);
         sent = await sendFuzz(cluster, { seed: fast ? 11 : 12, durationS: 5, rate: 4000 });
       } finally {
-        await load.stop();
+        benchJson = await load.stop();
       }
       expect(sent.total).toBeGreaterThan(10_000);
       for (const c of fuzzCases) expect(sent[c]).toBeGreaterThan(0);
@@ -63,6 +66,9 @@ describe.skipIf(!isRoot)("hostile datagrams while serving", () => {
       const verdict = checkFile(history);
       expect(verdict.text).toStartWith("linearizable");
       expect(verdict.verdict.ops).toBeGreaterThan(500);
+      const cas = benchJson!.cas as { swapped: number; not_swapped: number };
+      expect(cas.swapped).toBeGreaterThan(0);
+      expect(cas.not_swapped).toBeGreaterThan(0);
 
       let xdpForeign: number[] = [];
       if (fast) {

@@ -70,6 +70,33 @@ describe.skipIf(!isRoot)("kv history of a 3-replica cluster is linearizable", ()
     expect(touches("k0")).toBeGreaterThan(5 * touches("k15"));
   });
 
+  test("deletes and cas ops in the mix, leader killed -9 halfway: linearizable; deletes and cas reported apart", async () => {
+    h = await startCluster(3, { extraConfig });
+    const file = join(dirname(h.cluster.configPath), "history-cas.jsonl");
+    const args = ["--clients", "8", "--duration", "3", "--warmup", "0", "--workload", "kv", "--keys", "4", "--read-ratio", "0.3", "--delete-ratio", "0.1", "--cas-ratio", "0.4", "--seed", "7", "--history", file];
+    const load = bench(h.cluster, args) as unknown as Promise<BenchJson>;
+    await Bun.sleep(1500);
+    await h.cluster.kill((await leaderSeenBy(h, 1)) ?? 1);
+    const result = await load;
+    const verdict = await check(file);
+    expect(verdict).toMatchObject({ linearizable: true, verdict: "linearizable", keys: 4 });
+    expect(verdict.ops).toBe(result.ops + result.errors);
+    expect(result.kv).toEqual({ read_ratio: 0.3, delete_ratio: 0.1, cas_ratio: 0.4, keys: 4, value_bytes: null, key_dist: "uniform", seed: 7 });
+    expect(result.reads!.ops + result.writes!.ops).toBe(result.ops);
+    const cas = result.cas!;
+    expect(cas.swapped + cas.not_swapped).toBe(cas.ops);
+    expect(cas.ops / result.ops).toBeGreaterThan(0.3);
+    expect(cas.swapped).toBeGreaterThan(0);
+    expect(cas.not_swapped).toBeGreaterThan(0);
+    expect(result.deletes!.ops).toBeGreaterThan(0);
+    // The history says the same: cas ops end ok (swapped) or fail (not), deletes ok.
+    const lines = (await Bun.file(file).text()).trim().split("\n").map((l) => JSON.parse(l) as { f: string; type: string });
+    const count = (f: string, type: string) => lines.filter((l) => l.f === f && l.type === type).length;
+    expect(count("cas", "ok") + count("cas", "fail")).toBeGreaterThanOrEqual(cas.ops);
+    expect(count("cas", "fail")).toBeGreaterThan(0);
+    expect(count("delete", "ok")).toBeGreaterThan(0);
+  }, 60_000);
+
   test("leader killed -9 in the middle: still linearizable (unknown outcomes allowed)", async () => {
     h = await startCluster(3, { extraConfig });
     const cluster = h.cluster;

@@ -8,7 +8,9 @@
 // leader's read index (no log write, src/core/read-index.ts); two more schedules run a read-heavy
 // mix (90% gets) with fast paths on and off, freezing the leader (SIGSTOP)
 // while clients read and thawing it after the others changed view, and cutting it off from the
-// other replicas while clients still reach it, among partitions and a kill.
+// other replicas while clients still reach it, among partitions and a kill. Two short schedules
+// run a workload of compare-and-swaps and deletes beside the gets and puts, on few keys (so that
+// cas ops contend), fast paths on and off.
 
 import { describe, expect, test } from "bun:test";
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -25,6 +27,8 @@ function steps(kinds: readonly (FaultKind | readonly FaultKind[])[]): Step[] {
   return kinds.map((k, i) => ({ faults: typeof k === "string" ? [k] : k, holdMs: 1500, gapMs: 300, dropPct: 10, dupPct: 15, pick: 1000 + i }));
 }
 
+/** Gets, puts, deletes and cas ops on 4 keys: many cas ops swap, many find another value. */
+const casMix = ["--keys", "4", "--read-ratio", "0.3", "--delete-ratio", "0.1", "--cas-ratio", "0.4"];
 const readHeavy = ["--read-ratio", "0.9", "--reads", "index"];
 
 const schedules: { name: string; replicas: number; opt: "all" | "none"; partition: PartitionMethod; steps: Step[]; benchArgs?: readonly string[] }[] = [
@@ -55,6 +59,22 @@ const schedules: { name: string; replicas: number; opt: "all" | "none"; partitio
     opt: "none",
     partition: "iptables",
     steps: steps(["ring", "restart-follower-kill-leader", "split-leader-minority", "one-way-from-leader", "isolate-leader", "loss", "dup", "pause-leader"]),
+  },
+  {
+    name: "3 replicas, fast paths on, cas and delete mix",
+    replicas: 3,
+    opt: "all",
+    partition: "bridge",
+    steps: steps(["kill-leader", "isolate-leader", ["loss-dup", "pause-follower"]]),
+    benchArgs: casMix,
+  },
+  {
+    name: "3 replicas, fast paths off, cas and delete mix",
+    replicas: 3,
+    opt: "none",
+    partition: "iptables",
+    steps: steps(["kill-leader", "one-way-to-leader", ["loss-dup", "kill-follower"]]),
+    benchArgs: casMix,
   },
   {
     name: "3 replicas, fast paths on, 90% reads by read index",
@@ -112,6 +132,7 @@ describe.skipIf(!isRoot)("proven under faults", () => {
         expect(result.chaos).toMatchObject({ dupErrors: 0 });
         expect(result.chaos!.dropped).toBeGreaterThan(0);
         expect(result.chaos!.duplicated).toBeGreaterThan(0);
+        if (schedule.benchArgs === casMix) expect(result.segments.every((s) => (s.bench.cas as { swapped: number; not_swapped: number }).swapped > 0 && (s.bench.cas as { not_swapped: number }).not_swapped > 0)).toBe(true);
         passed = true;
         if (process.env.ELECTRODE_NEMESIS_LOG) console.log(lines.join("\n"));
       } finally {

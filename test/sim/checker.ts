@@ -17,7 +17,7 @@
 // - kernel-state order: every send happens in the state last announced with a kernelState effect
 //   (so a recovering replica provably never acks, votes or answers).
 
-import { KvMachine } from "../../src/app/kv.ts";
+import { kvOpCodes, KvMachine, KvStatus } from "../../src/app/kv.ts";
 import { Digest } from "../../src/core/digest.ts";
 import type { Replica } from "../../src/core/replica.ts";
 import { Status, type Effect, type ExecutionObserver, type KernelState, type StateMachine } from "../../src/core/types.ts";
@@ -297,7 +297,18 @@ export class Checker {
     if (!sameBytes(expected, reply.result)) {
       this.fail(`result of ${reply.clientId}#${reply.requestNum} at op ${reply.opNum} differs from the reference`);
     }
+    this.tally(entry.op, reply.result);
     this.acknowledge(reply.opNum);
+  }
+
+  /** Deletes and cas ops whose checked results clients accepted (a cas: swapped or not). */
+  readonly checkedOps = { deletes: 0, casSwapped: 0, casNotSwapped: 0 };
+
+  private tally(op: Uint8Array, result: Uint8Array): void {
+    if (op[0] === kvOpCodes.delete) this.checkedOps.deletes += 1;
+    if (op[0] !== kvOpCodes.cas) return;
+    if (result[0] === KvStatus.Ok) this.checkedOps.casSwapped += 1;
+    else this.checkedOps.casNotSwapped += 1;
   }
 
   /** Every live replica once more: the entries it still holds of its committed prefix, and its

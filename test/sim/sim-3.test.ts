@@ -15,6 +15,8 @@ for (let group = 0; group < 8; group++) {
     expect(total.replies).toBeGreaterThan(0);
     expect(total.crashes).toBeGreaterThan(0);
     expect(total.viewChanges).toBeGreaterThan(0);
+    // Deletes and cas ops (both outcomes) ran, their results checked against the reference.
+    expect(Math.min(total.deletes, total.casSwapped, total.casNotSwapped)).toBeGreaterThan(0);
     expect(total.indexReads).toBeGreaterThan(0);
   }, 120_000);
 }

@@ -10,5 +10,6 @@ for (let group = 0; group < 6; group++) {
     expect(total.replies).toBeGreaterThan(0);
     expect(total.crashes).toBeGreaterThan(0);
     expect(total.viewChanges).toBeGreaterThan(0);
+    expect(Math.min(total.deletes, total.casSwapped, total.casNotSwapped)).toBeGreaterThan(0);
   }, 120_000);
 }

@@ -8,7 +8,7 @@
 // every replica must converge (normal, same view, everything committed). The Checker (checker.ts)
 // checks safety after every single step.
 
-import { encodeGet, encodePut } from "../../src/app/kv.ts";
+import { encodeCas, encodeDelete, encodeGet, encodePut } from "../../src/app/kv.ts";
 import { requestOpBytesMax } from "../../src/core/replica.ts";
 import { ReadMode } from "../../src/wire/layout.ts";
 import { SimFailure } from "./checker.ts";
@@ -90,6 +90,8 @@ export class Simulation {
   readonly cluster: Cluster;
   private readonly restartAt: (number | undefined)[];
   private healPartitionAt: number | undefined;
+  /** Per key, the small values submitted for it (puts and cas ops), for cas ops to expect. */
+  private readonly written = new Map<string, string[]>();
   private readonly readRand: Prng;
 
   constructor(readonly plan: SimPlan) {
@@ -174,11 +176,23 @@ export class Simulation {
     this.cluster.submit(client, op, indexRead ? ReadMode.Index : undefined);
   }
 
+  /** Gets, puts (some large), deletes, and cas ops expecting a value submitted for the key
+   * (mostly the latest, so that many swap) or absence. */
   private randomOp(client: SimClient): Uint8Array {
     const r = this.cluster.rand;
     const key = `k${r.int(0, 3)}`;
     if (r.chance(0.4)) return encodeGet(key);
     const tag = `${client.clientId}.${client.requestNum + 1}`;
+    const kind = r.next();
+    if (kind < 0.1) return encodeDelete(key);
+    const written = this.written.get(key) ?? [];
+    if (written.length === 0) this.written.set(key, written);
+    written.push(tag);
+    if (written.length > 8) written.shift();
+    if (kind < 0.35) {
+      const expected = written.length < 2 || r.chance(0.2) ? null : r.chance(0.6) ? written[written.length - 2]! : r.pick(written);
+      return encodeCas(key, expected, tag);
+    }
     if (!r.chance(this.plan.bigOps)) return encodePut(key, tag);
     const room = requestOpBytesMax - 3 - key.length - tag.length;
     return encodePut(key, tag + "x".repeat(r.int(room - 200, room)));
@@ -256,8 +270,8 @@ export class Simulation {
 }
 
 /** Runs `count` seeds from `first` (SIM_SEEDS scales count up for a soak). */
-export function runSeeds(replicas: number, first: number, count: number, override: Partial<SimPlan> = {}): { replies: number; crashes: number; viewChanges: number; indexReads: number; powerCuts: number } {
-  const total = { replies: 0, crashes: 0, viewChanges: 0, indexReads: 0, powerCuts: 0 };
+export function runSeeds(replicas: number, first: number, count: number, override: Partial<SimPlan> = {}) {
+  const total = { replies: 0, crashes: 0, viewChanges: 0, indexReads: 0, powerCuts: 0, deletes: 0, casSwapped: 0, casNotSwapped: 0 };
   for (let seed = first; seed < first + count; seed++) {
     const sim = new Simulation({ ...planFor(seed, replicas), ...override });
     sim.run();
@@ -266,6 +280,10 @@ export function runSeeds(replicas: number, first: number, count: number, overrid
     total.viewChanges += sim.cluster.stats.viewChanges;
     total.powerCuts += sim.powerCuts;
     total.indexReads += sim.cluster.stats.indexReads;
+    const checked = sim.cluster.checker.checkedOps;
+    total.deletes += checked.deletes;
+    total.casSwapped += checked.casSwapped;
+    total.casNotSwapped += checked.casNotSwapped;
   }
   return total;
 }

@@ -18,7 +18,11 @@ describe("parseHistory", () => {
     ["not JSON", `${line(invoke)}\n{oops`, /^line 2: not JSON/],
     ["not an object", "[1,2]", /^line 1: expected a JSON object/],
     ["unknown type", line({ ...invoke, type: "done" }), /^line 1: "type": expected invoke, ok, fail or info, got "done"/],
-    ["unknown f", line({ ...invoke, f: "cas" }), /^line 1: "f": expected put or get/],
+    ["unknown f", line({ ...invoke, f: "incr" }), /^line 1: "f": expected put, get, delete or cas, got "incr"/],
+    ["cas without expected", line({ ...invoke, f: "cas" }), /^line 1: a cas.s invoke needs "expected"/],
+    ["cas without a value", line({ ...invoke, f: "cas", value: null, expected: "a" }), /^line 1: a cas.s invoke needs a string "value"/],
+    ["expected not a string", line({ ...invoke, f: "cas", expected: 3 }), /^line 1: "expected": expected a string or null/],
+    ["cas completion with another expected", `${line({ ...invoke, f: "cas", expected: "a" })}\n${line({ ...ok, f: "cas", expected: "b" })}`, /^line 2: cas expected "b" differs from its invoke.s on line 1/],
     ["key not a string", line({ ...invoke, key: 3 }), /^line 1: "key": expected a string/],
     ["no time", line({ ...invoke, time_ns: undefined }), /^line 1: "time_ns": expected a non-negative number/],
     ["put without a value", line({ ...invoke, value: null }), /^line 1: a put's invoke needs a string "value"/],
@@ -49,7 +53,7 @@ describe("parseHistory", () => {
       line({ ...invoke, process: 4, value: "w", time_ns: 80 }), // moved on: "u" is unknown
     ].join("\n");
     const h = parseHistory(text);
-    expect(h.counts).toEqual({ invokes: 5, ok: 1, fail: 1, info: 1, unmatched: 2, stale: 0 });
+    expect(h.counts).toEqual({ invokes: 5, ok: 1, fail: 1, casNotSwapped: 0, info: 1, unmatched: 2, stale: 0 });
     expect(h.failed.map((o) => o.value)).toEqual(["f"]);
     expect(h.ops.map((o) => [o.value, o.outcome, o.returnNs, o.invokeLine, o.returnLine])).toEqual([
       ["v", "ok", 20, 1, 3],
@@ -58,6 +62,32 @@ describe("parseHistory", () => {
       ["w", "info", Infinity, 9, null],
     ]);
     expect(h.startNs).toBe(10);
+  });
+
+  test("delete and cas: a failed cas is kept (it compared, at a known time), a failed delete is dropped", () => {
+    const cas = { process: 1, type: "invoke", f: "cas", key: "k", expected: null, value: "a", time_ns: 10 };
+    const del = { process: 2, type: "invoke", f: "delete", key: "k", value: null, time_ns: 10 };
+    const text = [
+      line(cas),
+      line({ ...cas, type: "fail", time_ns: 20 }),
+      line({ ...cas, expected: "a", value: "b", time_ns: 30 }),
+      line({ ...cas, expected: undefined, value: undefined, type: "ok", time_ns: 40 }), // a completion may omit them
+      line({ ...cas, expected: "b", value: "c", time_ns: 50 }),
+      line({ ...cas, expected: "b", value: "c", type: "info", time_ns: 60 }),
+      line(del),
+      line({ ...del, type: "ok", time_ns: 25 }),
+      line({ ...del, time_ns: 70 }),
+      line({ ...del, type: "fail", time_ns: 80 }),
+    ].join("\n");
+    const h = parseHistory(text);
+    expect(h.counts).toEqual({ invokes: 5, ok: 2, fail: 2, casNotSwapped: 1, info: 1, unmatched: 0, stale: 0 });
+    expect(h.failed.map((o) => [o.f, o.invokeLine])).toEqual([["delete", 9]]);
+    expect(h.ops.map((o) => [o.f, o.expected, o.value, o.outcome, o.returnNs])).toEqual([
+      ["cas", null, "a", "fail", 20],
+      ["delete", null, null, "ok", 25],
+      ["cas", "a", "b", "ok", 40],
+      ["cas", "b", "c", "info", Infinity],
+    ]);
   });
 
   test("stale gets are counted, not checked: a stale read of an old value is no violation", () => {

@@ -221,7 +221,7 @@ test("agrees with brute force on 3000 tiny random histories; its failing sub-his
       const info = random() < 0.2;
       const isPut = random() < 0.5;
       const value = isPut || random() < 0.8 ? ["a", "b", "c"][Math.floor(random() * 3)]! : null;
-      ops.push({ process: String(i), f: isPut ? "put" : "get", key: "x", value, invokeNs, returnNs: info ? Infinity : invokeNs + Math.floor(random() * 6), outcome: info ? "info" : "ok", invokeLine: i, returnLine: null });
+      ops.push({ process: String(i), f: isPut ? "put" : "get", key: "x", value, expected: null, invokeNs, returnNs: info ? Infinity : invokeNs + Math.floor(random() * 6), outcome: info ? "info" : "ok", invokeLine: i, returnLine: null });
     }
     const expected = bruteForce(ops);
     const got = checkRegister(ops);

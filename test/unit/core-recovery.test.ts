@@ -3,7 +3,7 @@ import { decideRecovery, RecoveryRounds, type RecoveryAnswer } from "../../src/c
 import { MessageType } from "../../src/wire/layout.ts";
 
 const normal = (view: number, opNum = 10, commit = 8, round = 0): RecoveryAnswer => ({ view, opNum, commit, recovering: false, lastNormalView: 0, round });
-const recovering = (round = 0): RecoveryAnswer => ({ view: 0, opNum: 0, commit: 0, recovering: true, lastNormalView: 0, round });
+const recovering = (round = 0, view = 0): RecoveryAnswer => ({ view, opNum: 0, commit: 0, recovering: true, lastNormalView: 0, round });
 
 describe("decideRecovery with disk claims (the whole cluster restarts from its data directories)", () => {
   const claim = (view: number, lastNormalView: number, opNum: number, round = 0): RecoveryAnswer => ({ view, opNum, commit: 0, recovering: true, lastNormalView, round });
@@ -55,6 +55,13 @@ describe("decideRecovery", () => {
     [[[0, normal(0, 1, 1)], [1, normal(0, 1, 0)], [3, recovering()], [4, recovering()]], 0, 5, 2, "wait"], // op 1 committed
     [[[1, normal(0, 1, 0)], [2, normal(0, 1, 0)], [3, recovering()], [4, recovering()]], 0, 5, 0, "wait"], // the view-0 leader is self
     [[[0, normal(0, 1, 0, 0)], [1, normal(0, 1, 0)], [3, recovering()], [4, recovering()]], 1, 5, 2, "wait"], // the leader's answer is old
+    // The view-0 leader never committed, but the other holds nothing in view 1: view 0 is over, and
+    // joining its leader would let the two commit in a deposed view (simulator seed 3155).
+    [[[0, normal(0, 7, 0)], [2, recovering(0, 1)]], 0, 3, 1, "wait"],
+    [[[0, normal(0, 7, 0)], [2, recovering(0, 0)]], 0, 3, 1, "fetch v0 from 0"], // as after a disk start
+    [[[0, normal(3, 7, 5)], [2, recovering(0, 4)]], 0, 3, 1, "wait"], // one holding nothing in view 4: view 3 is over
+    [[[0, normal(3, 7, 5)], [2, recovering(0, 3)]], 0, 3, 1, "fetch v3 from 0"],
+    [[[1, recovering(0, 2)], [2, recovering(0, 1)]], 0, 3, 0, "fresh"], // everybody holds nothing: whatever the views
     [[], 0, 1, 0, "fresh"], // alone
   ] as [[number, RecoveryAnswer][], number, number, number, string][])("%j round %i n=%i self %i -> %s", (answers, round, n, self, expected) => {
     const d = decideRecovery(new Map(answers), round, n, self);

@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { UsageError } from "../../src/cli/common.ts";
 import { givenKvFlags, kvKeyBytesMax, kvValueBytesMax, parseKvWorkload } from "../../src/cli/kv-args.ts";
 import { valueTagBytes } from "../../src/bench/kv-workload.ts";
-import { opBytesMax } from "../../src/wire/layout.ts";
+import { requestOpBytesMax } from "../../src/core/log.ts";
 
 describe("kv workload flags", () => {
   test("defaults: half reads over 16 uniform keys, unsized values, seeded by the clock", () => {
@@ -33,6 +33,9 @@ describe("kv workload flags", () => {
     [{ "value-bytes": "100000" }, /--value-bytes/],
     [{ seed: "-1" }, /--seed/],
     [{ seed: String(2 ** 32) }, /--seed/],
+    [{ "cas-ratio": "1.5" }, /--cas-ratio: expected a number in 0\.\.1/],
+    [{ "delete-ratio": "x" }, /--delete-ratio/],
+    [{ "read-ratio": "0.5", "cas-ratio": "0.4", "delete-ratio": "0.2" }, /--read-ratio 0\.5, --delete-ratio 0\.2 and --cas-ratio 0\.4 add up to more than 1/],
   ];
   for (const [flags, message] of bad) {
     test(`rejects ${JSON.stringify(flags)}`, () => {
@@ -41,11 +44,21 @@ describe("kv workload flags", () => {
     });
   }
 
+  test("deletes and cas ops in the mix: given ones only; a cas carries two values, so values are at most half", () => {
+    const a = { "read-ratio": "0.2", "delete-ratio": "0.1", "cas-ratio": "0.7" };
+    expect(parseKvWorkload(a, 1)).toEqual({ readRatio: 0.2, deleteRatio: 0.1, casRatio: 0.7, keys: 16, keyDist: "uniform", seed: 1 });
+    expect(givenKvFlags(a).sort()).toEqual(["cas-ratio", "delete-ratio", "read-ratio"]);
+    const max = Math.floor((requestOpBytesMax - 6 - kvKeyBytesMax(16)) / 2);
+    expect(parseKvWorkload({ "cas-ratio": "0.5", "value-bytes": String(max) }).valueBytes).toBe(max);
+    expect(() => parseKvWorkload({ "cas-ratio": "0.5", "value-bytes": String(max + 1) })).toThrow(/--value-bytes/);
+    expect(parseKvWorkload({ "delete-ratio": "0.5", "value-bytes": String(max + 1) }).valueBytes).toBe(max + 1);
+  });
+
   test("the largest value fits in one op beside the longest key", () => {
     const keys = 16;
     const max = kvValueBytesMax(kvKeyBytesMax(keys));
     expect(kvKeyBytesMax(keys)).toBe("abcdefgh.k15".length);
-    expect(max + "abcdefgh.k15".length + 3).toBe(opBytesMax);
+    expect(max + "abcdefgh.k15".length + 3).toBe(requestOpBytesMax); // the longest op a replica accepts
     expect(parseKvWorkload({ keys: String(keys), "value-bytes": String(max) }).valueBytes).toBe(max);
     expect(() => parseKvWorkload({ keys: String(keys), "value-bytes": String(max + 1) })).toThrow(/--value-bytes/);
   });

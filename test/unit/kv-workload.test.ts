@@ -2,7 +2,7 @@
 // and values of the asked size that stay unique.
 
 import { describe, expect, test } from "bun:test";
-import { keyPicker, putValue, rankOf, sessionRandom, valueTagBytes, zipfCdf, zipfSkew } from "../../src/bench/kv-workload.ts";
+import { keyPicker, opKindOf, putValue, rankOf, sessionRandom, valueTagBytes, zipfCdf, zipfSkew } from "../../src/bench/kv-workload.ts";
 
 /** P(rank k) for zipf(n, s), straight from the definition. */
 function zipfP(n: number, s: number): number[] {
@@ -90,6 +90,14 @@ describe("seeded sessions", () => {
     let reads = 0;
     for (let i = 0; i < 100_000; i++) if (!(random() >= 0.9)) reads++;
     expect(reads / 100_000).toBeCloseTo(0.9, 2);
+  });
+});
+
+describe("op kinds", () => {
+  test("gets below the read ratio (as before), then deletes, then cas ops, then puts", () => {
+    const w = { readRatio: 0.5, deleteRatio: 0.1, casRatio: 0.2 };
+    expect([0, 0.49, 0.5, 0.59, 0.6, 0.79, 0.8, 0.99].map((u) => opKindOf(w, u))).toEqual(["get", "get", "delete", "delete", "cas", "cas", "put", "put"]);
+    expect([0.49, 0.5, 0.99].map((u) => opKindOf({ readRatio: 0.5 }, u))).toEqual(["get", "put", "put"]);
   });
 });
 
