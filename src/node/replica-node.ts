@@ -54,10 +54,16 @@ export interface ReplicaStats {
   byType: Record<string, number>;
 }
 
-/** The app, with the time its last snapshot took (the core has no clock). */
+/** The app, with the time its last snapshot took (the core has no clock). Everything else goes
+ * straight through: a wrapper that left out readOnly/query sent every read through the log. */
 class TimedApp implements StateMachine {
   lastSnapshotMs = 0;
-  constructor(private readonly inner: StateMachine) {}
+  readonly readOnly: StateMachine["readOnly"];
+  readonly query: StateMachine["query"];
+  constructor(private readonly inner: StateMachine) {
+    this.readOnly = inner.readOnly?.bind(inner);
+    this.query = inner.query?.bind(inner);
+  }
   execute(op: Uint8Array): Uint8Array {
     return this.inner.execute(op);
   }
