@@ -62,6 +62,31 @@ export class RssSampler {
   }
 }
 
+/**
+ * The samples folded into windows of `windowS`: window k holds the samples after (k-1)*windowS up
+ * to k*windowS, give or take a second of timer drift (window 0: the first sample alone), and reports each replica's peak in it, at the
+ * time of its last sample, with that sample's pid (a window in which a replica restarted reports
+ * the new process's pid, with the old one's peak possibly in it). A single sample catches the
+ * JS heap anywhere between two collections (tens of percent apart at full load); the peak over a
+ * window is what the process needed in it, and steadier.
+ */
+export function rssPeaks(samples: readonly RssSample[], windowS: number): RssSample[] {
+  const windows = new Map<number, RssSample[]>();
+  for (const s of samples) {
+    const k = s === samples[0] ? 0 : Math.max(1, Math.ceil((s.atS - 1) / windowS));
+    windows.set(k, [...(windows.get(k) ?? []), s]);
+  }
+  return [...windows.values()].map((w) => {
+    const last = w.at(-1)!;
+    const kib: Record<number, number | null> = {};
+    for (const id of Object.keys(last.kib).map(Number)) {
+      const seen = w.map((s) => s.kib[id]).filter((k): k is number => k !== null && k !== undefined);
+      kib[id] = seen.length > 0 ? Math.max(...seen) : null;
+    }
+    return { atS: last.atS, kib, pid: last.pid };
+  });
+}
+
 const mib = (kib: number | null | undefined) => (kib === null || kib === undefined ? "-" : (kib / 1024).toFixed(1));
 
 /** One line per sample: time, then each replica's MiB (a "*" marks a process new since the

@@ -1,0 +1,36 @@
+import { describe, expect, test } from "bun:test";
+import { rssGrowth, rssKib, rssPeaks, formatRssTable, type RssSample } from "../../src/local/rss.ts";
+
+const sample = (atS: number, kib: Record<number, number | null>, pid: Record<number, number | null> = { 1: 100, 2: 200 }): RssSample => ({ atS, kib, pid });
+
+describe("RSS over a long run", () => {
+  test("reads this process's VmRSS, and nothing for a pid that does not exist", () => {
+    expect(rssKib(process.pid)).toBeGreaterThan(1024);
+    expect(rssKib(2 ** 22 + 1)).toBeUndefined();
+  });
+
+  test("peaks per window: each replica's largest sample, late timer ticks in the window they end", () => {
+    const samples = [
+      sample(0, { 1: 10, 2: 10 }),
+      sample(30, { 1: 50, 2: 20 }),
+      sample(60.4, { 1: 40, 2: 30 }), // drifted past 60 s: still the first window
+      sample(90, { 1: 45, 2: null }),
+      sample(120, { 1: 44, 2: 25 }),
+    ];
+    const peaks = rssPeaks(samples, 60);
+    expect(peaks.map((p) => p.atS)).toEqual([0, 60.4, 120]);
+    expect(peaks.map((p) => p.kib)).toEqual([{ 1: 10, 2: 10 }, { 1: 50, 2: 30 }, { 1: 45, 2: 25 }]);
+  });
+
+  test("growth from the window nearest `from` to the last; a restarted replica has no figure", () => {
+    const samples = [sample(0, { 1: 10, 2: 10 }), sample(60, { 1: 100, 2: 100 }), sample(120, { 1: 100, 2: 100 }), sample(180, { 1: 120, 2: 90 }, { 1: 100, 2: 201 })];
+    const { growth, skipped } = rssGrowth(samples, 60, 180);
+    expect(skipped).toEqual([2]);
+    expect(growth).toHaveLength(1);
+    expect(growth[0]!.growth).toBeCloseTo(0.2);
+    expect(growth[0]!.peakGrowth).toBeCloseTo(0.2);
+    expect(growth[0]!.fromS).toBe(60);
+    // The table marks the new process.
+    expect(formatRssTable(samples).split("\n").at(-1)).toBe("| 180 | 0.1 | 0.1* |");
+  });
+});
