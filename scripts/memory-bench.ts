@@ -2,7 +2,10 @@
 // replica's RSS sampled each --sample seconds and reported per --every seconds as the peak of the
 // window, and the question issue 12 asks: does it stay flat once checkpoints and log compaction
 // run? PASS when every replica's peak RSS grows by less than --limit (10%) from the window ending
-// at minute --from (2) to the last one (ending at minute --minutes). The JSON has every sample.
+// at minute --from (2) to the last one (ending at minute --minutes), measured along the
+// least-squares line through those windows: at full load the JS heap swings by 10-20% between
+// collections, so two single figures would judge the swing rather than a leak (both are printed).
+// The JSON has every sample.
 //
 // Each sample also asks the replicas (`electrode client info --json`) for their commit, latest
 // checkpoint, oldest log entry, log bytes and client sessions: the bounded log is visible beside
@@ -226,11 +229,11 @@ try {
     const run = await memoryRun(cluster);
     const peaks = rssPeaks(run.samples, everyS);
     const { growth, skipped } = rssGrowth(peaks, fromMin * 60, minutes * 60);
-    failed = skipped.length > 0 || growth.length === 0 || growth.some((g) => g.growth >= limit);
+    failed = skipped.length > 0 || growth.length === 0 || growth.some((g) => g.trendGrowth >= limit);
     console.log(`Peak RSS of each ${everyS} s window (sampled every ${sampleS} s), by the window's end:`);
     console.log(formatRssTable(peaks));
     console.log();
-    for (const g of growth) console.log(`${g.growth < limit ? "PASS" : "FAIL"} ${formatGrowth(g)}`);
+    for (const g of growth) console.log(`${g.trendGrowth < limit ? "PASS" : "FAIL"} ${formatGrowth(g)}`);
     for (const id of skipped) console.log(`FAIL replica ${id}: not the same process from minute ${fromMin} to the end`);
     console.log(`${failed ? "FAIL" : "PASS"}: RSS growth from minute ${fromMin} to minute ${minutes} ${failed ? "is not" : "is"} below ${limit * 100}% for every replica; bench ${run.bench.throughput_ops_s} ops/s, ${run.bench.ops} ops`);
     const doc = { replicas, app, clients, opt: values.opt, keys: app === "kv" ? keys : undefined, minutes, every_s: everyS, sample_s: sampleS, from_min: fromMin, limit, pass: !failed, growth, rss_peaks: peaks, rss: run.samples, info: run.info, bench: run.bench };

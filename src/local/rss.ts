@@ -114,6 +114,20 @@ export interface RssGrowth {
   readonly growth: number;
   /** The largest sample in between, against from. */
   readonly peakGrowth: number;
+  /** Growth of the least-squares line through every sample from `from` to `to`, between those
+   * two times: a leak shows as a slope, while a single sample at either end may land high or low
+   * in the JS heap's cycle of growth and collection. */
+  readonly trendGrowth: number;
+}
+
+/** The least-squares line through (x, y), as its value at `at`. */
+function fitAt(points: readonly { x: number; y: number }[], at: number): number {
+  const n = points.length;
+  const mx = points.reduce((s, p) => s + p.x, 0) / n;
+  const my = points.reduce((s, p) => s + p.y, 0) / n;
+  const sxx = points.reduce((s, p) => s + (p.x - mx) ** 2, 0);
+  const slope = sxx === 0 ? 0 : points.reduce((s, p) => s + (p.x - mx) * (p.y - my), 0) / sxx;
+  return my + slope * (at - mx);
 }
 
 /**
@@ -137,12 +151,14 @@ export function rssGrowth(samples: readonly RssSample[], fromS: number, toS: num
       continue;
     }
     const peak = Math.max(...span.map((s) => s.kib[id] ?? 0));
-    growth.push({ id, fromS: from.atS, toS: to.atS, fromKib: a, toKib: b, growth: (b - a) / a, peakGrowth: (peak - a) / a });
+    const points = span.map((s) => ({ x: s.atS, y: s.kib[id]! }));
+    const [fitFrom, fitTo] = [fitAt(points, from.atS), fitAt(points, to.atS)];
+    growth.push({ id, fromS: from.atS, toS: to.atS, fromKib: a, toKib: b, growth: (b - a) / a, peakGrowth: (peak - a) / a, trendGrowth: (fitTo - fitFrom) / fitFrom });
   }
   return { growth, skipped };
 }
 
 export function formatGrowth(g: RssGrowth): string {
   const pct = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}%`;
-  return `replica ${g.id}: ${mib(g.fromKib)} MiB at ${g.fromS.toFixed(0)} s -> ${mib(g.toKib)} MiB at ${g.toS.toFixed(0)} s (${pct(g.growth)}, peak ${pct(g.peakGrowth)})`;
+  return `replica ${g.id}: trend ${pct(g.trendGrowth)} from ${g.fromS.toFixed(0)} s to ${g.toS.toFixed(0)} s; ${mib(g.fromKib)} MiB -> ${mib(g.toKib)} MiB (${pct(g.growth)}), largest in between ${pct(g.peakGrowth)}`;
 }

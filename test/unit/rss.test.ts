@@ -9,6 +9,14 @@ describe("RSS over a long run", () => {
     expect(rssKib(2 ** 22 + 1)).toBeUndefined();
   });
 
+  test("a swing without a trend: the line stays flat where the end points differ by 30%", () => {
+    const kibs = [100, 130, 100, 130, 100, 130, 100, 130];
+    const samples = kibs.map((k, i) => sample(60 * (i + 1), { 1: k, 2: 100 }));
+    const g = rssGrowth(samples, 60, 480).growth.find((x) => x.id === 1)!;
+    expect(g.growth).toBeCloseTo(0.3);
+    expect(Math.abs(g.trendGrowth)).toBeLessThan(0.1);
+  });
+
   test("peaks per window: each replica's largest sample, late timer ticks in the window they end", () => {
     const samples = [
       sample(0, { 1: 10, 2: 10 }),
@@ -30,6 +38,8 @@ describe("RSS over a long run", () => {
     expect(growth[0]!.growth).toBeCloseTo(0.2);
     expect(growth[0]!.peakGrowth).toBeCloseTo(0.2);
     expect(growth[0]!.fromS).toBe(60);
+    // The line through 100, 100, 120 at 60, 120, 180 s: 96.67 -> 116.67.
+    expect(growth[0]!.trendGrowth).toBeCloseTo(20 / 96.667, 3);
     // The table marks the new process.
     expect(formatRssTable(samples).split("\n").at(-1)).toBe("| 180 | 0.1 | 0.1* |");
   });
