@@ -27,7 +27,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createCluster } from "../src/local/cluster.ts";
 import { RunningCluster } from "../src/local/processes.ts";
-import { formatGrowth, formatRssTable, RssSampler, rssGrowth, rssPeaks, type RssSample } from "../src/local/rss.ts";
+import { formatGrowth, formatRssTable, RssSampler, rssFloors, rssGrowth, rssPeaks, type RssSample } from "../src/local/rss.ts";
 import type { ReplicaInfo } from "../src/node/info.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -117,6 +117,7 @@ function startBench(cluster: RunningCluster, durationS: number) {
 interface InfoRow {
   readonly atS: number;
   readonly leader: number | undefined;
+  readonly view: number | undefined;
   readonly commit: number | undefined;
   readonly checkpoint_op: number | undefined;
   readonly log_first_op: number | undefined;
@@ -132,10 +133,10 @@ async function memoryRun(cluster: RunningCluster): Promise<{ samples: RssSample[
     windowEnd += everyS;
     void info(cluster).then((answers) => {
       const l = leaderOf(answers);
-      const row = { atS: s.atS, leader: l?.id, commit: l?.commit, checkpoint_op: l?.checkpoint_op, log_first_op: l?.log_first_op, log_bytes: l?.log_bytes, sessions: l?.sessions };
+      const row = { atS: s.atS, leader: l?.id, view: l?.view, commit: l?.commit, checkpoint_op: l?.checkpoint_op, log_first_op: l?.log_first_op, log_bytes: l?.log_bytes, sessions: l?.sessions };
       infoRows.push(row);
       const rss = Object.entries(s.kib).map(([id, k]) => `r${id} ${k === null ? "down" : `${(k / 1024).toFixed(1)} MiB`}`).join(", ");
-      console.error(`${s.atS.toFixed(0)} s: rss ${rss}; leader ${row.leader ?? "?"} commit ${row.commit ?? "?"}, checkpoint ${row.checkpoint_op ?? "?"}, log from ${row.log_first_op ?? "?"} (${row.log_bytes ?? "?"} B), ${row.sessions ?? "?"} sessions`);
+      console.error(`${s.atS.toFixed(0)} s: rss ${rss}; leader ${row.leader ?? "?"} (view ${row.view ?? "?"}) commit ${row.commit ?? "?"}, checkpoint ${row.checkpoint_op ?? "?"}, log from ${row.log_first_op ?? "?"} (${row.log_bytes ?? "?"} B), ${row.sessions ?? "?"} sessions`);
     });
   });
   const bench = startBench(cluster, minutes * 60 + 30);
@@ -235,6 +236,12 @@ try {
     console.log();
     for (const g of growth) console.log(`${g.trendGrowth < limit ? "PASS" : "FAIL"} ${formatGrowth(g)}`);
     for (const id of skipped) console.log(`FAIL replica ${id}: not the same process from minute ${fromMin} to the end`);
+    // The lower envelope: what is left right after collections, the live heap plus what the
+    // allocator keeps; a leak raises it even when the peaks swing.
+    const floors = rssGrowth(rssFloors(run.samples, everyS), fromMin * 60, minutes * 60).growth;
+    for (const g of floors) console.log(`lowest sample per window, ${formatGrowth(g)}`);
+    const views = run.info.map((r) => r.view).filter((v): v is number => v !== undefined);
+    if (views.length > 0) console.log(`views: ${views[0]} at the start, ${views.at(-1)} at the end (a view change moves the leader's role, and its memory, to another replica)`);
     console.log(`${failed ? "FAIL" : "PASS"}: RSS growth from minute ${fromMin} to minute ${minutes} ${failed ? "is not" : "is"} below ${limit * 100}% for every replica; bench ${run.bench.throughput_ops_s} ops/s, ${run.bench.ops} ops`);
     const doc = { replicas, app, clients, opt: values.opt, keys: app === "kv" ? keys : undefined, minutes, every_s: everyS, sample_s: sampleS, from_min: fromMin, limit, pass: !failed, growth, rss_peaks: peaks, rss: run.samples, info: run.info, bench: run.bench };
     if (values.json) await Bun.write(values.json, JSON.stringify(doc, null, 2) + "\n");

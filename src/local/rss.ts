@@ -71,6 +71,15 @@ export class RssSampler {
  * window is what the process needed in it, and steadier.
  */
 export function rssPeaks(samples: readonly RssSample[], windowS: number): RssSample[] {
+  return foldWindows(samples, windowS, Math.max);
+}
+
+/** The same windows, each replica's lowest sample in each (the lower envelope). */
+export function rssFloors(samples: readonly RssSample[], windowS: number): RssSample[] {
+  return foldWindows(samples, windowS, Math.min);
+}
+
+function foldWindows(samples: readonly RssSample[], windowS: number, pick: (...xs: number[]) => number): RssSample[] {
   const windows = new Map<number, RssSample[]>();
   for (const s of samples) {
     const k = s === samples[0] ? 0 : Math.max(1, Math.ceil((s.atS - 1) / windowS));
@@ -81,7 +90,7 @@ export function rssPeaks(samples: readonly RssSample[], windowS: number): RssSam
     const kib: Record<number, number | null> = {};
     for (const id of Object.keys(last.kib).map(Number)) {
       const seen = w.map((s) => s.kib[id]).filter((k): k is number => k !== null && k !== undefined);
-      kib[id] = seen.length > 0 ? Math.max(...seen) : null;
+      kib[id] = seen.length > 0 ? pick(...seen) : null;
     }
     return { atS: last.atS, kib, pid: last.pid };
   });

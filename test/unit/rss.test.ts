@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { rssGrowth, rssKib, rssPeaks, formatRssTable, type RssSample } from "../../src/local/rss.ts";
+import { rssFloors, rssGrowth, rssKib, rssPeaks, formatRssTable, type RssSample } from "../../src/local/rss.ts";
 
 const sample = (atS: number, kib: Record<number, number | null>, pid: Record<number, number | null> = { 1: 100, 2: 200 }): RssSample => ({ atS, kib, pid });
 
@@ -28,6 +28,7 @@ describe("RSS over a long run", () => {
     const peaks = rssPeaks(samples, 60);
     expect(peaks.map((p) => p.atS)).toEqual([0, 60.4, 120]);
     expect(peaks.map((p) => p.kib)).toEqual([{ 1: 10, 2: 10 }, { 1: 50, 2: 30 }, { 1: 45, 2: 25 }]);
+    expect(rssFloors(samples, 60).map((p) => p.kib)).toEqual([{ 1: 10, 2: 10 }, { 1: 40, 2: 20 }, { 1: 44, 2: 25 }]);
   });
 
   test("growth from the window nearest `from` to the last; a restarted replica has no figure", () => {
