@@ -213,7 +213,9 @@ for (const n of values.replicas!.split(",").map(Number)) {
             const sends = s ? `, leader ${s.syscalls_per_op} send syscalls and ${s.datagrams_per_op} datagrams per op, ${s.replica_datagrams_per_broadcast} datagrams per broadcast` : "";
             const of = rounds > 1 ? ` (round ${round}/${rounds})` : "";
             const xc = x !== undefined ? ` (${x.toFixed(2)} x ceiling)` : "";
-            console.error(`${n} replicas, ${mode.name}, ${clients} clients${of}: ${row.throughput_ops_s} ops/s${xc}, p50 ${row.latency_us.p50} us${sends}`);
+            const lt = row.cpu?.leader_threads;
+            const heap = lt ? `; leader threads: main ${lt.cores.main}, heap ${lt.cores.heap}, JIT ${lt.cores.jit} cores (heap ${Math.round(lt.heap_share * 100)}% of its CPU)` : "";
+            console.error(`${n} replicas, ${mode.name}, ${clients} clients${of}: ${row.throughput_ops_s} ops/s${xc}, p50 ${row.latency_us.p50} us${sends}${heap}`);
           } finally {
             await cluster.close();
           }
