@@ -37,8 +37,15 @@ function usage(message: string): never {
   process.exit(2);
 }
 
-const { values } = parseArgs({
-  options: {
+function flags() {
+  try {
+    return parseArgs({ options }).values;
+  } catch (e) {
+    usage((e as Error).message);
+  }
+}
+
+const options = {
     app: { type: "string", default: "null" },
     minutes: { type: "string", default: "10" },
     every: { type: "string", default: "60" },
@@ -52,10 +59,8 @@ const { values } = parseArgs({
     json: { type: "string" },
     "restart-after": { type: "string" },
     binary: { type: "string", default: join(root, "dist/electrode") },
-  },
-});
-
-if (process.getuid?.() !== 0) usage("needs root (network namespaces, eBPF)");
+} as const;
+const values = flags();
 const app = values.app!;
 if (app !== "null" && app !== "kv") usage(`--app: expected null or kv, got ${app}`);
 const num = (flag: keyof typeof values, ok: (x: number) => boolean, what: string) => {
@@ -79,6 +84,7 @@ const restartAfter = values["restart-after"]?.split(",").map((w) => {
 if (restartAfter && restartAfter.some((n, i) => i > 0 && n <= restartAfter[i - 1]!)) usage("--restart-after: counts must increase");
 const binary = values.binary!;
 if (!existsSync(binary)) usage(`${binary} missing: bun run build`);
+if (process.getuid?.() !== 0) usage("needs root (network namespaces, eBPF)");
 
 /** The replicas' answers (`electrode client info --json`); undefined entries did not answer. */
 async function info(cluster: RunningCluster, timeoutMs = 300): Promise<(ReplicaInfo | undefined)[]> {
