@@ -34,7 +34,7 @@ import { formatBenchTable, type BenchJson } from "../src/bench/report.ts";
 import { createCluster } from "../src/local/cluster.ts";
 import { RunningCluster } from "../src/local/processes.ts";
 import { benchMode, defaultModes, type BenchMode } from "../src/bench/modes.ts";
-import { formatCpuTable, type CpuSplit } from "../src/bench/cpu.ts";
+import { formatCpuTable, formatLeaderThreadsTable, type CpuSplit } from "../src/bench/cpu.ts";
 import { runMode } from "../src/local/mode-run.ts";
 import { ceilingRatio, formatEcho, medianOf, pairedCeilingRatio } from "../src/bench/ceiling.ts";
 import type { FloorResult } from "../src/bench/floor.ts";
@@ -213,7 +213,9 @@ for (const n of values.replicas!.split(",").map(Number)) {
             const sends = s ? `, leader ${s.syscalls_per_op} send syscalls and ${s.datagrams_per_op} datagrams per op, ${s.replica_datagrams_per_broadcast} datagrams per broadcast` : "";
             const of = rounds > 1 ? ` (round ${round}/${rounds})` : "";
             const xc = x !== undefined ? ` (${x.toFixed(2)} x ceiling)` : "";
-            console.error(`${n} replicas, ${mode.name}, ${clients} clients${of}: ${row.throughput_ops_s} ops/s${xc}, p50 ${row.latency_us.p50} us${sends}`);
+            const lt = row.cpu?.leader_threads;
+            const heap = lt ? `; leader threads: main ${lt.cores.main}, heap ${lt.cores.heap}, JIT ${lt.cores.jit} cores (heap ${Math.round(lt.heap_share * 100)}% of its CPU)` : "";
+            console.error(`${n} replicas, ${mode.name}, ${clients} clients${of}: ${row.throughput_ops_s} ops/s${xc}, p50 ${row.latency_us.p50} us${sends}${heap}`);
           } finally {
             await cluster.close();
           }
@@ -277,6 +279,9 @@ console.log(formatSendsTable(rows));
 console.log();
 console.log("Where the CPU goes (measured window; cores busy, and CPU microseconds per committed op):");
 console.log(formatCpuTable(rows));
+console.log();
+console.log("The leader's threads (measured window; cores busy by thread group: JS main thread, JSC's GC and heap threads, JIT, other):");
+console.log(formatLeaderThreadsTable(rows));
 if (values.json) await Bun.write(values.json, JSON.stringify(rows, null, 2) + "\n");
 // The report names one ceiling per client count: the run with the median throughput.
 const ceilingPerClients = clientCounts.flatMap((k) => {

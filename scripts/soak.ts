@@ -5,8 +5,10 @@
 //
 // Usage (root): bun run soak [--minutes 10] [--replicas 5] [--opt all|none] [--seed N]
 //   [--partition bridge|iptables] [--kinds kill-leader,ring,...] [--segment 60] [--clients 8]
-//   [--hold 1000-5000] [--gap 500-3000] [--overlap 0.3] [--keep] [--dir DIR]
+//   [--hold 1000-5000] [--gap 500-3000] [--overlap 0.3] [--keep] [--dir DIR] [--rss-every 60]
 //   [--keys 16] [--cas-ratio 0] [--delete-ratio 0]   (the bench's kv mix: cas ops and deletes too)
+// --rss-every S samples every replica's RSS each S seconds (0: not at all) and prints how the
+// largest replica's RSS moved from minute 2 to the end (checkpoints keep it flat).
 // `bun run soak` builds dist/electrode first. Replay a schedule with the seed it prints (the same
 // faults in the same order; which replica leads at each moment depends on timing).
 
@@ -16,6 +18,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { PartitionMethod } from "../src/local/nemesis.ts";
 import { parseKvWorkload } from "../src/cli/kv-args.ts";
+import { formatGrowth, formatRssTable, rssGrowth, type RssSample } from "../src/local/rss.ts";
 import { runScenario } from "../src/local/scenario.ts";
 import { applicable, faultKinds, ScheduleGenerator, type FaultKind, type Step, type StepReport } from "../src/local/schedule.ts";
 
@@ -54,6 +57,7 @@ const { values } = parseArgs({
     keys: { type: "string" },
     "cas-ratio": { type: "string" },
     "delete-ratio": { type: "string" },
+    "rss-every": { type: "string", default: "60" },
   },
 });
 
@@ -79,6 +83,8 @@ if (partition === "iptables" && opt === "all") console.warn("soak: warning: ipta
 const kinds = values.kinds ? (values.kinds.split(",").map((k) => k.trim()) as FaultKind[]) : [...faultKinds];
 for (const k of kinds) if (!(faultKinds as readonly string[]).includes(k)) usage(`--kinds: unknown fault kind '${k}' (kinds: ${faultKinds.join(", ")})`);
 if (!kinds.some((k) => applicable(k, replicas))) usage(`--kinds: none applies to ${replicas} replicas`);
+const rssEveryS = Number(values["rss-every"]);
+if (!(rssEveryS >= 0)) usage(`--rss-every: expected seconds >= 0, got ${values["rss-every"]}`);
 const seed = values.seed !== undefined ? Number(values.seed) : crypto.getRandomValues(new Uint32Array(1))[0]!;
 const binary = join(root, "dist/electrode");
 if (!existsSync(binary)) usage(`${binary} missing: bun run build`);
@@ -137,6 +143,7 @@ try {
     segmentS: Number(values.segment),
     log: say,
     onStep: (r) => reports.push(r),
+    ...(rssEveryS > 0 && { rssEveryS }),
   });
   const slow = result.steps.filter((s) => s.serveMs === undefined || s.serveMs > serveLimitMs);
   const serve = result.steps.map((s) => s.serveMs ?? Infinity);
@@ -150,6 +157,7 @@ try {
     `operations: ${okOps} ok, ${unknown} unknown outcome, ${result.ops} checked in ${result.segments.length} histories`,
     `serve again after a heal: median ${median(serve)} ms, max ${Math.max(...serve)} ms; after the last heal ${result.finalServeMs ?? "never (30 s)"} ms`,
     `recovery of a restarted replica: ${recoverySummary(result.recoveries)}`,
+    ...rssSummary(result.rss),
     ...(result.chaos ? [`loss/dup (frames into replicas): ${result.chaos.dropped} dropped, ${result.chaos.duplicated} duplicated of ${result.chaos.seen} seen`] : []),
     ...result.crashed.map((c) => `CRASH: ${c}`),
     ...slow.map((s) => `SLOW: step ${s.index} (${s.kinds.join("+")}): serving ${s.serveMs ?? "never"} ms after the heal (limit ${serveLimitMs})`),
@@ -180,8 +188,26 @@ function recoverySummary(recoveries: readonly { ms: number | undefined }[]): str
   const done = recoveries.flatMap((r) => (r.ms === undefined ? [] : [r.ms]));
   const late = recoveries.length - done.length;
   const times = done.length > 0 ? `median ${median(done)} ms, max ${Math.max(...done)} ms` : "none finished in time";
-  // Recovery fetches the whole log (no snapshots): it grows with the ops done so far.
-  return `${recoveries.length} restarts, ${times}${late > 0 ? `; ${late} not within 20 s (the whole log is fetched)` : ""}`;
+  return `${recoveries.length} restarts, ${times}${late > 0 ? `; ${late} not within 20 s` : ""}`;
+}
+
+/** The RSS table, each replica's growth from minute 2 to the end (a restarted one has none: its
+ * memory started over), and the largest replica's. */
+function rssSummary(samples: readonly RssSample[]): string[] {
+  if (samples.length === 0) return [];
+  const end = samples.at(-1)!.atS;
+  const { growth, skipped } = rssGrowth(samples, 120, end);
+  const after2 = samples.filter((s) => s.atS >= 120);
+  const largest = (s: RssSample) => Math.max(...Object.values(s.kib).map((k) => k ?? 0));
+  const first = after2[0];
+  const lines = [`rss per replica (MiB; * = restarted since the previous sample):`, formatRssTable(samples)];
+  lines.push(...growth.map((g) => `rss growth, ${formatGrowth(g)}`));
+  if (skipped.length > 0) lines.push(`rss growth: replicas ${skipped.join(", ")} restarted after minute 2 (no figure)`);
+  if (first) {
+    const peak = Math.max(...after2.map(largest));
+    lines.push(`rss, largest replica: ${(largest(first) / 1024).toFixed(1)} MiB at ${first.atS.toFixed(0)} s, at most ${(peak / 1024).toFixed(1)} MiB after (${(((peak - largest(first)) / largest(first)) * 100).toFixed(1)}%)`);
+  }
+  return lines;
 }
 
 function median(xs: number[]): number {

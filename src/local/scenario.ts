@@ -12,6 +12,7 @@ import type { ChaosCounters } from "./chaos.ts";
 import { createCluster, type LocalCluster } from "./cluster.ts";
 import { Nemesis, type PartitionMethod } from "./nemesis.ts";
 import { RunningCluster } from "./processes.ts";
+import { RssSampler, type RssSample } from "./rss.ts";
 import { runStep, type Step, type StepReport } from "./schedule.ts";
 import { BenchRun, checkFile, readBack, type BenchJson, type CheckResult } from "./workload.ts";
 
@@ -35,6 +36,8 @@ export interface ScenarioOptions {
   readonly log?: (line: string) => void;
   /** Called after each step. */
   readonly onStep?: (report: StepReport) => void;
+  /** Samples every replica's RSS this often (seconds; default: not at all), logging each. */
+  readonly rssEveryS?: number;
 }
 
 export interface SegmentResult {
@@ -57,6 +60,8 @@ export interface ScenarioResult {
   readonly chaos: ChaosCounters | undefined;
   /** Per restart, ms until recovered (undefined: not within the nemesis's recovery timeout). */
   readonly recoveries: { id: number; ms: number | undefined }[];
+  /** With rssEveryS: the samples, from the cluster's start to the verdict. */
+  readonly rss: RssSample[];
 }
 
 /** The client timeout of the run: requests caught in a fault end as unknown outcome soon. */
@@ -141,12 +146,18 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
   let cluster: RunningCluster | undefined;
   let nemesis: Nemesis | undefined;
   let segments: Segments | undefined;
+  let rss: RssSampler | undefined;
   try {
     local = await createCluster({ replicas: opts.replicas });
     cluster = await startCluster(local, opts);
     nemesis = new Nemesis(cluster, { partition: opts.partition, log });
     await nemesis.waitAllNormal();
     log(`${opts.replicas} replicas, fast paths ${opts.opt}, partitions by ${nemesis.method}, cluster ${local.name}, files in ${opts.dir}`);
+    if (opts.rssEveryS !== undefined) {
+      const mib = (kib: number | null) => (kib === null ? "down" : `${(kib / 1024).toFixed(1)} MiB`);
+      rss = new RssSampler(cluster, opts.rssEveryS, (s) => log(`${nemesis!.elapsed()} rss: ${Object.entries(s.kib).map(([id, k]) => `r${id} ${mib(k)}`).join(", ")}`));
+      rss.start();
+    }
     segments = new Segments(cluster, nemesis, opts, log);
     segments.start();
     const reports: StepReport[] = [];
@@ -172,8 +183,10 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       ops: results.reduce((sum, s) => sum + s.check.verdict.ops, 0),
       recoveries: [...nemesis.recoveries],
       chaos: chaos && sumCounters([...chaos.values()]),
+      rss: rss?.samples ?? [],
     };
   } finally {
+    rss?.stop();
     segments?.kill();
     await nemesis?.close().catch((e: Error) => log(`nemesis cleanup: ${e.message}`));
     await cluster?.close().catch((e: Error) => log(`cluster cleanup: ${e.message}`));
