@@ -63,7 +63,7 @@ describe.skipIf(!isRoot)("client info, and the bench's opt from the replicas", (
           expect(text.code).toBe(0);
           const lines = text.stdout.trim().split("\n");
           expect(lines.length).toBe(3);
-          expect(lines[0]).toMatch(/^replica 1 \(.*\): normal, view 0, leader, fast paths all, op \d+, commit \d+, checkpoint \d+, log \d+\.\.\d+ \(\d+ KiB\), \d+ sessions?, app kv, up \d+s$/);
+          expect(lines[0]).toMatch(/^replica 1 \(.*\): normal, view 0, leader, fast paths all, op \d+, commit \d+, checkpoint \d+, log \d+\.\.\d+ \(\d+ KiB\), \d+ sessions?, app kv, memory only, up \d+s$/);
           expect(lines[1]).toContain("fast paths none");
 
           const run = await bench(cluster, ["--opt", "all"]);
