@@ -185,17 +185,7 @@ export class Replica {
   loadDurable(state: DurableState, rejoin = false): void {
     assert(this.statusValue === Status.Recovering && this.log.length === 0 && this.announced === undefined, "loadDurable after the start");
     assert(state.lastNormalView <= state.view, "disk: lastNormalView above view");
-    const cp = state.checkpoint;
-    if (cp) {
-      const sessions = this.clients.parse(cp.bytes, cp.tableAt);
-      this.app.restore(cp.app);
-      this.clients.replace(sessions);
-      this.digestValue = cp.digest.copy();
-      this.commitValue = cp.op;
-      this.log.resetTo(cp.op);
-      this.checkpointValue = { op: cp.op, digest: cp.digest, bytes: cp.bytes, checksum: cp.checksum };
-      this.opts.observer?.installed(cp.op, this.digest);
-    }
+    if (state.checkpoint) this.adopt(state.checkpoint);
     for (const entries of state.entries) this.log.appendFrom(entries);
     this.log.takeCut();
     this.viewValue = state.view;
@@ -566,8 +556,15 @@ export class Replica {
    * and the log, which now continues after the checkpoint's op. */
   private install(cp: ParsedCheckpoint): void {
     assert(cp.op >= this.commitValue, `installing checkpoint ${cp.op} below commit ${this.commitValue}`);
-    // Nothing changes unless every part reads: the table is parsed first, the app restores whole
-    // or throws, and only then is the table replaced.
+    this.adopt(cp);
+    this.counters.checkpointsInstalled += 1;
+    this.effects.push({ kind: "checkpoint", checkpoint: this.checkpointValue!, installed: true });
+  }
+
+  /** The state becomes checkpoint `cp`'s (a peer's, or the one on this replica's disk). Nothing
+   * changes unless every part reads: the table is parsed first, the app restores whole or throws,
+   * and only then is the table replaced. */
+  private adopt(cp: ParsedCheckpoint): void {
     const sessions = this.clients.parse(cp.bytes, cp.tableAt);
     this.app.restore(cp.app);
     this.clients.replace(sessions);
@@ -576,9 +573,7 @@ export class Replica {
     this.log.resetTo(cp.op);
     this.previousCheckpoint = undefined;
     this.checkpointValue = { op: cp.op, digest: cp.digest, bytes: cp.bytes, checksum: cp.checksum };
-    this.counters.checkpointsInstalled += 1;
     this.opts.observer?.installed(cp.op, this.digest);
-    this.effects.push({ kind: "checkpoint", checkpoint: this.checkpointValue, installed: true });
   }
 
   // ---- Messages. ----
