@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FloorResult } from "../../src/bench/floor.ts";
-import { binary, requireBinary } from "./harness.ts";
+import { binary, expectOneLineError, requireBinary, runBinary } from "./harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "electrode-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -16,20 +16,7 @@ function configFile(name: string, text: string): string {
   return file;
 }
 
-async function run(args: string[], env: Record<string, string> = {}) {
-  requireBinary();
-  const proc = Bun.spawn([binary, ...args], { stdout: "pipe", stderr: "pipe", cwd: dir, env: { ...process.env, ...env } });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { stdout, stderr, code };
-}
-
-function expectOneLineError(out: { stderr: string; code: number }, code: number, pattern: RegExp) {
-  expect(out.code).toBe(code);
-  const lines = out.stderr.trim().split("\n");
-  expect(lines.length).toBe(1);
-  expect(lines[0]).toMatch(pattern);
-  expect(out.stderr).not.toContain("    at ");
-}
+const run = (args: string[], env: Record<string, string> = {}) => runBinary(args, { cwd: dir, env });
 
 const loopback3 = `f: 1
 replicas:

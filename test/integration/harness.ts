@@ -1,6 +1,7 @@
 // Shared set-up for integration tests: a namespace cluster running the compiled binary.
 // Everything created here is torn down in `close()`, which tests call from afterAll/finally.
 
+import { expect } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +13,23 @@ export const isRoot = process.getuid?.() === 0;
 
 export function requireBinary(): void {
   if (!existsSync(binary)) throw new Error(`${binary} missing: run 'bun run build' (the test command does)`);
+}
+
+/** The compiled binary with `args`, in `cwd`, with `env` added; its exit code and output. */
+export async function runBinary(args: readonly string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<{ stdout: string; stderr: string; code: number }> {
+  requireBinary();
+  const proc = Bun.spawn([binary, ...args], { stdout: "pipe", stderr: "pipe", cwd: opts.cwd, env: { ...process.env, ...opts.env } });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { stdout, stderr, code };
+}
+
+/** The contract for errors: exit `code`, one line on stderr matching `pattern`, no stack trace. */
+export function expectOneLineError(out: { stderr: string; code: number }, code: number, pattern: RegExp): void {
+  expect(out.code).toBe(code);
+  const lines = out.stderr.trim().split("\n");
+  expect(lines.length).toBe(1);
+  expect(lines[0]).toMatch(pattern);
+  expect(out.stderr).not.toContain("    at ");
 }
 
 export interface Harness {

@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseExposition } from "../prometheus.ts";
-import { bench, binary, isRoot, requireBinary, startCluster, type Harness } from "./harness.ts";
+import { bench, binary, isRoot, runBinary, startCluster, type Harness } from "./harness.ts";
 
 const metricsPort = 9464;
 
@@ -141,12 +141,7 @@ describe("config check and --metrics errors", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const good = "f: 1\nreplicas:\n  - { id: 1, addr: 127.0.0.1:47301 }\n  - { id: 2, addr: 127.0.0.1:47302 }\n  - { id: 3, addr: 127.0.0.1:47303 }\n";
 
-  async function run(args: string[]) {
-    requireBinary();
-    const proc = Bun.spawn([binary, ...args], { stdout: "pipe", stderr: "pipe", cwd: dir });
-    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    return { stdout, stderr, code };
-  }
+  const run = (args: string[]) => runBinary(args, { cwd: dir });
 
   function file(name: string, text: string): string {
     const path = join(dir, name);

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { $ } from "bun";
 import { createCluster } from "../../src/local/cluster.ts";
 import { RunningCluster } from "../../src/local/processes.ts";
-import { binary, isRoot, requireBinary } from "./harness.ts";
+import { binary, expectOneLineError, isRoot, requireBinary, runBinary } from "./harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "electrode-storage-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,26 +27,14 @@ replicas:
 `,
 );
 
-async function run(args: string[]) {
-  requireBinary();
-  const proc = Bun.spawn([binary, ...args], { stdout: "pipe", stderr: "pipe", cwd: dir });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { stdout, stderr, code };
-}
-
-function expectOneLine(out: { stderr: string; code: number }, code: number, pattern: RegExp) {
-  expect(out.code).toBe(code);
-  const lines = out.stderr.trim().split("\n");
-  expect(lines.length).toBe(1);
-  expect(lines[0]).toMatch(pattern);
-}
+const run = (args: string[]) => runBinary(args, { cwd: dir });
 
 describe("electrode replica --data-dir errors", () => {
   test("a directory with foreign files: exit 2, one line, nothing touched", async () => {
     const foreign = join(dir, "foreign");
     mkdirSync(foreign);
     writeFileSync(join(foreign, "photos.db"), "mine");
-    expectOneLine(await run(["replica", "--id", "1", "--config", config, "--quiet", "--opt", "none", "--data-dir", foreign]), 2, /not an electrode data directory; refusing to use it/);
+    expectOneLineError(await run(["replica", "--id", "1", "--config", config, "--quiet", "--opt", "none", "--data-dir", foreign]), 2, /not an electrode data directory; refusing to use it/);
     expect(readdirSync(foreign)).toEqual(["photos.db"]);
   });
 
@@ -55,17 +43,17 @@ describe("electrode replica --data-dir errors", () => {
     mkdirSync(other);
     const cluster = Number.parseInt(JSON.parse(await $`${binary} config check --config ${config} --json`.text()).cluster_id, 16);
     writeFileSync(join(other, "electrode-data.json"), JSON.stringify({ format: 1, cluster_id: cluster, replica_id: 2 }));
-    expectOneLine(await run(["replica", "--id", "1", "--config", config, "--quiet", "--opt", "none", "--data-dir", other]), 2, /belongs to cluster 0x[0-9a-f]{8} replica 2, not to cluster 0x[0-9a-f]{8} replica 1/);
+    expectOneLineError(await run(["replica", "--id", "1", "--config", config, "--quiet", "--opt", "none", "--data-dir", other]), 2, /belongs to cluster 0x[0-9a-f]{8} replica 2, not to cluster 0x[0-9a-f]{8} replica 1/);
     writeFileSync(join(other, "electrode-data.json"), JSON.stringify({ format: 7, cluster_id: cluster, replica_id: 1 }));
-    expectOneLine(await run(["replica", "--id", "1", "--config", config, "--quiet", "--opt", "none", "--data-dir", other]), 2, /incompatible version \(format 7; this electrode reads format 1\)/);
+    expectOneLineError(await run(["replica", "--id", "1", "--config", config, "--quiet", "--opt", "none", "--data-dir", other]), 2, /incompatible version \(format 7; this electrode reads format 1\)/);
   });
 
   test("storage: in the config is checked: exit 2 naming the field", async () => {
     const bad = join(dir, "bad.yaml");
     writeFileSync(bad, `${readFileSync(config, "utf8")}storage: { fsync: sometimes }\n`);
-    expectOneLine(await run(["replica", "--id", "1", "--config", bad, "--quiet"]), 2, /storage\.fsync.*expected always, interval or off/);
+    expectOneLineError(await run(["replica", "--id", "1", "--config", bad, "--quiet"]), 2, /storage\.fsync.*expected always, interval or off/);
     writeFileSync(bad, `${readFileSync(config, "utf8")}storage: { fsync: always }\n`);
-    expectOneLine(await run(["replica", "--id", "1", "--config", bad, "--quiet", "--opt", "none"]), 2, /storage: has no dir: give it one, or --data-dir DIR/);
+    expectOneLineError(await run(["replica", "--id", "1", "--config", bad, "--quiet", "--opt", "none"]), 2, /storage: has no dir: give it one, or --data-dir DIR/);
   });
 });
 
