@@ -49,28 +49,34 @@ class FakeCore implements Journaled {
 const id = { clusterId: 42, replicaId: 1 };
 const ops = (state: ReturnType<Store["load"]>["state"]) => state!.entries.flatMap((e) => entryList(e).map((x) => new TextDecoder().decode(x.op)));
 
-function persist(dir: string, _core: FakeCore): Store {
+/** A new data directory with its store open, a core journaled into it, and `write(n)`: n more
+ * entries, captured and synced (false: the store refused). */
+function freshStore() {
+  const dir = tempDir();
+  const core = new FakeCore();
   const store = Store.open(dir, id, "always", 100);
   store.load();
-  return store;
+  const write = (n: number, tag = "v") => {
+    core.append(n, tag);
+    return store.capture(core) && store.sync();
+  };
+  return { dir, core, store, write };
 }
+
+const reload = (dir: string) => Store.open(dir, id, "always", 100).load();
+const walOf = (dir: string) => join(dir, readdirSync(dir).find((f) => f.startsWith("wal-"))!);
 
 describe("a data directory", () => {
   test("what was synced comes back: entries, truncation, view; one fsync per sync (group commit)", () => {
-    const dir = tempDir();
-    const core = new FakeCore();
-    const store = persist(dir, core);
-    core.append(5);
-    expect(store.capture(core) && store.sync()).toBe(true);
+    const { dir, core, store, write } = freshStore();
+    expect(write(5)).toBe(true);
     core.view = 2;
     core.lastNormalView = 2;
     core.log.truncate(3); // a view change replaced ops 4..5
-    core.append(3, "w");
-    store.capture(core);
-    store.sync();
+    write(3, "w");
     expect(store.metrics.fsyncs).toBe(2);
     store.close();
-    const back = Store.open(dir, id, "always", 100).load();
+    const back = reload(dir);
     expect(back.notes).toEqual([]);
     expect(back.state!.view).toBe(2);
     expect(back.state!.lastNormalView).toBe(2);
@@ -78,82 +84,59 @@ describe("a data directory", () => {
   });
 
   test("after a checkpoint the log continues above it and covered segments go", () => {
-    const dir = tempDir();
-    const core = new FakeCore();
-    const store = persist(dir, core);
-    core.append(10);
-    store.capture(core);
-    store.sync();
-    const app = createApp("kv");
-    const cp = takeCheckpoint(6, new Digest(), new ClientTable(16), app);
+    const { dir, core, store, write } = freshStore();
+    write(10);
+    const cp = takeCheckpoint(6, new Digest(), new ClientTable(16), createApp("kv"));
     expect(store.checkpoint(cp, false, core)).toBe(true);
     core.log.compact(6);
-    core.append(2);
-    store.capture(core);
-    store.sync();
+    write(2);
     store.close();
-    const back = Store.open(dir, id, "always", 100).load();
+    const back = reload(dir);
     expect(back.state!.checkpoint!.op).toBe(6);
     expect(ops(back.state)).toEqual(["v7", "v8", "v9", "v10", "v11", "v12"]);
   });
 
   test("a torn last record is dropped with a note; the rest loads and the file is cut back", () => {
-    const dir = tempDir();
-    const core = new FakeCore();
-    const store = persist(dir, core);
-    core.append(4);
-    store.capture(core);
-    store.sync();
-    core.append(4, "t");
-    store.capture(core);
-    store.sync();
+    const { dir, store, write } = freshStore();
+    write(4);
+    write(4, "t");
     store.close();
-    const wal = join(dir, readdirSync(dir).find((f) => f.startsWith("wal-"))!);
+    const wal = walOf(dir);
     const size = statSync(wal).size;
     writeFileSync(wal, readFileSync(wal).subarray(0, size - 5)); // the crash cut the last write
-    const back = Store.open(dir, id, "always", 100).load();
+    const back = reload(dir);
     expect(back.notes.join("\n")).toContain("torn record");
     expect(ops(back.state)).toEqual(["v1", "v2", "v3", "v4"]);
     expect(statSync(wal).size).toBeLessThan(size - 5);
     // And it appends after what loaded.
-    expect(Store.open(dir, id, "always", 100).load().notes).toEqual([]);
+    expect(reload(dir).notes).toEqual([]);
   });
 
   test("a flipped byte in a record with records after it: not loaded, nor anything after; said so", () => {
-    const dir = tempDir();
-    const core = new FakeCore();
-    const store = persist(dir, core);
-    for (let i = 0; i < 3; i++) {
-      core.append(3);
-      store.capture(core);
-      store.sync();
-    }
+    const { dir, store, write } = freshStore();
+    for (let i = 0; i < 3; i++) write(3);
     store.close();
-    const wal = join(dir, readdirSync(dir).find((f) => f.startsWith("wal-"))!);
+    const wal = walOf(dir);
     const bytes = readFileSync(wal);
     // The second Entries record: find "v4" and flip a byte of it.
     const at = bytes.indexOf("v4");
     bytes[at] = bytes[at]! ^ 0x01;
     writeFileSync(wal, bytes);
-    const back = Store.open(dir, id, "always", 100).load();
+    const back = reload(dir);
     expect(back.notes.join("\n")).toContain("fails its checksum: not loaded");
     expect(ops(back.state)).toEqual(["v1", "v2", "v3"]);
   });
 
   test("a flipped byte in the checkpoint: never loaded, set aside; the replica claims nothing", () => {
-    const dir = tempDir();
-    const core = new FakeCore();
-    const store = persist(dir, core);
-    core.append(8);
-    store.capture(core);
-    store.sync();
+    const { dir, core, store, write } = freshStore();
+    write(8);
     store.checkpoint(takeCheckpoint(8, new Digest(), new ClientTable(16), createApp("kv")), false, core);
     store.close();
     const file = join(dir, "checkpoint");
     const bytes = readFileSync(file);
     bytes[10] = bytes[10]! ^ 0x40;
     writeFileSync(file, bytes);
-    const back = Store.open(dir, id, "always", 100).load();
+    const back = reload(dir);
     expect(back.notes.join("\n")).toContain("checkpoint file");
     expect(back.notes.join("\n")).toContain("checksum mismatch");
     expect(back.state).toBeUndefined();
