@@ -249,11 +249,12 @@ export class Store {
    * False when entries were compacted before they were captured and no checkpoint on disk covers
    * them (its write failed): the replica must not send. */
   capture(core: Journaled): boolean {
-    if (this.written < core.logStats.firstOp - 1) {
-      this.stalled ??= `ops ${this.written + 1}..${core.logStats.firstOp - 1} are neither in the log on disk nor in a checkpoint written there`;
+    const compacted = core.logStats.firstOp - 1; // read once: it runs before every send
+    if (this.written < compacted) {
+      this.stalled ??= `ops ${this.written + 1}..${compacted} are neither in the log on disk nor in a checkpoint written there`;
       return false;
     }
-    const cut = Math.max(core.takeLogCut(), core.logStats.firstOp - 1);
+    const cut = Math.max(core.takeLogCut(), compacted);
     if (cut < this.written) {
       this.record(Rec.Truncate, 8, (v, at) => writeU64(v, at, cut));
       this.written = cut;
