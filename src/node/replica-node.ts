@@ -393,7 +393,8 @@ export class ReplicaNode {
     const core = this.core;
     const st = this.stateStats();
     const memory = { checkpointOp: st.checkpointOp, logFirstOp: st.logFirstOp, logBytes: st.logBytes, sessions: st.clientSessions, evictions: st.clientEvictions };
-    const self = { index: this.opts.self.index, status: core.status, view: core.view, opNum: core.opNum, commit: core.commit, fastPaths: this.fastPathBits, app: this.opts.app, storage: (this.opts.store?.mode ?? "memory") as StorageName, uptimeS: (Bun.nanoseconds() - this.startedNs) / 1e9, ...memory };
+    const storage: StorageName = this.opts.store?.mode ?? "memory";
+    const self = { index: this.opts.self.index, status: core.status, view: core.view, opNum: core.opNum, commit: core.commit, fastPaths: this.fastPathBits, app: this.opts.app, storage, uptimeS: (Bun.nanoseconds() - this.startedNs) / 1e9, ...memory };
     this.sendTo(from, infoReply(nonce, self));
   }
 
