@@ -3,6 +3,7 @@
 // a system-wide perf profile split by process and by kernel/user. Root.
 //
 // Usage: bun run scripts/profile.ts [--opt all|none|...] [--clients 16] [--duration 5] [--out DIR]
+//        [--bench-args="--workload kv --read-ratio 0.9 --keys 1000"]
 
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,6 +17,7 @@ const { values } = parseArgs({
     clients: { type: "string", default: "16" },
     duration: { type: "string", default: "5" },
     out: { type: "string", default: "/tmp/electrode-profile" },
+    "bench-args": { type: "string", default: "" },
   },
 });
 const root = new URL("..", import.meta.url).pathname;
@@ -36,7 +38,7 @@ try {
   await cluster.waitServing();
   // perf samples the second half of the run: the first half warms up (JIT compilation).
   const durationS = Number(values.duration);
-  const bench = cluster.client(["--bench", "--clients", values.clients!, "--duration", String(durationS / 2), "--warmup", String(durationS / 2), "--json", "-", "--quiet"]);
+  const bench = cluster.client(["--bench", "--clients", values.clients!, "--duration", String(durationS / 2), "--warmup", String(durationS / 2), "--json", "-", "--quiet", ...values["bench-args"]!.split(" ").filter(Boolean)]);
   await Bun.sleep((durationS / 2) * 1000);
   const perf = Bun.which("perf") ? Bun.spawn(["perf", "record", "-a", "-g", "-o", join(out, "perf.data"), "--", "sleep", String(durationS / 2 - 0.2)], { stdout: "ignore", stderr: "ignore" }) : undefined;
   await perf?.exited;
