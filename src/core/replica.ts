@@ -153,6 +153,10 @@ export class Replica {
     return this.checkpointValue;
   }
   /** What the log holds in memory. */
+  /** What the journal reads before every send: a number, not logStats' object. */
+  get logFirstOp(): number {
+    return this.log.firstOp;
+  }
   get logStats(): { firstOp: number; entries: number; bytes: number } {
     return { firstOp: this.log.firstOp, entries: this.log.entriesHeld, bytes: this.log.bytesHeld };
   }

@@ -87,7 +87,8 @@ export interface Journaled {
   readonly view: number;
   readonly lastNormalView: number;
   readonly opNum: number;
-  readonly logStats: { firstOp: number };
+  /** The first op the log in memory holds (everything below it is compacted). */
+  readonly logFirstOp: number;
   takeLogCut(): number;
   logBatch(from: number, to: number, bytesMax: number): Entries;
 }
@@ -249,7 +250,7 @@ export class Store {
    * False when entries were compacted before they were captured and no checkpoint on disk covers
    * them (its write failed): the replica must not send. */
   capture(core: Journaled): boolean {
-    const compacted = core.logStats.firstOp - 1; // read once: it runs before every send
+    const compacted = core.logFirstOp - 1;
     if (this.written < compacted) {
       this.stalled ??= `ops ${this.written + 1}..${compacted} are neither in the log on disk nor in a checkpoint written there`;
       return false;
@@ -330,7 +331,7 @@ export class Store {
     this.metrics.checkpointsWritten += 1;
     // Installed: the log now continues after cp.op. Taken: when compaction dropped entries not
     // yet captured (a tiny log_retain_ops), the checkpoint covers them.
-    if (installed || this.written < core.logStats.firstOp - 1) {
+    if (installed || this.written < core.logFirstOp - 1) {
       this.record(Rec.Reset, 8, (v, at) => writeU64(v, at, cp.op));
       this.written = cp.op;
       if (installed) core.takeLogCut(); // the Reset record says it

@@ -32,8 +32,8 @@ class FakeCore implements Journaled {
   get opNum() {
     return this.log.length;
   }
-  get logStats() {
-    return { firstOp: this.log.firstOp };
+  get logFirstOp() {
+    return this.log.firstOp;
   }
   takeLogCut() {
     return this.log.takeCut();
