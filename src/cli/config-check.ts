@@ -34,6 +34,8 @@ export function configSummary(config: Config, local: readonly number[] = []) {
       view_change_ms: config.timing.viewChangeMs,
       heartbeat_ms: config.timing.heartbeatMs,
       resend_ms: config.timing.resendMs,
+      lease_ms: config.timing.leaseMs,
+      clock_drift_ppm: config.timing.clockDriftPpm,
     },
     batch_max: config.batchMax,
     pipeline_max: config.pipelineMax,
@@ -53,7 +55,7 @@ export function formatSummary(s: ReturnType<typeof configSummary>): string {
     lines.push(`  replica ${String(r.id).padEnd(4)} ${r.addr.padEnd(21)} ${extras.join(", ")}`.trimEnd());
   }
   const t = s.timing;
-  lines.push(`timing: tick ${t.tick_ms} ms, view change ${t.view_change_ms} ms, heartbeat ${t.heartbeat_ms} ms, resend ${t.resend_ms} ms`);
+  lines.push(`timing: tick ${t.tick_ms} ms, view change ${t.view_change_ms} ms, heartbeat ${t.heartbeat_ms} ms, resend ${t.resend_ms} ms, ${t.lease_ms > 0 ? `read lease ${t.lease_ms} ms (clock drift bound ${t.clock_drift_ppm} ppm)` : "no read lease"}`);
   lines.push(`batching: batch_max ${s.batch_max}, pipeline_max ${s.pipeline_max}`);
   lines.push(`client: retry ${s.client.retry_ms} ms, timeout ${s.client.timeout_ms} ms`);
   lines.push(`metrics: ${s.metrics ? `http://${s.metrics}/metrics on each replica` : "off"}`);

@@ -28,6 +28,10 @@ export interface Timing {
   readonly viewChangeMs: number;
   readonly heartbeatMs: number;
   readonly resendMs: number;
+  /** Leader leases for reads (src/core/lease.ts); 0: none. */
+  readonly leaseMs: number;
+  /** The bound on clock drift the leases assume, in parts per million. */
+  readonly clockDriftPpm: number;
 }
 
 export interface Config {
@@ -88,6 +92,8 @@ export const defaults = {
   viewChangeMs: 300,
   heartbeatMs: 50,
   resendMs: 50,
+  /** The lease: half of view_change_ms unless set. 1% drift: 20 times the 500 ppm NTP slews at most. */
+  clockDriftPpm: 10_000,
   batchMax: 64,
   pipelineMax: 1024,
   checkpointOps: defaultLimits.checkpointOps,
@@ -125,7 +131,7 @@ function validateStorage(raw: unknown, file: string): StorageConfig | undefined 
   return { dir: raw.dir as string | undefined, fsync, fsyncIntervalMs };
 }
 const replicaKeys = new Set(["id", "addr", "iface", "mac"]);
-const timingKeys = new Set(["tick_ms", "view_change_ms", "heartbeat_ms", "resend_ms"]);
+const timingKeys = new Set(["tick_ms", "view_change_ms", "heartbeat_ms", "resend_ms", "lease_ms", "clock_drift_ppm"]);
 const clientKeys = new Set(["retry_ms", "timeout_ms"]);
 
 /** The config file to use, by the contract's lookup order; throws ConfigError if none exists. */
@@ -255,7 +261,10 @@ function validateTiming(raw: unknown, file: string): Timing {
     throw new ConfigError(file, "timing.heartbeat_ms", `must be at most half of view_change_ms (${viewChangeMs})`);
   }
   if (tickMs > heartbeatMs) throw new ConfigError(file, "timing.tick_ms", `must not exceed heartbeat_ms (${heartbeatMs})`);
-  return { tickMs, viewChangeMs, heartbeatMs, resendMs };
+  // Above view_change_ms a lease would hold back view changes after a leader's crash too.
+  const leaseMs = optionalInt(raw, "lease_ms", file, "timing.lease_ms", 0, viewChangeMs, Math.floor(viewChangeMs / 2));
+  const clockDriftPpm = optionalInt(raw, "clock_drift_ppm", file, "timing.clock_drift_ppm", 0, 500_000, defaults.clockDriftPpm);
+  return { tickMs, viewChangeMs, heartbeatMs, resendMs, leaseMs, clockDriftPpm };
 }
 
 function validateMetrics(raw: unknown, file: string): ListenAddr | undefined {

@@ -40,6 +40,8 @@ export interface PendingRead {
   readonly confirmOp: number;
   /** The first round sent after it arrived (Infinity until one is). */
   round: number;
+  /** Arrival number: reads below ReadIndex.leaseSeq were confirmed by the leader's lease. */
+  seq: number;
 }
 
 /** Reads waiting at the leader, at most (more are dropped: the clients retry). */
@@ -56,6 +58,9 @@ export class ReadIndex {
   private roundSent = 0;
   private roundConfirmed = 0;
   private ticksSinceRound = 0;
+  /** Reads ever queued, and how many of them (the first ones) a lease confirmed (lease.ts). */
+  private added = 0;
+  private leaseSeq = 0;
   /** Highest round each follower acked in the current view. */
   private readonly roundAcked: number[];
 
@@ -72,10 +77,30 @@ export class ReadIndex {
   }
 
   /** Queues a read; false when the queue is full (the read is dropped). */
-  add(read: Omit<PendingRead, "round">): boolean {
+  add(read: Omit<PendingRead, "round" | "seq">): boolean {
     if (this.pending >= readsPendingMax) return false;
-    this.reads.push({ ...read, round: Infinity });
+    this.reads.push({ ...read, round: Infinity, seq: this.added++ });
     return true;
+  }
+
+  /** The leader holds its lease at a moment after every queued read arrived: all are confirmed,
+   * and none needs a round any more. Returns how many waiting reads the lease newly covered. */
+  confirmByLease(): number {
+    const newly = this.added - Math.max(this.leaseSeq, this.reads[this.head]?.seq ?? this.added);
+    this.leaseSeq = this.added;
+    this.unassigned = this.reads.length;
+    return newly;
+  }
+
+  /** A round to renew the lease (lease.ts) if none is in flight (0: one is); it also carries the
+   * reads that wait for one. */
+  renewalRound(): number {
+    return this.roundConfirmed < this.roundSent ? 0 : this.startRound();
+  }
+
+  /** The highest round f followers acked in this view. */
+  get confirmedRound(): number {
+    return this.roundConfirmed;
   }
 
   /** A round to send now, if reads wait for one and none is in flight (0: none). */
@@ -107,11 +132,11 @@ export class ReadIndex {
   }
 
   /** Takes the reads that can be answered at `commit`, oldest first. Reads arrive with growing
-   * readIndex, confirmOp and round, so the answerable ones are a prefix of the queue. */
+   * readIndex, confirmOp, round and seq, so the answerable ones are a prefix of the queue. */
   takeReady(commit: number, out: PendingRead[]): void {
     while (this.head < this.reads.length) {
       const read = this.reads[this.head]!;
-      const confirmed = this.f === 0 || read.round <= this.roundConfirmed || commit >= read.confirmOp;
+      const confirmed = this.f === 0 || read.seq < this.leaseSeq || read.round <= this.roundConfirmed || commit >= read.confirmOp;
       if (!confirmed || commit < read.readIndex) break;
       out.push(read);
       this.head += 1;

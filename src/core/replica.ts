@@ -33,6 +33,7 @@ import { Digest } from "./digest.ts";
 import { heldUpTo, isStaged, newFetch, newStatesPerRequestMax, snapshotChunksPerRequest, stageCheckpoint, takeEntries, type Fetch, type FetchPurpose } from "./fetch.ts";
 import { Log, requestOpBytesMax } from "./log.ts";
 import { chooseLog, faultsTolerated, leaderOf, quorumOp, type LogClaim } from "./quorum.ts";
+import { Lease } from "./lease.ts";
 import { ReadIndex, type PendingRead } from "./read-index.ts";
 import { noClaim, RecoveryRounds, type DiskClaim } from "./recovery.ts";
 import { Status, type DurableState, type Effect, type Event, type FastPathVia, type KernelState, type ReplicaOptions, type StateMachine } from "./types.ts";
@@ -57,7 +58,7 @@ export class Replica {
   private effects: Effect[] = [];
   private announced: KernelState | undefined;
   /** Counters for metrics (not part of the replicated state). */
-  readonly counters = { checkpointsTaken: 0, checkpointsInstalled: 0, snapshotChunksSent: 0, snapshotChunksReceived: 0, snapshotsRejected: 0 };
+  readonly counters = { checkpointsTaken: 0, checkpointsInstalled: 0, snapshotChunksSent: 0, snapshotChunksReceived: 0, snapshotsRejected: 0, readRounds: 0, readsByLease: 0, readsAnswered: 0 };
 
   // Leader.
   private readonly acked: number[];
@@ -67,6 +68,11 @@ export class Replica {
   /** Linearizable reads waiting for their confirmation (read-index.ts). */
   private readonly reads: ReadIndex;
   private readonly readsReady: PendingRead[] = [];
+  /** Leader leases (lease.ts): reads answered without a round while it holds one; as a follower,
+   * the promises made by answering rounds, which hold back its votes for a later view. */
+  private readonly lease: Lease;
+  /** The lease confirmed reads since the last round: renew it before it runs out. */
+  private leaseInUse = false;
   /** The log end when this replica last started leading a view: every op an earlier view may
    * have committed lies within it, so no read index is below it. */
   private viewStartOp = 0;
@@ -106,6 +112,7 @@ export class Replica {
     this.f = faultsTolerated(n);
     this.acked = new Array<number>(n).fill(0);
     this.reads = new ReadIndex(opts.index, n, this.f);
+    this.lease = new Lease(opts.leaseMs ?? 0, opts.clockDriftPpm ?? 0);
     this.recovery = new RecoveryRounds(opts.nonce);
     this.statusValue = opts.recovering ? Status.Recovering : Status.Normal;
   }
@@ -213,11 +220,14 @@ export class Replica {
     }
     switch (event.kind) {
       case "tick":
+        this.readClock(event.nowMs);
         this.onTick();
         break;
       case "flush":
+        this.readClock(event.nowMs);
         if (this.isLeader) {
           this.sendPrepares();
+          this.useLease();
           this.sendReadRound(this.reads.roundToSend());
         }
         break;
@@ -297,6 +307,7 @@ export class Replica {
   }
 
   private leaderTick(): void {
+    this.useLease();
     this.sendReadRound(this.reads.roundToResend(this.opts.resendTicks));
     this.ticksSinceSend += 1;
     if (this.ticksSinceSend < this.opts.heartbeatTicks) return;
@@ -320,6 +331,8 @@ export class Replica {
       this.startViewChange(this.viewValue + 1);
       return;
     }
+    this.vote(); // held back by a lease it granted (lease.ts) until now, perhaps
+    if (this.statusValue !== Status.ViewChange) return; // its own claim completed the view change
     if (this.viewChangeTicks % this.opts.resendTicks === 0) {
       this.broadcast({ type: MessageType.StartViewChange, view: this.viewValue, sender: this.index });
       if (this.dvcSent) this.send(this.leaderIndex, this.doViewChange());
@@ -404,17 +417,21 @@ export class Replica {
 
   private sendReadRound(round: number): void {
     if (round === 0 || this.f === 0) return;
+    this.lease.roundSent(round);
+    this.counters.readRounds += 1;
     this.broadcast({ type: MessageType.ReadIndex, view: this.viewValue, sender: this.index, opNum: this.log.length, commit: this.commitValue, round });
   }
 
   /** Answers the reads that are confirmed and whose index the commit reached; if more wait, the
-   * next round goes out now rather than at the next flush. */
+   * next round goes out now rather than at the next flush (unless the lease will confirm them). */
   private answerReads(): void {
     const ready = this.readsReady;
     this.reads.takeReady(this.commitValue, ready);
+    this.counters.readsAnswered += ready.length;
     for (const read of ready) this.replyRead(read.clientId, read.requestNum, read.session, read.op);
     ready.length = 0;
-    this.sendReadRound(this.reads.roundToSend());
+    // While the lease holds, the reads that came in wait for the flush, which confirms them by it.
+    if (!this.lease.holds) this.sendReadRound(this.reads.roundToSend());
   }
 
   private replyRead(clientId: number, requestNum: number, session: number, op: Uint8Array): void {
@@ -427,6 +444,29 @@ export class Replica {
     this.onCommit(msg.view, msg.sender, msg.opNum, msg.commit);
     if (this.statusValue !== Status.Normal || this.viewValue !== msg.view || this.isLeader) return;
     this.send(this.leaderIndex, { type: MessageType.ReadIndexOk, view: this.viewValue, sender: this.index, round: msg.round });
+    this.lease.granted();
+  }
+
+  /** Tick and flush carry the driver's clock; with leases on they must (lease.ts). */
+  private readClock(nowMs: number | undefined): void {
+    if (nowMs !== undefined) this.lease.clock(nowMs);
+    else assert(!this.lease.enabled, "leases need the clock on every tick and flush");
+  }
+
+  /** Leader, at a tick or flush (a fresh reading, taken after every queued read arrived): while it
+   * holds its lease every waiting read is confirmed; a lease in use is renewed before it ends. */
+  private useLease(): void {
+    if (!this.lease.enabled || this.f === 0) return;
+    if (this.lease.holds) {
+      const covered = this.reads.confirmByLease();
+      this.counters.readsByLease += covered;
+      if (covered > 0) this.leaseInUse = true;
+    }
+    if (this.leaseInUse && this.lease.renewalDue) {
+      const round = this.reads.renewalRound();
+      if (round !== 0) this.leaseInUse = false;
+      this.sendReadRound(round);
+    }
   }
 
   /** Sends Prepares for everything appended since the last send, each fitting one datagram. */
@@ -598,7 +638,10 @@ export class Replica {
       case MessageType.ReadIndex:
         return this.onReadIndex(msg);
       case MessageType.ReadIndexOk:
-        if (this.isLeader && msg.view === this.viewValue) this.reads.onAck(msg.sender, msg.round);
+        if (this.isLeader && msg.view === this.viewValue) {
+          this.reads.onAck(msg.sender, msg.round);
+          this.lease.roundConfirmed(this.reads.confirmedRound);
+        }
         return;
       case MessageType.StartViewChange:
         return this.onStartViewChange(msg.view, msg.sender);
@@ -660,12 +703,23 @@ export class Replica {
     this.fetch = undefined;
     this.clients.clearInFlight();
     this.reads.reset();
+    this.lease.reset();
     this.announce();
     if (!vote) return;
     this.broadcast({ type: MessageType.StartViewChange, view, sender: this.index });
+    this.vote();
+  }
+
+  /** Takes part in this view change as far as it may: a DoViewChange to the new leader, or as that
+   * leader its own claim. Not while a lease it granted may still be held (lease.ts); viewChangeTick
+   * tries again. */
+  private vote(): void {
+    if (this.leaderIndex !== this.index) {
+      this.maybeSendDoViewChange();
+      return;
+    }
     // The new leader's own log is one of the f+1 it decides on; it is frozen from now on.
-    if (this.leaderIndex === this.index) this.recordClaim(this.index, this.ownClaim());
-    else this.maybeSendDoViewChange();
+    if (this.lease.mayVote && !this.dvcs.has(this.index)) this.recordClaim(this.index, this.ownClaim());
   }
 
   /** Before a normal follower leaves its view: stop the kernel's fast reply and take in what it
@@ -685,7 +739,7 @@ export class Replica {
   }
 
   private maybeSendDoViewChange(): void {
-    if (this.dvcSent || this.svcFrom.size < this.f || this.leaderIndex === this.index) return;
+    if (this.dvcSent || this.svcFrom.size < this.f || this.leaderIndex === this.index || !this.lease.mayVote) return;
     this.dvcSent = true;
     this.send(this.leaderIndex, this.doViewChange());
   }
@@ -728,7 +782,7 @@ export class Replica {
   private recordClaim(sender: number, claim: LogClaim): void {
     assert(this.statusValue === Status.ViewChange && this.leaderIndex === this.index, "claim outside own view change");
     this.dvcs.set(sender, claim);
-    if (this.fetch || this.dvcs.size < this.f + 1) return;
+    if (this.fetch || this.dvcs.size < this.f + 1 || !this.dvcs.has(this.index)) return;
     const mine = this.dvcs.get(this.index);
     assert(mine !== undefined && mine.opNum === this.log.length, "new leader's own claim missing or stale");
     const choice = chooseLog(this.dvcs, this.index)!;
@@ -753,6 +807,8 @@ export class Replica {
     this.ticksSinceSend = 0;
     this.viewStartOp = this.log.length;
     this.reads.reset();
+    this.lease.reset();
+    this.leaseInUse = false;
     this.announce();
     // Every committed op is in the chosen log (any f+1 DoViewChanges include a replica of each
     // commit quorum), so the highest commit among them lies within it.

@@ -52,12 +52,14 @@ export type Event =
   | { readonly kind: "message"; readonly msg: ReplicaMessage; readonly via?: FastPathVia }
   /** A client request (the driver remembers the client's address by clientId). */
   | { readonly kind: "request"; readonly msg: Request }
-  /** One unit of time passed. */
-  | { readonly kind: "tick" }
+  /** One unit of time passed. `nowMs`: the driver's monotonic clock, read just before (required
+   * with leases, ReplicaOptions.leaseMs; it must keep running while the process is stopped). */
+  | { readonly kind: "tick"; readonly nowMs?: number }
   /** The driver has drained its current receive batch: the leader sends the Prepare for the
    * requests it appended since the last flush (adaptive batching: under load many requests arrive
-   * per receive batch and share one Prepare; at low load each request goes out at once). */
-  | { readonly kind: "flush" };
+   * per receive batch and share one Prepare; at low load each request goes out at once). `nowMs`:
+   * as for tick, read after the batch was received. */
+  | { readonly kind: "flush"; readonly nowMs?: number };
 
 export type FastPathVia = "fast-reply" | "quorum";
 
@@ -118,6 +120,12 @@ export interface ReplicaOptions {
   readonly logRetainOps: number;
   /** Client sessions held at most (client-table.ts: registering into a full table evicts). */
   readonly clientsMax: number;
+  /** Leader leases for reads (lease.ts): how long a follower that answered a read round holds
+   * back its vote for a later view, on its own clock. 0 or absent: no leases (every linearizable
+   * read waits for a round or a commit). */
+  readonly leaseMs?: number;
+  /** Bound on how far any replica's clock rate may stray from real time, in parts per million. */
+  readonly clockDriftPpm?: number;
   /** Tests only: sees every op executed and every checkpoint installed, as it happens. */
   readonly observer?: ExecutionObserver;
   /**

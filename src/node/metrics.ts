@@ -55,6 +55,9 @@ const scalarNames = [
   "snapshotChunksReceived",
   "clientSessions",
   "clientEvictions",
+  "readsAnswered",
+  "readsByLease",
+  "readRounds",
   "storageMode",
   "storageFsyncs",
   "storageFsyncSumS",
@@ -139,6 +142,10 @@ export interface StateStats {
   readonly snapshotChunksReceived: number;
   readonly clientSessions: number;
   readonly clientEvictions: number;
+  /** Linearizable reads answered without a log write, those the lease confirmed, and read rounds sent (leader). */
+  readonly readsAnswered: number;
+  readonly readsByLease: number;
+  readonly readRounds: number;
 }
 
 /** A source of fast-path counters (e.g. a BPF map), read about once a second by the loop. */
@@ -308,6 +315,9 @@ export class MetricsRecorder {
     v[s.snapshotChunksReceived] = st.snapshotChunksReceived;
     v[s.clientSessions] = st.clientSessions;
     v[s.clientEvictions] = st.clientEvictions;
+    v[s.readsAnswered] = st.readsAnswered;
+    v[s.readsByLease] = st.readsByLease;
+    v[s.readRounds] = st.readRounds;
   }
 
   /** Reads every registered fast-path source and stores the values (names go to the worker). */
@@ -491,6 +501,10 @@ function renderState(out: Exposition, s: Readonly<Record<ScalarName, number>>, v
   out.family("electrode_client_sessions", "gauge", "Client sessions in the client table (at most clients_max).").sample("electrode_client_sessions", v[s.clientSessions]!);
   out.family("electrode_client_evictions_total", "counter", "Client sessions this replica evicted to make room (the same on every replica).");
   out.sample("electrode_client_evictions_total", v[s.clientEvictions]!);
+  out.family("electrode_index_reads_total", "counter", "Linearizable reads this replica answered as leader without a log write, and how many of them its lease confirmed (the others waited for a read round or a commit).");
+  out.sample("electrode_index_reads_total", v[s.readsAnswered]!, { confirmed_by: "any" });
+  out.sample("electrode_index_reads_total", v[s.readsByLease]!, { confirmed_by: "lease" });
+  out.family("electrode_read_rounds_total", "counter", "ReadIndex rounds this replica sent as leader (to confirm reads, or to renew its lease).").sample("electrode_read_rounds_total", v[s.readRounds]!);
 }
 
 function renderStorage(out: Exposition, layout: MetricsLayout, v: Float64Array): void {

@@ -78,8 +78,10 @@ class TimedApp implements StateMachine {
   }
 }
 
-const tickEvent: Event = { kind: "tick" };
-const flushEvent: Event = { kind: "flush" };
+/** Reused: each carries the monotonic clock, read just before the step (core/lease.ts). */
+const tickEvent: { kind: "tick"; nowMs: number } = { kind: "tick", nowMs: 0 };
+const flushEvent: { kind: "flush"; nowMs: number } = { kind: "flush", nowMs: 0 };
+const clockMs = () => Bun.nanoseconds() / 1e6; // CLOCK_MONOTONIC: it runs on through SIGSTOP
 
 export class ReplicaNode {
   readonly stats: ReplicaStats = {
@@ -139,6 +141,8 @@ export class ReplicaNode {
         checkpointOps: config.checkpointOps,
         logRetainOps: config.logRetainOps,
         clientsMax: config.clientsMax,
+        leaseMs: config.timing.leaseMs,
+        clockDriftPpm: config.timing.clockDriftPpm,
         fence: this.fast?.fastReply ? (next) => this.fast!.fence(next) : undefined,
       },
       this.app,
@@ -198,6 +202,9 @@ export class ReplicaNode {
       snapshotChunksReceived: c.snapshotChunksReceived,
       clientSessions: clients.sessions,
       clientEvictions: clients.evictions,
+      readsAnswered: c.readsAnswered,
+      readsByLease: c.readsByLease,
+      readRounds: c.readRounds,
     };
   }
 
@@ -234,17 +241,17 @@ export class ReplicaNode {
   async run(): Promise<void> {
     const tickNs = this.opts.config.timing.tickMs * 1e6;
     let nextTick = Bun.nanoseconds() + tickNs;
-    this.apply(this.core.step(tickEvent));
+    this.stepTimed(tickEvent);
     this.socket.flush();
     while (!this.stopped) {
       // Prepares the kernel acked come first: later datagrams may depend on them.
       const handed = this.fast?.fastReply ? this.drainFast(this.fast) : 0;
       const received = this.socket.receive(this.onDatagram, 64) + handed;
-      if (received > 0) this.apply(this.core.step(flushEvent));
+      if (received > 0) this.stepTimed(flushEvent);
       let now = Bun.nanoseconds();
       if (now >= nextTick) {
         this.stats.ticks += 1;
-        this.apply(this.core.step(tickEvent));
+        this.stepTimed(tickEvent);
         if (this.opts.store) this.persist(); // the interval's fsync, and a stalled write's retry
         // After a stall (GC, SIGSTOP) do not replay missed ticks in a burst: time moves on.
         nextTick = now - nextTick > tickNs * 10 ? now + tickNs : nextTick + tickNs;
@@ -257,6 +264,12 @@ export class ReplicaNode {
       if (received === 0) this.socket.wait(Math.max(0, Math.ceil((nextTick - now) / 1e6)));
     }
     this.socket.flush();
+  }
+
+  /** A tick or flush, with the clock read now: after everything received so far arrived. */
+  private stepTimed(event: typeof tickEvent | typeof flushEvent): void {
+    event.nowMs = clockMs();
+    this.apply(this.core.step(event));
   }
 
   close(): void {

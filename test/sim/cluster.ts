@@ -68,6 +68,15 @@ export interface ClusterOptions {
    * "always" syncs before any effect leaves; "off" never syncs (it must lose acknowledged ops at a
    * power cut: the check that the checker notices). */
   readonly storage?: "always" | "off";
+  /** Leader leases (src/core/lease.ts): each replica's clock runs at its own rate, drawn within
+   * the drift bound (often at its edges), from its own offset; one tick is one ms of real time. */
+  readonly leases?: { readonly leaseMs: number; readonly driftPpm: number };
+}
+
+/** A machine's monotonic clock: keeps running through pauses and restarts of its replica. */
+interface SimClock {
+  readonly offsetMs: number;
+  readonly rate: number;
 }
 
 const dataDir = "/data";
@@ -115,6 +124,8 @@ export class Cluster {
   private readonly stores: (Store | undefined)[] = [];
   readonly clients: SimClient[] = [];
   now = 0;
+  /** Each replica's machine clock (leases option). */
+  readonly clocks: SimClock[] = [];
   /** blocked[a][b]: messages from replica a to replica b are lost. */
   blocked: boolean[][];
   /** Replica i neither receives nor ticks before pausedUntil[i]; its messages wait. */
@@ -126,7 +137,7 @@ export class Cluster {
   /** Scenario hook: sees every effect of every step, with the replica's status before it. */
   observer: ((index: number, effect: Effect) => void) | undefined;
   readonly trace: string[] = [];
-  readonly stats = { delivered: 0, lost: 0, lostAfterKernel: 0, crashes: 0, restarts: 0, replies: 0, viewChanges: 0, evicted: 0, checkpoints: 0, installs: 0, indexReads: 0 };
+  readonly stats = { delivered: 0, lost: 0, lostAfterKernel: 0, crashes: 0, restarts: 0, replies: 0, viewChanges: 0, evicted: 0, checkpoints: 0, installs: 0, indexReads: 0, leaseReads: 0 };
   /** Client ids: every client and every new session of an evicted one gets the next. */
   private nextClientId = 1000;
   private readonly queue = new Map<number, Packet[]>();
@@ -146,6 +157,7 @@ export class Cluster {
     this.checker = new Checker(this.n, (m) => this.fail(m), this.timing.clientsMax);
     this.blocked = this.allConnected();
     this.pausedUntil = new Array<number>(this.n).fill(0);
+    for (let i = 0; i < this.n; i++) if (opts.leases) this.clocks.push(this.drawClock(opts.leases.driftPpm));
     for (let i = 0; i < this.n; i++) {
       this.apps.push(new RecordingApp());
       if (opts.storage) this.disks.push(new MemFiles());
@@ -164,15 +176,31 @@ export class Cluster {
     if (this.trace.length > 400) this.trace.splice(0, 200);
   }
 
+  /** A clock rate within the bound: at either edge half the time (where a mistake in the lease's
+   * arithmetic shows), anywhere between otherwise. */
+  private drawClock(driftPpm: number): SimClock {
+    const drift = driftPpm / 1e6;
+    const rate = this.rand.chance(0.5) ? this.rand.pick([1 - drift, 1 + drift]) : 1 - drift + 2 * drift * this.rand.next();
+    return { offsetMs: this.rand.int(0, 1_000_000), rate };
+  }
+
+  /** Replica `index`'s clock reading now. */
+  clockOf(index: number): number {
+    const clock = this.clocks[index]!;
+    return clock.offsetMs + clock.rate * this.now;
+  }
+
   private makeReplica(index: number, recovering: boolean, app: RecordingApp): Replica {
     const nonce = this.rand.int(1, 2 ** 31);
     const observer = this.checker.observerOf(index);
+    const leases = this.opts.leases ? { leaseMs: this.opts.leases.leaseMs, clockDriftPpm: this.opts.leases.driftPpm } : {};
+    const base = { replicaCount: this.n, index, recovering, nonce, ...this.timing, ...leases, observer };
     let replica: Replica;
-    if (!this.opts.fastPaths) replica = new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing, observer }, app);
+    if (!this.opts.fastPaths) replica = new Replica(base, app);
     else {
       const model = new FastPathModel(index, this.f, this.fastRand.int(1, 2 ** 31), 16);
       this.fast[index] = model;
-      replica = new Replica({ replicaCount: this.n, index, recovering, nonce, ...this.timing, observer, fence: (next) => model.link.fence(next) }, app);
+      replica = new Replica({ ...base, fence: (next) => model.link.fence(next) }, app);
     }
     if (this.opts.storage) {
       const store = Store.open(dataDir, { clusterId: 0x5eed, replicaId: index + 1 }, this.opts.storage, 1, this.disks[index]!, () => this.now);
@@ -458,7 +486,10 @@ export class Cluster {
     const replica = this.replicas[index]!;
     const viewBefore = replica.view;
     const statusBefore = replica.status;
-    const effects = replica.step(event);
+    const timed = this.opts.leases && (event.kind === "tick" || event.kind === "flush");
+    const byLease = replica.counters.readsByLease;
+    const effects = replica.step(timed ? { kind: event.kind, nowMs: this.clockOf(index) } : event);
+    this.stats.leaseReads += replica.counters.readsByLease - byLease;
     this.persist(index, replica, effects);
     this.checker.onEffects(index, effects);
     this.checker.onStep(index, replica);

@@ -18,5 +18,6 @@ for (let group = 0; group < 8; group++) {
     // Deletes and cas ops (both outcomes) ran, their results checked against the reference.
     expect(Math.min(total.deletes, total.casSwapped, total.casNotSwapped)).toBeGreaterThan(0);
     expect(total.indexReads).toBeGreaterThan(0);
+    expect(total.leaseReads).toBeGreaterThan(0); // some of them by the leader's lease
   }, 120_000);
 }

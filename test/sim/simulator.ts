@@ -39,6 +39,8 @@ export interface SimPlan {
   /** Probability that a get is a read without a log write (the leader's read index) rather than
    * an op through the log. */
   readonly indexReads: number;
+  /** Leader leases (the lease and the drift bound; absent: none). */
+  readonly leases: { readonly leaseMs: number; readonly driftPpm: number } | undefined;
 }
 
 /** Ticks every client's pending request gets to complete once everything healed. */
@@ -79,7 +81,10 @@ export function planFor(seed: number, replicas: number, faultTicks = 3000): SimP
     clientsMax: r.chance(0.2) ? r.int(Math.max(1, plan.clients - 3), plan.clients - 1) : 64,
   };
   const indexReads = r.pick([0, 0.5, 1, 1]); // drawn last: the fields above stay what they were for a seed
-  return { ...plan, timing: { ...plan.timing, ...limits }, indexReads };
+  // Leases, drawn after that: up to the view-change timeout (the config's bound), drift up to 10%.
+  const leaseMs = r.pick([0, 0.25, 0.5, 1]) * plan.timing.viewChangeTimeoutTicks;
+  const leases = leaseMs > 0 ? { leaseMs, driftPpm: r.pick([0, 10_000, 100_000]) } : undefined;
+  return { ...plan, timing: { ...plan.timing, ...limits }, indexReads, leases };
 }
 
 export function replayCommand(plan: SimPlan): string {
@@ -103,6 +108,7 @@ export class Simulation {
       codec: plan.codec,
       fastPaths: plan.fastPaths,
       storage: plan.storage,
+      leases: plan.leases,
     });
     for (let c = 0; c < plan.clients; c++) this.cluster.addClient();
     this.readRand = new Prng(plan.seed ^ 0x4ead);
@@ -271,7 +277,7 @@ export class Simulation {
 
 /** Runs `count` seeds from `first` (SIM_SEEDS scales count up for a soak). */
 export function runSeeds(replicas: number, first: number, count: number, override: Partial<SimPlan> = {}) {
-  const total = { replies: 0, crashes: 0, viewChanges: 0, indexReads: 0, powerCuts: 0, deletes: 0, casSwapped: 0, casNotSwapped: 0 };
+  const total = { replies: 0, crashes: 0, viewChanges: 0, indexReads: 0, leaseReads: 0, powerCuts: 0, deletes: 0, casSwapped: 0, casNotSwapped: 0 };
   for (let seed = first; seed < first + count; seed++) {
     const sim = new Simulation({ ...planFor(seed, replicas), ...override });
     sim.run();
@@ -280,6 +286,7 @@ export function runSeeds(replicas: number, first: number, count: number, overrid
     total.viewChanges += sim.cluster.stats.viewChanges;
     total.powerCuts += sim.powerCuts;
     total.indexReads += sim.cluster.stats.indexReads;
+    total.leaseReads += sim.cluster.stats.leaseReads;
     const checked = sim.cluster.checker.checkedOps;
     total.deletes += checked.deletes;
     total.casSwapped += checked.casSwapped;

@@ -48,7 +48,7 @@ describe("config check summary", () => {
     expect(text).toContain("cluster prod");
     expect(text).toContain("f=1, 3 replicas, quorum 2");
     expect(text).toMatch(/replica 2\s+10\.20\.0\.2:12345\s+on this node/);
-    expect(text).toContain("timing: tick 5 ms, view change 300 ms, heartbeat 50 ms, resend 50 ms");
+    expect(text).toContain("timing: tick 5 ms, view change 300 ms, heartbeat 50 ms, resend 50 ms, read lease 150 ms (clock drift bound 10000 ppm)");
     expect(text).toContain("metrics: http://0.0.0.0:9464/metrics");
     expect(text).toContain("storage: memory only");
     expect(summary.storage).toBeNull();
