@@ -34,11 +34,14 @@ const { values } = parseArgs({
   },
 });
 
-const kinds = [
+// "index" is the default config (leases on); "index, no lease" sets timing.lease_ms: 0, so every
+// read waits for a read round or a commit, as before leases.
+const kinds: readonly { name: string; args: string[]; extraConfig?: Record<string, unknown> }[] = [
   { name: "writes only", args: ["--read-ratio", "0"] },
   { name: "reads via log", args: ["--read-ratio", values["read-ratio"]!, "--reads", "log"] },
+  { name: "reads via index, no lease", args: ["--read-ratio", values["read-ratio"]!, "--reads", "index"], extraConfig: { timing: { lease_ms: 0 } } },
   { name: "reads via index", args: ["--read-ratio", values["read-ratio"]!, "--reads", "index"] },
-] as const;
+];
 
 const n = Number(values.replicas);
 const clients = Number(values.clients);
@@ -70,7 +73,7 @@ try {
       for (const kind of kinds) {
         const statsFile = (id: number) => join(dir, `stats-${round}-${opt}-${kinds.indexOf(kind)}-r${id}.json`);
         const replicaArgs = (id: number) => ["--opt", opt, "--stats-file", statsFile(id)];
-        const cluster = new RunningCluster(local, { dir, command: [values.binary!], replicaArgs });
+        const cluster = new RunningCluster(local, { dir, command: [values.binary!], replicaArgs, extraConfig: kind.extraConfig });
         try {
           if (!setupDone) await cluster.setupAll(false);
           setupDone = true;
