@@ -35,7 +35,7 @@ export function openStorage(dataDir: string | undefined, config: Config, self: R
   const what = d ? `checkpoint ${d.checkpoint?.op ?? "none"}, log to op ${(d.checkpoint?.op ?? 0) + d.entries.reduce((n, e) => n + e.count, 0)}, view ${d.view}` : "empty";
   log.info(`storage: ${dir}, fsync ${storage.fsync}${storage.fsync === "interval" ? ` every ${storage.fsyncIntervalMs} ms` : ""}; loaded ${what} in ${(store.metrics.recoveryS * 1000).toFixed(0)} ms`);
   const rejoin = d !== undefined && storage.fsync === "always" && !loaded.damaged;
-  if (d) log.info(rejoin ? "storage: its disk holds all this replica acknowledged: it rejoins with a view change" : `storage: ${loaded.damaged ? "a damaged disk" : `fsync ${storage.fsync}`} may lack what this replica acknowledged: it recovers from its peers (its disk counts only if the whole cluster restarts)`);
+  if (d) log.info(rejoin ? "storage: its disk holds all this replica acknowledged: it rejoins its view (a view change only if it led that view)" : `storage: ${loaded.damaged ? "a damaged disk" : `fsync ${storage.fsync}`} may lack what this replica acknowledged: it recovers from its peers (its disk counts only if the whole cluster restarts)`);
   return { store, durable: d, rejoin, config: storage };
 }
 

@@ -186,7 +186,7 @@ export class Replica {
    *
    * `rejoin`: the disk holds everything this replica acknowledged or promised (fsync always, every
    * check passed; src/storage/store.ts). It is then a replica that was cut off, not one that lost
-   * its memory, and rejoins with a view change above its persisted view: its promises stand, its
+   * its memory, and rejoins its persisted view (or a later one; below): its promises stand, its
    * log is one a view change may choose, and every acknowledged op is on a quorum of disks, so any
    * f+1 replicas, restarted or not, elect a leader with every committed op (VR with persistent
    * state). Otherwise it recovers (recovery.ts): the disk decides only when the whole cluster
@@ -203,12 +203,17 @@ export class Replica {
     this.lastNormalViewValue = state.lastNormalView;
     this.diskClaim = { view: state.view, lastNormalView: state.lastNormalView, opNum: this.log.length };
     if (rejoin) {
-      this.statusValue = Status.ViewChange; // not Normal: it must not serve or ack before the view change
-      this.rejoinPending = true;
+      // Not Normal: it must not serve or ack before it is back in a view. Like a replica that was
+      // cut off, it is brought back by a join: the leader of its view answers the StartViewChange
+      // it repeats with a StartView, and the leader of a later view reaches it with its Prepares
+      // and Commits; if nobody leads, its view-change timeout calls the next view. Only the
+      // leader of its own view calls one at once: nobody else can lead that view again.
+      this.statusValue = Status.ViewChange;
+      this.rejoinPending = leaderOf(state.view, this.replicaCount) === this.index;
     }
   }
 
-  /** loadDurable(rejoin): the view change starts at the first step (effects exist only there). */
+  /** loadDurable(rejoin) as its view's leader: the view change starts at the first step (effects exist only there). */
   private rejoinPending = false;
 
   step(event: Event): Effect[] {

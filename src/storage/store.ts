@@ -19,7 +19,7 @@
 // How a restarted replica may use its disk (core: Replica.loadDurable). With `always` and a disk
 // that passed its checks, it holds everything it ever acknowledged or promised (nothing left
 // before its disk had it), so it is a replica that was cut off for a while, not one that lost its
-// memory: it rejoins with a view change (VR with persistent state; VR Revisited section 8). With
+// memory: it rejoins its view (VR with persistent state; VR Revisited section 8). With
 // `interval` or `off`, or a damaged disk, it may lack what it acknowledged, so it may not vote: it
 // recovers like a replica without memory, and its disk counts only when every replica recovers at
 // once (core/recovery.ts: disk claims).

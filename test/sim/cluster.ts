@@ -198,9 +198,11 @@ export class Cluster {
     let replica: Replica;
     if (!this.opts.fastPaths) replica = new Replica(base, app);
     else {
-      const model = new FastPathModel(index, this.f, this.fastRand.int(1, 2 ** 31), 16);
+      // As the node does: no fast reply with fsync always (the kernel would ack what is not on disk).
+      const fastReply = this.opts.storage !== "always";
+      const model = new FastPathModel(index, this.f, this.fastRand.int(1, 2 ** 31), 16, fastReply);
       this.fast[index] = model;
-      replica = new Replica({ ...base, fence: (next) => model.link.fence(next) }, app);
+      replica = new Replica(fastReply ? { ...base, fence: (next) => model.link.fence(next) } : base, app);
     }
     if (this.opts.storage) {
       const store = Store.open(dataDir, { clusterId: 0x5eed, replicaId: index + 1 }, this.opts.storage, 1, this.disks[index]!, () => this.now);
@@ -450,6 +452,7 @@ export class Cluster {
   /** The XDP program on `to`: "consumed" (acked or pruned), else how the message goes up. */
   private kernelPath(to: number, model: FastPathModel, msg: Message): "consumed" | "quorum" | undefined {
     if (msg.type === MessageType.Prepare) {
+      if (!model.fastReply) return undefined;
       const ack = model.onPrepare(msg);
       if (!ack) return undefined;
       // The kernel acks for the view the replica is in, never one it has left (the fence).

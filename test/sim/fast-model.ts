@@ -77,7 +77,6 @@ export class FastPathModel {
   holdRing = false;
   brokenFence = false;
   readonly prune = true;
-  readonly fastReply = true;
 
   constructor(
     readonly index: number,
@@ -85,6 +84,8 @@ export class FastPathModel {
     readonly epoch: number,
     /** Quorum table size; small in the simulator so that slot reuse (eviction) happens. */
     readonly slotCount: number,
+    /** Off as the node turns it off with fsync always: the kernel cannot ack after a write. */
+    readonly fastReply = true,
   ) {
     this.slots = new Array<Slot | undefined>(slotCount);
     this.link = new KernelLink(this, index, codec, this.nodeStats);
