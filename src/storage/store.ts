@@ -10,7 +10,9 @@
 // - interval: written within writeDelayMs or at the next tick, whichever is later (the page cache
 //   survives a kill -9 of the process),
 //   fsynced every fsync_interval_ms. Losing power in the whole cluster may lose the acknowledged
-//   ops of the last interval; the disk start then says from which op it resumed.
+//   ops of the last interval plus writeDelayMs (while the process runs: a stopped one writes
+//   nothing), never one a disk recorded as committed (Commit records; core/recovery.ts); the disk
+//   start then says what it resumed from. test/sim/loss-window.ts checks exactly this.
 // - off: written likewise, never fsynced: survives process crashes, not power loss.
 // Neither holds a datagram back for the disk, and neither writes per datagram: a write() per send
 // cost about 10x the throughput (measured: 4.3k instead of 52k ops/s at 64 clients), one per
