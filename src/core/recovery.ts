@@ -31,17 +31,25 @@
 // on its disk, which is committed and so matches the leader's), and its disk changes nothing
 // about who may vote. The disk matters only when EVERY other replica answers the current round
 // that it is recovering too: the whole cluster went down at once. Then each answer carries its
-// disk claim (the highest view it promised, the last view its log was normal in, its log's end),
-// every replica sees the same n claims, and the best one by the view-change rule (last normal
+// disk claim (the highest view it promised, the last view its log was normal in, its log's end,
+// the highest commit-number it recorded), every replica sees the same n claims, and among the
+// logs that reach the highest recorded commit the best one by the view-change rule (last normal
 // view, then op-number, then lowest index) wins: with all n logs at hand, the one chosen holds
 // every op that a quorum durably acknowledged (the same argument as a view change from f+1
-// DoViewChanges, with n >= f+1 of them). Its replica starts as the leader of the first view above
-// every promised view that it leads ("disk start") and commits its whole log; the others then see
-// one normal answer, from the leader of its view, with every other answer recovering, and fetch
-// from it. With fsync always a claim holds everything its replica acknowledged; with interval, up
-// to fsync_interval_ms of acknowledged ops may be missing from every disk, and the disk start says
-// what it resumed from (src/storage/store.ts states the guarantee). A replica without a disk claims
-// nothing (op 0), so a cluster without storage starts afresh exactly as before.
+// DoViewChanges, with n >= f+1 of them). The commit comes first because with fsync interval a
+// disk of a later normal view may hold less than a disk of an earlier one: a checkpoint is
+// fsynced at once, the entries and View records around it maybe not. The view-change rule alone
+// chose a later view's log that lacked ops another disk's checkpoint held, and left that replica
+// with state the restarted cluster no longer had (simulator, seed 80020). So no op any disk
+// recorded as committed is lost; what may be lost was committed after every recorded commit.
+// Its replica starts as the leader of the first view above every promised view that it leads
+// ("disk start") and commits its whole log; the others then see the normal answers of its view
+// (its leader's, and those of replicas that already followed it), with every other answer
+// recovering, and fetch from it. With fsync always a claim holds everything its replica
+// acknowledged; with interval, up to fsync_interval_ms of acknowledged ops may be missing from
+// every disk, and the disk start says what it resumed from (src/storage/store.ts states the
+// guarantee). A replica without a disk claims nothing (op 0), so a cluster without storage starts
+// afresh exactly as before.
 
 import type { RecoveryResponse } from "../wire/messages.ts";
 import { faultsTolerated, leaderOf } from "./quorum.ts";
@@ -65,18 +73,22 @@ export interface DiskClaim {
   readonly view: number;
   readonly lastNormalView: number;
   readonly opNum: number;
+  /** The highest op the disk recorded as committed (its checkpoint's op at least). */
+  readonly commit: number;
 }
 
-export const noClaim: DiskClaim = { view: 0, lastNormalView: 0, opNum: 0 };
+export const noClaim: DiskClaim = { view: 0, lastNormalView: 0, opNum: 0, commit: 0 };
 
 export type RecoveryDecision =
   | { readonly kind: "wait" }
   | { readonly kind: "fresh" }
-  | { readonly kind: "disk-start"; readonly view: number; readonly claims: number; readonly bestOtherOp: number }
+  | { readonly kind: "disk-start"; readonly view: number; readonly claims: number; readonly bestOtherOp: number; readonly commitMax: number }
   | { readonly kind: "fetch"; readonly view: number; readonly leader: number; readonly opNum: number; readonly commit: number };
 
-/** The view-change order of claims: last normal view, then op-number, then the lower index. */
-function better(a: DiskClaim, ai: number, b: DiskClaim, bi: number): boolean {
+/** The order of claims: a log that reaches `commitMax` (the highest commit any disk recorded)
+ * first, then the view-change order: last normal view, then op-number, then the lower index. */
+function better(a: DiskClaim, ai: number, b: DiskClaim, bi: number, commitMax: number): boolean {
+  if (a.opNum >= commitMax !== b.opNum >= commitMax) return a.opNum >= commitMax;
   if (a.lastNormalView !== b.lastNormalView) return a.lastNormalView > b.lastNormalView;
   if (a.opNum !== b.opNum) return a.opNum > b.opNum;
   return ai < bi;
@@ -85,15 +97,20 @@ function better(a: DiskClaim, ai: number, b: DiskClaim, bi: number): boolean {
 /** Every replica recovering at once (this round): start afresh, start from this replica's disk,
  * or wait for the replica whose disk is best to start (file comment). */
 function wholeClusterDecision(answers: ReadonlyMap<number, RecoveryAnswer>, replicaCount: number, self: number, own: DiskClaim): RecoveryDecision {
+  const claims = new Map<number, DiskClaim>([[self, own]]);
+  for (const [i, a] of answers) claims.set(i, { view: a.view, lastNormalView: a.lastNormalView, opNum: a.opNum, commit: a.commit });
+  let commitMax = 0;
+  let maxView = 0;
+  for (const c of claims.values()) {
+    commitMax = Math.max(commitMax, c.commit);
+    maxView = Math.max(maxView, c.view);
+  }
   let best = own;
   let bestIndex = self;
-  let maxView = own.view;
   let bestOtherOp = 0;
-  for (const [i, a] of answers) {
-    const claim: DiskClaim = { view: a.view, lastNormalView: a.lastNormalView, opNum: a.opNum };
-    maxView = Math.max(maxView, claim.view);
-    bestOtherOp = Math.max(bestOtherOp, claim.opNum);
-    if (better(claim, i, best, bestIndex)) {
+  for (const [i, claim] of claims) {
+    if (i !== self) bestOtherOp = Math.max(bestOtherOp, claim.opNum);
+    if (better(claim, i, best, bestIndex, commitMax)) {
       best = claim;
       bestIndex = i;
     }
@@ -102,7 +119,43 @@ function wholeClusterDecision(answers: ReadonlyMap<number, RecoveryAnswer>, repl
   if (bestIndex !== self) return { kind: "wait" };
   let view = maxView + 1;
   while (leaderOf(view, replicaCount) !== self) view += 1;
-  return { kind: "disk-start", view, claims: answers.size + 1, bestOtherOp };
+  return { kind: "disk-start", view, claims: claims.size, bestOtherOp, commitMax };
+}
+
+/**
+ * After a disk start: the normal replicas are its leader and those that already fetched from it,
+ * all in its view, and every other replica recovers, having promised no view above it (one that
+ * holds nothing in a later view says the normal ones are deposed). With every other replica's
+ * answer of this round at hand, no replica is in a later view: fetch from that leader. Waiting
+ * for f+1 normal answers instead never ended with 5 replicas: once the leader and one follower
+ * were normal, the other three recovered and waited for each other (simulator, fsync interval).
+ * With more than one normal replica it takes a disk claim among the recovering ones (this one's
+ * or another's) to say a disk start happened: without disks, more than f replicas that lost their
+ * memory are beyond the fault model, and the rules below wait then.
+ */
+function afterDiskStart(answers: ReadonlyMap<number, RecoveryAnswer>, round: number, replicaCount: number, self: number, own: DiskClaim): RecoveryDecision | undefined {
+  let now = 0;
+  let normal = 0;
+  let view = -1;
+  let recoveringViewMax = 0;
+  let claims = own.opNum > 0;
+  for (const a of answers.values()) {
+    if (a.round !== round) continue;
+    now += 1;
+    if (a.recovering) {
+      recoveringViewMax = Math.max(recoveringViewMax, a.view);
+      claims ||= a.opNum > 0;
+      continue;
+    }
+    normal += 1;
+    if (view !== -1 && a.view !== view) return undefined;
+    view = a.view;
+  }
+  if (now !== replicaCount - 1 || view < 0 || recoveringViewMax > view || (normal > 1 && !claims)) return undefined;
+  const leader = leaderOf(view, replicaCount);
+  const from = answers.get(leader);
+  if (leader === self || !from || from.recovering || from.round !== round) return undefined;
+  return { kind: "fetch", view, leader, opNum: from.opNum, commit: from.commit };
 }
 
 /** What the answers so far allow (pure; see the file comment). */
@@ -131,16 +184,8 @@ export function decideRecovery(answers: ReadonlyMap<number, RecoveryAnswer>, rou
     const current = new Map([...answers].filter(([, a]) => a.round === round));
     return wholeClusterDecision(current, replicaCount, self, own);
   }
-  // After a disk start: its leader is the only normal replica and every other one recovers, each
-  // having promised no view above the leader's (one that holds nothing in a later view says the
-  // normal one is deposed).
-  if (normal === 1 && recoveringNow === replicaCount - 2 && recoveringViewMax <= view) {
-    const leader = leaderOf(view, replicaCount);
-    const from = answers.get(leader);
-    if (from && !from.recovering && from.round === round && from.view === view && leader !== self) {
-      return { kind: "fetch", view, leader, opNum: from.opNum, commit: from.commit };
-    }
-  }
+  const joined = afterDiskStart(answers, round, replicaCount, self, own);
+  if (joined) return joined;
   // Replicas that all started together: the first to start afresh is normal in view 0 with an
   // empty log, and the others would wait forever for f+1 normal answers. It holds nothing either.
   // Neither applies to a replica whose disk holds a claim: no other replica held anything.

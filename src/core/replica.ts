@@ -201,7 +201,7 @@ export class Replica {
     this.log.takeCut();
     this.viewValue = state.view;
     this.lastNormalViewValue = state.lastNormalView;
-    this.diskClaim = { view: state.view, lastNormalView: state.lastNormalView, opNum: this.log.length };
+    this.diskClaim = { view: state.view, lastNormalView: state.lastNormalView, opNum: this.log.length, commit: Math.max(state.commit, this.commitValue) };
     if (rejoin) {
       // Not Normal: it must not serve or ack before it is back in a view. Like a replica that was
       // cut off, it is brought back by a join: the leader of its view answers the StartViewChange
@@ -1073,7 +1073,7 @@ export class Replica {
       case MessageType.Recovery:
         // We recover too, with what our disk holds (nothing without one): lets a cluster that
         // lost everything start afresh, or from the best disk (recovery.ts).
-        return this.send(msg.sender, { type: MessageType.RecoveryResponse, sender: this.index, nonce: msg.nonce, recovering: true, commit: 0, ...this.diskClaim });
+        return this.send(msg.sender, { type: MessageType.RecoveryResponse, sender: this.index, nonce: msg.nonce, recovering: true, ...this.diskClaim });
       case MessageType.RecoveryResponse:
         if (!this.fetch && this.recovery.record(msg)) this.tryRecover();
         return;
@@ -1097,7 +1097,8 @@ export class Replica {
       this.viewValue = decision.view;
       this.statusValue = Status.ViewChange;
       this.newLeaderCommit = this.log.length;
-      this.effects.push({ kind: "diskStart", view: decision.view, opNum: this.log.length, claims: decision.claims, bestOtherOp: decision.bestOtherOp });
+      this.effects.push({ kind: "diskStart", view: decision.view, opNum: this.log.length, claims: decision.claims, bestOtherOp: decision.bestOtherOp, commitMax: decision.commitMax });
+      this.opts.observer?.diskStart?.(this.log.length, decision.commitMax);
       this.finishViewChange();
       return;
     }

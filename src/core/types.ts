@@ -80,8 +80,10 @@ export type Effect =
    * logRetainOps is gone from memory. For metrics, and for a driver that stores checkpoints. */
   | { readonly kind: "checkpoint"; readonly checkpoint: Checkpoint; readonly installed: boolean }
   /** The whole cluster was recovering and this replica's disk held the best log (core/recovery.ts):
-   * it leads `view` with its log up to `opNum`; `bestOtherOp` is the longest log another disk held. */
-  | { readonly kind: "diskStart"; readonly view: number; readonly opNum: number; readonly claims: number; readonly bestOtherOp: number };
+   * it leads `view` with its log up to `opNum`; `bestOtherOp` is the longest log another disk held;
+   * `commitMax` the highest op any disk recorded as committed (at most `opNum`: that log was chosen
+   * among those that reach it). */
+  | { readonly kind: "diskStart"; readonly view: number; readonly opNum: number; readonly claims: number; readonly bestOtherOp: number; readonly commitMax: number };
 
 /** What a data directory gives back to a restarting replica (src/storage). */
 export interface DurableState {
@@ -92,6 +94,8 @@ export interface DurableState {
   /** Highest view promised, and the last view the log was normal in. */
   readonly view: number;
   readonly lastNormalView: number;
+  /** The highest commit-number recorded (0: none; the checkpoint's op counts as committed too). */
+  readonly commit: number;
 }
 
 export interface ReplicaOptions {
@@ -144,6 +148,9 @@ export interface ExecutionObserver {
   executed(op: number, clientId: number, requestNum: number, bytes: Uint8Array): void;
   /** The state of ops 1..op came from a peer's checkpoint (nothing of it executed here). */
   installed(op: number, digest: string): void;
+  /** A disk start (core/recovery.ts): the whole cluster continues from this replica's log, up to
+   * `opNum`; called before any of it executes (with fsync interval it may lack committed ops). */
+  diskStart?(opNum: number, commitMax: number): void;
 }
 
 export const defaultTiming = {

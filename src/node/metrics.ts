@@ -70,6 +70,7 @@ const scalarNames = [
   "storageWriteErrors",
   "storageHeldBack",
   "storageCheckpointsWritten",
+  "storageDiskStartDroppedOps",
 ] as const;
 type ScalarName = (typeof scalarNames)[number];
 
@@ -165,6 +166,9 @@ export interface StorageStats {
   readonly writeErrors: number;
   readonly heldBack: number;
   readonly checkpointsWritten: number;
+  /** At a whole-cluster restart from this replica's disk: ops another disk held above the log it
+   * resumed from (none recorded as committed); 0 otherwise. */
+  readonly diskStartDroppedOps: number;
 }
 
 const storageModes: Record<FsyncMode | "memory", number> = { memory: 0, off: 1, interval: 2, always: 3 };
@@ -297,6 +301,7 @@ export class MetricsRecorder {
     v[s.storageWriteErrors] = st.writeErrors;
     v[s.storageHeldBack] = st.heldBack;
     v[s.storageCheckpointsWritten] = st.checkpointsWritten;
+    v[s.storageDiskStartDroppedOps] = st.diskStartDroppedOps;
     st.fsyncBuckets.forEach((n, i) => (v[this.layout.fsyncBuckets + i] = n));
   }
 
@@ -530,6 +535,9 @@ function renderStorage(out: Exposition, layout: MetricsLayout, v: Float64Array):
   out.family("electrode_storage_stalled", "gauge", "1 while writes to the data directory fail: the replica then sends nothing (it never acknowledges what it could not write).").sample("electrode_storage_stalled", v[s.storageStalled]!);
   out.family("electrode_storage_write_errors_total", "counter", "Failed writes and fsyncs of the data directory.").sample("electrode_storage_write_errors_total", v[s.storageWriteErrors]!);
   out.family("electrode_storage_held_back_total", "counter", "Datagrams not sent because the data directory could not be written.").sample("electrode_storage_held_back_total", v[s.storageHeldBack]!);
+  out
+    .family("electrode_storage_disk_start_dropped_ops", "gauge", "After the whole cluster restarted from this replica's disk: ops another disk held above the log it resumed from, none recorded as committed (ops committed after the last commit any disk recorded cannot be counted; docs/storage.md).")
+    .sample("electrode_storage_disk_start_dropped_ops", v[s.storageDiskStartDroppedOps]!);
 }
 
 function renderLatency(out: Exposition, layout: MetricsLayout, v: Float64Array): void {

@@ -180,7 +180,7 @@ export class ReplicaNode {
   storageStats() {
     const store = this.opts.store;
     if (!store) return undefined;
-    return { mode: store.mode, dir: store.dir, walBytes: store.walBytes, segments: store.segmentCount, stalled: store.stalled !== undefined, heldBack: this.socket.heldBack, ...store.metrics };
+    return { mode: store.mode, dir: store.dir, walBytes: store.walBytes, segments: store.segmentCount, stalled: store.stalled !== undefined, heldBack: this.socket.heldBack, diskStartDroppedOps: this.diskStartDroppedOps, ...store.metrics };
   }
 
   /** Log, checkpoint and client table in memory (metrics, Info, --stats-file). */
@@ -380,14 +380,35 @@ export class ReplicaNode {
         case "checkpoint":
           this.noteCheckpoint(effect.checkpoint.op, effect.checkpoint.bytes.length, effect.installed);
           break;
-        case "diskStart": {
-          const store = this.opts.store;
-          const window = store?.mode === "interval" ? `; with fsync interval, writes acknowledged in the last ${store.intervalMs} ms before the crash may be missing` : store?.mode === "off" ? "; with fsync off, writes not yet written back by the kernel before a power loss may be missing" : "";
-          this.opts.log.info(`whole cluster restarted: this replica's disk holds the best log of the ${effect.claims} (op ${effect.opNum}; the longest other disk held op ${effect.bestOtherOp}); leading view ${effect.view} with it${window}`);
+        case "diskStart":
+          this.sayDiskStart(effect);
           break;
-        }
       }
     }
+  }
+
+  /** Ops another disk held above the log a whole-cluster restart resumed from (metrics). */
+  private diskStartDroppedOps = 0;
+
+  /** What a whole-cluster restart from this replica's disk kept and what it could not know. No
+   * op any disk recorded as committed is lost (core/recovery.ts chooses among the logs that reach
+   * the highest such op); what may be lost was committed after the last commit any disk recorded,
+   * so no disk can count it: the log says where that window starts. */
+  private sayDiskStart(effect: Extract<Effect, { kind: "diskStart" }>): void {
+    const store = this.opts.store;
+    this.diskStartDroppedOps = Math.max(0, effect.bestOtherOp - effect.opNum);
+    const dropped = this.diskStartDroppedOps > 0 ? `; ${this.diskStartDroppedOps} ops another disk held above op ${effect.opNum} were dropped (no disk recorded them as committed)` : "";
+    const window =
+      store?.mode === "interval"
+        ? `; ops committed after op ${effect.commitMax} that no disk holds (acknowledged in the last ${store.intervalMs} ms before the crash) may be missing, and no disk can count them`
+        : store?.mode === "off"
+          ? "; with fsync off, writes not yet written back by the kernel before a power loss may be missing"
+          : "";
+    const promoted = effect.opNum > effect.commitMax ? `; ops ${effect.commitMax + 1}..${effect.opNum}, not recorded as committed anywhere, are committed now` : "";
+    this.opts.log.info(
+      `whole cluster restarted: this replica's disk holds the best log of the ${effect.claims} (op ${effect.opNum}; the longest other disk held op ${effect.bestOtherOp}); leading view ${effect.view} with it. ` +
+        `It holds every op a disk recorded as committed (up to op ${effect.commitMax}): 0 ops known committed were lost${promoted}${dropped}${window}`,
+    );
   }
 
   private noteCheckpoint(op: number, bytes: number, installed: boolean): void {

@@ -10,7 +10,9 @@
 // - interval: written within writeDelayMs or at the next tick, whichever is later (the page cache
 //   survives a kill -9 of the process),
 //   fsynced every fsync_interval_ms. Losing power in the whole cluster may lose the acknowledged
-//   ops of the last interval; the disk start then says from which op it resumed.
+//   ops of the last interval plus writeDelayMs (while the process runs: a stopped one writes
+//   nothing), never one a disk recorded as committed (Commit records; core/recovery.ts); the disk
+//   start then says what it resumed from. test/sim/loss-window.ts checks exactly this.
 // - off: written likewise, never fsynced: survives process crashes, not power loss.
 // Neither holds a datagram back for the disk, and neither writes per datagram: a write() per send
 // cost about 10x the throughput (measured: 4.3k instead of 52k ops/s at 64 clients), one per
@@ -33,6 +35,8 @@
 //   Entries  u64 first op, u32 count, entries in wire form
 //   Truncate u64 op                           (a view change cut the log back)
 //   Reset    u64 op                           (the log continues after checkpoint op)
+//   Commit   u64 op                           (the commit-number rose to op: a whole-cluster
+//                                              restart then knows which ops were committed)
 // Replay keeps the log above the checkpoint; a segment goes once the checkpoint covers its ops.
 //
 // Faults of the disk: a record cut short at the end of the last segment (a crash mid-write) is
@@ -61,7 +65,7 @@ const segmentMagic = new TextEncoder().encode("ELWAL001");
 export const segmentBytesMax = 64 << 20;
 /** Without fsync always, captured records are written at most this long after, or once this many
  * bytes wait. */
-const writeDelayMs = 2;
+export const writeDelayMs = 2;
 const writeBytesMin = 256 << 10;
 /** Entries per Entries record, at most this many bytes (a record is read whole). */
 const recordBytesMax = 1 << 20;
@@ -72,6 +76,7 @@ const enum Rec {
   Entries = 2,
   Truncate = 3,
   Reset = 4,
+  Commit = 5,
 }
 
 /** Refused data directory: exit 2 with this line. */
@@ -89,6 +94,7 @@ export interface Journaled {
   readonly opNum: number;
   /** The first op the log in memory holds (everything below it is compacted). */
   readonly logFirstOp: number;
+  readonly commit: number;
   takeLogCut(): number;
   logBatch(from: number, to: number, bytesMax: number): Entries;
 }
@@ -145,6 +151,8 @@ export class Store {
   private written = 0;
   private view = -1;
   private lastNormalView = -1;
+  /** The highest commit-number recorded. */
+  private commit = 0;
   /** Why the last write failed (undefined: not stalled). */
   stalled: string | undefined;
 
@@ -230,6 +238,7 @@ export class Store {
     this.written = claim ? (claim.checkpoint?.op ?? 0) + claim.entries.reduce((n, e) => n + e.count, 0) : 0;
     this.view = claim?.view ?? 0;
     this.lastNormalView = claim?.lastNormalView ?? 0;
+    this.commit = claim?.commit ?? 0;
     this.openCurrent();
     this.metrics.recoveryS = (performance.now() - start) / 1000;
     return { state: claim, notes, damaged };
@@ -271,6 +280,12 @@ export class Store {
       });
       this.written += entries.count;
       this.current!.maxOp = this.written;
+    }
+    // After the entries: a disk never records a commit above the log it holds.
+    if (core.commit > this.commit) {
+      const commit = core.commit;
+      this.record(Rec.Commit, 8, (v, at) => writeU64(v, at, commit));
+      this.commit = commit;
     }
     return true;
   }
@@ -443,6 +458,7 @@ class Replay {
   private length: number;
   view = 0;
   lastNormalView = 0;
+  commit = 0;
 
   constructor(private readonly base: number) {
     this.length = base;
@@ -479,7 +495,7 @@ class Replay {
   }
 
   state(checkpoint: ParsedCheckpoint | undefined): DurableState {
-    return { checkpoint, entries: this.batches, view: this.view, lastNormalView: Math.min(this.lastNormalView, this.view) };
+    return { checkpoint, entries: this.batches, view: this.view, lastNormalView: Math.min(this.lastNormalView, this.view), commit: Math.max(this.commit, this.base) };
   }
 
   private maxOpOf(p: Uint8Array): number {
@@ -497,6 +513,10 @@ class Replay {
         this.view = v.getUint32(1, true);
         this.lastNormalView = v.getUint32(5, true);
         return this.lastNormalView > this.view ? "last normal view above the view" : undefined;
+      case Rec.Commit:
+        if (p.length !== 9) return "Commit record of the wrong size";
+        this.commit = Math.max(this.commit, readU64(v, 1));
+        return undefined;
       case Rec.Truncate:
         if (p.length !== 9) return "Truncate record of the wrong size";
         this.cut(readU64(v, 1));

@@ -64,6 +64,8 @@ async function wholeClusterCrash(replicas: number, fsync: "always" | "interval",
       // Each may lack an interval's acks: they recover, and the best disk starts the new view.
       for (const l of logs) expect(l).toContain("it recovers from its peers");
       expect(logs.filter((l) => l.includes("whole cluster restarted: this replica's disk holds the best log")).length).toBe(1);
+      // It says what the disks knew: every op recorded as committed kept, and where the window starts.
+      expect(logs.join("\n")).toMatch(/It holds every op a disk recorded as committed \(up to op \d+\): 0 ops known committed were lost.*ops committed after op \d+ that no disk holds \(acknowledged in the last 50 ms before the crash\) may be missing/);
     }
     for (const l of logs) expect(l).toMatch(/storage: .*fsync (always|interval)/);
     if (fsync === "always" && opt === "all") for (const l of logs) expect(l).toContain("fast-reply requested but unavailable: storage.fsync always");

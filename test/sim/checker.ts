@@ -18,11 +18,14 @@
 //   (so a recovering replica provably never acks, votes or answers).
 
 import { kvOpCodes, KvMachine, KvStatus } from "../../src/app/kv.ts";
-import { Digest } from "../../src/core/digest.ts";
 import type { Replica } from "../../src/core/replica.ts";
 import { Status, type Effect, type ExecutionObserver, type KernelState, type StateMachine } from "../../src/core/types.ts";
 import { MessageType } from "../../src/wire/layout.ts";
 import type { Entry, Message, Reply } from "../../src/wire/messages.ts";
+import type { AckWindow } from "./loss-window.ts";
+import { CommittedSequence, describeEntry, keyOf } from "./sequence.ts";
+
+export { describeEntry } from "./sequence.ts";
 
 export class SimFailure extends Error {}
 
@@ -53,74 +56,18 @@ export class RecordingApp implements StateMachine {
   }
 }
 
-/** The client table's rules, modelled apart from src/core/client-table.ts: which committed
- * entries execute, and so what the reference store's result at each op is. */
-class SessionModel {
-  /** clientId -> latest request number executed; least recently committed first. */
-  private readonly sessions = new Map<number, number>();
-  constructor(private readonly clientsMax: number) {}
-
-  /** Whether entry (clientId, requestNum) executes against the app (a registration never does). */
-  commit(clientId: number, requestNum: number): "register" | "execute" | "skip" {
-    const last = this.sessions.get(clientId);
-    if (requestNum === 0) {
-      if (last !== undefined) return "skip";
-      if (this.sessions.size >= this.clientsMax) this.sessions.delete(this.sessions.keys().next().value!);
-      this.sessions.set(clientId, 0);
-      return "register";
-    }
-    if (last === undefined || requestNum <= last) return "skip";
-    this.sessions.delete(clientId);
-    this.sessions.set(clientId, requestNum);
-    return "execute";
-  }
-}
-
-/** The key of a kv op (all carry [kind][keyLen u16 LE][key]) as a byte string, if well formed. */
-function keyOf(op: Uint8Array): string | undefined {
-  if (op.length < 3) return undefined;
-  const len = op[1]! | (op[2]! << 8);
-  if (3 + len > op.length) return undefined;
-  return String.fromCharCode(...op.subarray(3, 3 + len));
-}
-
-/** The get op of a key made by keyOf. */
-function getOf(key: string): Uint8Array {
-  const op = new Uint8Array(3 + key.length);
-  op[0] = 2; // get (src/app/kv.ts)
-  op[1] = key.length & 0xff;
-  op[2] = key.length >> 8;
-  for (let i = 0; i < key.length; i++) op[3 + i] = key.charCodeAt(i);
-  return op;
-}
-
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
-export function describeEntry(entry: Entry): string {
-  return `${entry.clientId}#${entry.requestNum}`;
-}
-
 export class Checker {
-  /** committed[k-1]: the entry committed at op k (the first replica to commit it decides). */
-  readonly committed: Entry[] = [];
-  /** results[k-1]: what a reply for op k must carry; undefined when op k answers nobody. */
-  private readonly results: (Uint8Array | undefined)[] = [];
-  /** digests[k]: digest of the committed sequence 1..k. */
-  private readonly digests: string[] = [new Digest().toString()];
-  private readonly digest = new Digest();
-  private readonly reference = new KvMachine();
-  private readonly sessions: SessionModel;
-  private readonly lastRequest = new Map<number, number>();
+  /** The one committed sequence (the first replica to commit an op decides it). */
+  private seq: CommittedSequence;
   /** Per replica: the last op it executed or installed (its incarnation's). */
   private readonly doneUpTo: number[];
   private readonly kernel: (KernelState | undefined)[];
-  /** key (as a byte string) -> [op, what a get of it returns after that op], one per executed op
-   * on it, in op order. */
-  private readonly keyStates = new Map<string, [number, Uint8Array][]>();
   /** The highest op of any reply a client accepted so far. */
   acknowledgedOp = 0;
 
@@ -128,10 +75,17 @@ export class Checker {
     readonly replicaCount: number,
     private readonly fail: (message: string) => never,
     clientsMax = 64,
+    /** fsync interval: what a whole-cluster restart may lose (loss-window.ts); without it, nothing. */
+    readonly window?: AckWindow,
   ) {
     this.doneUpTo = new Array<number>(replicaCount).fill(0);
     this.kernel = new Array<KernelState | undefined>(replicaCount).fill(undefined);
-    this.sessions = new SessionModel(clientsMax);
+    this.seq = new CommittedSequence(clientsMax);
+  }
+
+  /** committed[k-1]: the entry committed at op k. */
+  get committed(): readonly Entry[] {
+    return this.seq.entries;
   }
 
   /** The observer to give replica `index`'s core (every incarnation's). */
@@ -144,8 +98,8 @@ export class Checker {
       },
       installed: (op, digest) => {
         if (op <= this.doneUpTo[index]!) this.fail(`replica ${index} installed checkpoint ${op} at or below its op ${this.doneUpTo[index]}`);
-        const known = this.digests[op];
-        if (known === undefined) this.fail(`replica ${index} installed checkpoint ${op} beyond the known committed sequence (${this.committed.length})`);
+        const known = this.seq.digestAt(op);
+        if (known === undefined) this.fail(`replica ${index} installed checkpoint ${op} beyond the known committed sequence (${this.seq.length})`);
         if (known !== digest) this.fail(`agreement: replica ${index} installed checkpoint ${op} with digest ${digest}, the sequence's is ${known}`);
         this.doneUpTo[index] = op;
       },
@@ -172,7 +126,10 @@ export class Checker {
       const k = this.kernel[index];
       if (!k) this.fail(`replica ${index} acted before announcing its kernel state`);
       if (effect.kind === "checkpoint" || effect.kind === "diskStart") continue;
-      if (effect.kind === "reply") this.checkReplySend(index, k, effect.msg.view);
+      if (effect.kind === "reply") {
+        this.checkReplySend(index, k, effect.msg.view);
+        this.window?.onAck(index, effect.msg.opNum);
+      }
       else if (effect.kind === "evicted") this.checkReplySend(index, k, k.view);
       else this.checkSend(index, k, effect.msg, effect.kind === "send" ? effect.to : undefined);
     }
@@ -231,54 +188,30 @@ export class Checker {
     const commit = replica.commit;
     if (commit > replica.opNum) this.fail(`replica ${index} commit ${commit} beyond its log ${replica.opNum}`);
     if (commit !== this.doneUpTo[index]) this.fail(`replica ${index} has commit ${commit} but executed or installed up to ${this.doneUpTo[index]}`);
-    if (replica.digest !== this.digests[commit]) this.fail(`agreement: replica ${index}'s digest at commit ${commit} differs from the sequence's`);
+    if (replica.digest !== this.seq.digestAt(commit)) this.fail(`agreement: replica ${index}'s digest at commit ${commit} differs from the sequence's`);
   }
 
   private agree(index: number, op: number, entry: Entry): void {
-    const known = this.committed[op - 1];
+    const known = this.seq.entries[op - 1];
     if (known) {
       if (known.clientId !== entry.clientId || known.requestNum !== entry.requestNum || !sameBytes(known.op, entry.op)) {
         this.fail(`agreement: replica ${index} committed ${describeEntry(entry)} at op ${op}, others ${describeEntry(known)}`);
       }
       return;
     }
-    if (op !== this.committed.length + 1) this.fail(`replica ${index} committed op ${op} past the known sequence`);
-    // A registration may come again (a duplicate the network kept, after an eviction): it opens a
-    // session the client never learns of. Requests never repeat.
-    const last = this.lastRequest.get(entry.clientId) ?? 0;
-    if (entry.requestNum !== 0 && entry.requestNum <= last) {
-      this.fail(`exactly-once: ${describeEntry(entry)} committed at op ${op} after request ${last} of that client`);
-    }
-    if (entry.requestNum !== 0) this.lastRequest.set(entry.clientId, entry.requestNum);
-    this.committed.push(entry);
-    this.digest.add(entry.op);
-    this.digests.push(this.digest.toString());
-    const verdict = this.sessions.commit(entry.clientId, entry.requestNum);
-    this.results.push(verdict === "execute" ? this.reference.execute(entry.op) : verdict === "register" ? new Uint8Array(0) : undefined);
-    if (verdict === "execute") this.recordKeyState(op, entry.op);
-  }
-
-  private recordKeyState(op: number, bytes: Uint8Array): void {
-    const key = keyOf(bytes);
-    if (key === undefined) return;
-    const states = this.keyStates.get(key) ?? [];
-    states.push([op, this.reference.execute(getOf(key))]);
-    this.keyStates.set(key, states);
+    if (op !== this.seq.length + 1) this.fail(`replica ${index} committed op ${op} past the known sequence`);
+    const problem = this.seq.append(entry);
+    if (problem) this.fail(problem);
   }
 
   /** A client accepted `reply` for its read-only op `op`, submitted when `floor` was acknowledged. */
   onReadReply(reply: Reply, op: Uint8Array, floor: number): void {
     const at = reply.opNum;
     if (at < floor) this.fail(`linearizability: read ${reply.clientId}#${reply.requestNum} saw op ${at}, but op ${floor} was acknowledged before it was invoked`);
-    if (at > this.committed.length) this.fail(`read ${reply.clientId}#${reply.requestNum} saw op ${at}, beyond the committed sequence (${this.committed.length})`);
+    if (at > this.seq.length) this.fail(`read ${reply.clientId}#${reply.requestNum} saw op ${at}, beyond the committed sequence (${this.seq.length})`);
     const key = keyOf(op);
     if (key === undefined) this.fail(`read ${reply.clientId}#${reply.requestNum} of a malformed op was answered without a log write`);
-    let expected = new KvMachine().execute(op); // before any write to the key
-    for (const [stateOp, result] of this.keyStates.get(key) ?? []) {
-      if (stateOp > at) break;
-      expected = result;
-    }
-    if (!sameBytes(expected, reply.result)) this.fail(`read ${reply.clientId}#${reply.requestNum} at op ${at} returned other than the key held there`);
+    if (!sameBytes(this.seq.readAt(key, op, at), reply.result)) this.fail(`read ${reply.clientId}#${reply.requestNum} at op ${at} returned other than the key held there`);
     this.acknowledge(at);
   }
 
@@ -288,11 +221,11 @@ export class Checker {
 
   /** A client accepted `reply` for its pending request. */
   onReply(reply: Reply): void {
-    const entry = this.committed[reply.opNum - 1];
+    const entry = this.seq.entries[reply.opNum - 1];
     if (!entry || entry.clientId !== reply.clientId || entry.requestNum !== reply.requestNum) {
       this.fail(`durability: reply for ${reply.clientId}#${reply.requestNum} at op ${reply.opNum}, committed there: ${entry ? describeEntry(entry) : "nothing"}`);
     }
-    const expected = this.results[reply.opNum - 1];
+    const expected = this.seq.resultAt(reply.opNum);
     if (!expected) this.fail(`reply for ${reply.clientId}#${reply.requestNum} at op ${reply.opNum}, which executed for nobody`);
     if (!sameBytes(expected, reply.result)) {
       this.fail(`result of ${reply.clientId}#${reply.requestNum} at op ${reply.opNum} differs from the reference`);
@@ -311,13 +244,55 @@ export class Checker {
     else this.checkedOps.casNotSwapped += 1;
   }
 
+  /** Whole-cluster restarts that lost ops: the op the cluster resumed from and the sequence's
+   * length before (ops resumedOp+1..length were lost). */
+  readonly losses: { readonly resumedOp: number; readonly length: number }[] = [];
+
+  /**
+   * Replica `index` starts the whole cluster from its disk (a disk start, before it executes
+   * anything of it), after the power cut at tick `cut`; `commitMax` is the highest commit any disk
+   * recorded. The sequence continues from its log: ops the sequence holds that this log lacks or
+   * holds otherwise are lost. Without a window nothing may be lost; with one (fsync interval) only
+   * what loss-window.ts allows, and never an op some disk recorded as committed (the disk start
+   * says how many ops it knew committed: it must not have lost one). The sequence is then rebuilt
+   * from what survived. Returns the op the sequence now ends at.
+   */
+  resume(index: number, replica: Replica, cut: number, commitMax: number): number {
+    const length = this.seq.length;
+    if (commitMax > length) this.fail(`a disk recorded commit ${commitMax}, beyond the committed sequence (${length})`);
+    const kept = this.keptBy(replica);
+    if (kept === length) return length;
+    const where = `the whole cluster restarted from replica ${index}'s disk (op ${replica.opNum}), which lacks committed ops ${kept + 1}..${length}`;
+    if (!this.window) this.fail(`durability: ${where}`);
+    if (kept < commitMax) this.fail(`durability: ${where}, though a disk recorded commit ${commitMax}`);
+    const ack = this.window.protectedAck(kept + 1, cut);
+    if (ack) this.fail(`durability (fsync interval): ${where}; op ${ack.op} was acknowledged by replica ${ack.replica} at tick ${ack.tick}, ${cut - ack.tick} ticks before the power cut at tick ${cut} (allowed: ${this.window.ticks})`);
+    this.seq = this.seq.prefix(kept);
+    this.acknowledgedOp = Math.min(this.acknowledgedOp, kept);
+    this.window.forget(kept + 1);
+    this.losses.push({ resumedOp: kept, length });
+    return kept;
+  }
+
+  /** How much of the sequence `replica`'s log holds (below its log: its checkpoint, whose digest
+   * was checked when it was loaded). */
+  private keptBy(replica: Replica): number {
+    const end = Math.min(replica.opNum, this.seq.length);
+    for (let op = replica.logStats.firstOp; op <= end; op++) {
+      const a = replica.entryAt(op)!;
+      const b = this.seq.entries[op - 1]!;
+      if (a.clientId !== b.clientId || a.requestNum !== b.requestNum || !sameBytes(a.op, b.op)) return op - 1;
+    }
+    return end;
+  }
+
   /** Every live replica once more: the entries it still holds of its committed prefix, and its
    * digest (nothing committed ever changes). */
   recheckAll(replicas: readonly (Replica | undefined)[]): void {
     replicas.forEach((replica, index) => {
       if (!replica) return;
       for (let op = replica.logStats.firstOp; op <= replica.commit; op++) this.agree(index, op, replica.entryAt(op)!);
-      if (replica.digest !== this.digests[replica.commit]) this.fail(`agreement: replica ${index}'s digest at commit ${replica.commit} differs from the sequence's`);
+      if (replica.digest !== this.seq.digestAt(replica.commit)) this.fail(`agreement: replica ${index}'s digest at commit ${replica.commit} differs from the sequence's`);
     });
   }
 }

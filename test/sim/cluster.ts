@@ -15,7 +15,8 @@ import { registerRequestNum } from "../../src/core/client-table.ts";
 import { Checker, RecordingApp, SimFailure } from "./checker.ts";
 import { FastPathModel } from "./fast-model.ts";
 import { MemFiles } from "./mem-files.ts";
-import { Store } from "../../src/storage/store.ts";
+import { Store, writeDelayMs } from "../../src/storage/store.ts";
+import { AckWindow } from "./loss-window.ts";
 import { Prng } from "./prng.ts";
 
 export type Timing = Omit<ReplicaOptions, "replicaCount" | "index" | "recovering" | "nonce">;
@@ -51,6 +52,8 @@ export interface Packet {
   readonly msg: Message;
   /** Already through the receiver's kernel fast path (it waits for a paused process). */
   readonly kernel?: { readonly via: "quorum" | undefined };
+  /** To a client: how many lossy whole-cluster restarts had happened when it was sent. */
+  readonly epoch?: number;
 }
 
 export interface ClusterOptions {
@@ -65,9 +68,15 @@ export interface ClusterOptions {
   /** Model the kernel fast paths (quorum prune and fast reply, fast-model.ts) on every replica. */
   readonly fastPaths?: boolean;
   /** A data directory per replica on a simulated disk (mem-files.ts) run by the real Store:
-   * "always" syncs before any effect leaves; "off" never syncs (it must lose acknowledged ops at a
-   * power cut: the check that the checker notices). */
-  readonly storage?: "always" | "off";
+   * "always" syncs before any effect leaves; "interval" every fsyncIntervalTicks (a whole-cluster
+   * power cut may lose what loss-window.ts allows, no more); "off" never syncs (it must lose
+   * acknowledged ops at a power cut: the check that the checker notices). */
+  readonly storage?: "always" | "interval" | "off";
+  /** fsync interval (storage "interval"), in ticks: the store's clock here (default 20). */
+  readonly fsyncIntervalTicks?: number;
+  /** What the interval check allows (default: the store's write delay + the interval); a test
+   * that shows the check can fail narrows it. */
+  readonly lossWindowTicks?: number;
   /** Leader leases (src/core/lease.ts): each replica's clock runs at its own rate, drawn within
    * the drift bound (often at its edges), from its own offset; one tick is one ms of real time. */
   readonly leases?: { readonly leaseMs: number; readonly driftPpm: number };
@@ -126,6 +135,10 @@ export class Cluster {
   now = 0;
   /** Each replica's machine clock (leases option). */
   readonly clocks: SimClock[] = [];
+  /** Tick of the last whole-cluster power cut. */
+  lastPowerCut = -1;
+  /** Op each lossy whole-cluster restart resumed from, in order (storage "interval"). */
+  readonly resumedAt: number[] = [];
   /** blocked[a][b]: messages from replica a to replica b are lost. */
   blocked: boolean[][];
   /** Replica i neither receives nor ticks before pausedUntil[i]; its messages wait. */
@@ -154,7 +167,7 @@ export class Cluster {
     this.net = { loss: 0, duplication: 0, delayMax: 1, socketLoss: 0, ...opts.net };
     this.codec = opts.codec ? new Codec(0x5eed) : undefined;
     this.clientRetryTicks = opts.clientRetryTicks ?? 30;
-    this.checker = new Checker(this.n, (m) => this.fail(m), this.timing.clientsMax);
+    this.checker = new Checker(this.n, (m) => this.fail(m), this.timing.clientsMax, this.lossWindow());
     this.blocked = this.allConnected();
     this.pausedUntil = new Array<number>(this.n).fill(0);
     for (let i = 0; i < this.n; i++) if (opts.leases) this.clocks.push(this.drawClock(opts.leases.driftPpm));
@@ -163,6 +176,16 @@ export class Cluster {
       if (opts.storage) this.disks.push(new MemFiles());
       this.replicas.push(this.makeReplica(i, false, this.apps[i]!));
     }
+  }
+
+  /** The interval check's window (storage "interval"), in ticks: the store's clock here. */
+  private lossWindow(): AckWindow | undefined {
+    if (this.opts.storage !== "interval") return undefined;
+    return new AckWindow(this.n, this.opts.lossWindowTicks ?? writeDelayMs + this.fsyncIntervalTicks, () => this.now);
+  }
+
+  get fsyncIntervalTicks(): number {
+    return this.opts.fsyncIntervalTicks ?? 20;
   }
 
   fail(message: string): never {
@@ -192,7 +215,7 @@ export class Cluster {
 
   private makeReplica(index: number, recovering: boolean, app: RecordingApp): Replica {
     const nonce = this.rand.int(1, 2 ** 31);
-    const observer = this.checker.observerOf(index);
+    const observer = { ...this.checker.observerOf(index), diskStart: (_op: number, commitMax: number) => this.onDiskStart(index, commitMax) };
     const leases = this.opts.leases ? { leaseMs: this.opts.leases.leaseMs, clockDriftPpm: this.opts.leases.driftPpm } : {};
     const base = { replicaCount: this.n, index, recovering, nonce, ...this.timing, ...leases, observer };
     let replica: Replica;
@@ -205,7 +228,7 @@ export class Cluster {
       replica = new Replica(fastReply ? { ...base, fence: (next) => model.link.fence(next) } : base, app);
     }
     if (this.opts.storage) {
-      const store = Store.open(dataDir, { clusterId: 0x5eed, replicaId: index + 1 }, this.opts.storage, 1, this.disks[index]!, () => this.now);
+      const store = Store.open(dataDir, { clusterId: 0x5eed, replicaId: index + 1 }, this.opts.storage, this.fsyncIntervalTicks, this.disks[index]!, () => this.now);
       const loaded = store.load();
       for (const note of loaded.notes) this.note(`replica ${index} storage: ${note}`);
       if (loaded.state) replica.loadDurable(loaded.state, this.opts.storage === "always" && !loaded.damaged);
@@ -229,6 +252,7 @@ export class Cluster {
       this.stores[index] = undefined;
       this.disks[index]!.crash(this.rand);
     }
+    this.checker.window?.onFault(index, this.now, this.now);
     this.stats.crashes += 1;
     this.note(`crash ${index}`);
   }
@@ -258,6 +282,7 @@ export class Cluster {
 
   pause(index: number, ticks: number): void {
     this.pausedUntil[index] = this.now + ticks;
+    this.checker.window?.onFault(index, this.now, this.now + ticks);
     this.note(`pause ${index} for ${ticks} ticks`);
   }
 
@@ -412,6 +437,7 @@ export class Cluster {
     for (const p of due) {
       if (this.filter && !this.filter(p)) continue;
       if ("client" in p.to) {
+        if (this.lostSince(p)) continue;
         this.onClientPacket(this.clients[p.to.client]!, p.msg);
         continue;
       }
@@ -437,6 +463,26 @@ export class Cluster {
       touched.add(to);
     }
     for (const i of touched) if (this.replicas[i]) this.step(i, { kind: "flush" });
+  }
+
+  /** A reply sent before a lossy whole-cluster restart, of an op that restart lost: its number
+   * names another op now, so it never arrives (the window check counted it when it was sent). */
+  private lostSince(p: Packet): boolean {
+    if (p.epoch === undefined || p.epoch === this.resumedAt.length || p.msg.type !== MessageType.Reply) return false;
+    if (p.msg.opNum <= Math.min(...this.resumedAt.slice(p.epoch))) return false;
+    this.note(`reply to ${p.msg.clientId}#${p.msg.requestNum} for op ${p.msg.opNum} dropped: that op was lost since`);
+    return true;
+  }
+
+  /** A replica starts the whole cluster from its disk (before it executes any of it): the checker
+   * takes what was lost, if that is allowed; pending reads then expect no more than what survived. */
+  private onDiskStart(index: number, commitMax: number): void {
+    const before = this.checker.committed.length;
+    const kept = this.checker.resume(index, this.replicas[index]!, this.lastPowerCut, commitMax);
+    if (kept === before) return;
+    this.resumedAt.push(kept);
+    for (const c of this.clients) if (c.pending) c.pending.floor = Math.min(c.pending.floor, kept);
+    this.note(`whole cluster resumed from replica ${index}'s disk: ops ${kept + 1}..${before} lost`);
   }
 
   /** Whether a message the kernel passed up is lost before the process reads it. */
@@ -518,6 +564,7 @@ export class Cluster {
 
   /** Every replica loses power at once (storage option); restart them with restart(). */
   powerCut(): void {
+    this.lastPowerCut = this.now;
     for (let i = 0; i < this.n; i++) this.crash(i);
     this.note("power cut: every replica down");
   }
@@ -532,7 +579,7 @@ export class Cluster {
         break;
       case "reply": {
         const client = this.clients.find((c) => c.clientId === effect.msg.clientId);
-        if (client) this.post({ from: index, to: { client: client.position }, msg: effect.msg });
+        if (client) this.post({ from: index, to: { client: client.position }, msg: effect.msg, epoch: this.resumedAt.length });
         break;
       }
       case "evicted": {

@@ -35,7 +35,10 @@ export interface SimPlan {
   readonly socketLoss: number;
   /** Data directories on simulated disks (cluster.ts), with whole-cluster power cuts among the
    * faults. Not drawn: storage.test.ts sets it. */
-  readonly storage?: "always" | "off";
+  readonly storage?: "always" | "interval" | "off";
+  /** fsync interval in ticks (storage "interval"), and what the check allows (cluster.ts). */
+  readonly fsyncIntervalTicks?: number;
+  readonly lossWindowTicks?: number;
   /** Probability that a get is a read without a log write (the leader's read index) rather than
    * an op through the log. */
   readonly indexReads: number;
@@ -109,6 +112,8 @@ export class Simulation {
       fastPaths: plan.fastPaths,
       storage: plan.storage,
       leases: plan.leases,
+      fsyncIntervalTicks: plan.fsyncIntervalTicks,
+      lossWindowTicks: plan.lossWindowTicks,
     });
     for (let c = 0; c < plan.clients; c++) this.cluster.addClient();
     this.readRand = new Prng(plan.seed ^ 0x4ead);
@@ -276,7 +281,7 @@ export class Simulation {
 }
 
 /** Runs `count` seeds from `first` (SIM_SEEDS scales count up for a soak). */
-export function runSeeds(replicas: number, first: number, count: number, override: Partial<SimPlan> = {}) {
+export function runSeeds(replicas: number, first: number, count: number, override: Partial<SimPlan> = {}, after?: (sim: Simulation) => void) {
   const total = { replies: 0, crashes: 0, viewChanges: 0, indexReads: 0, leaseReads: 0, powerCuts: 0, deletes: 0, casSwapped: 0, casNotSwapped: 0 };
   for (let seed = first; seed < first + count; seed++) {
     const sim = new Simulation({ ...planFor(seed, replicas), ...override });
@@ -291,6 +296,7 @@ export function runSeeds(replicas: number, first: number, count: number, overrid
     total.deletes += checked.deletes;
     total.casSwapped += checked.casSwapped;
     total.casNotSwapped += checked.casNotSwapped;
+    after?.(sim);
   }
   return total;
 }

@@ -133,7 +133,7 @@ describe("metrics", () => {
     buckets[0] = 3; // <= 100 us
     buckets[3] = 2; // <= 1 ms
     buckets[fsyncBucketsS.length] = 1; // above every bound
-    storage = { mode: "always", fsyncs: 6, fsyncBuckets: buckets, fsyncSumS: 2.5, bytesWritten: 4096, records: 40, walBytes: 5000, segments: 2, recoveryS: 0.25, stalled: true, writeErrors: 1, heldBack: 9, checkpointsWritten: 3 };
+    storage = { mode: "always", fsyncs: 6, fsyncBuckets: buckets, fsyncSumS: 2.5, bytesWritten: 4096, records: 40, walBytes: 5000, segments: 2, recoveryS: 0.25, stalled: true, writeErrors: 1, heldBack: 9, checkpointsWritten: 3, diskStartDroppedOps: 4 };
     node.core.step(tick);
     m = render();
     expect(m.get('electrode_storage_info{mode="always"}')).toBe(1);
@@ -147,6 +147,7 @@ describe("metrics", () => {
     expect(m.get("electrode_storage_recovery_seconds")).toBe(0.25);
     expect(m.get("electrode_storage_stalled")).toBe(1);
     expect(m.get("electrode_storage_held_back_total")).toBe(9);
+    expect(m.get("electrode_storage_disk_start_dropped_ops")).toBe(4);
   });
 
   test("fast-path counters come from registered sources, names announced only when they change", () => {

@@ -24,11 +24,12 @@ function tempDir(): string {
   return d;
 }
 
-/** A core as the store sees it: a log, a view. */
+/** A core as the store sees it: a log, a view, a commit-number. */
 class FakeCore implements Journaled {
   readonly log = new Log();
   view = 0;
   lastNormalView = 0;
+  commit = 0;
   get opNum() {
     return this.log.length;
   }
@@ -81,6 +82,22 @@ describe("a data directory", () => {
     expect(back.state!.view).toBe(2);
     expect(back.state!.lastNormalView).toBe(2);
     expect(ops(back.state)).toEqual(["v1", "v2", "v3", "w4", "w5", "w6"]);
+  });
+
+  test("the highest commit-number recorded comes back (a checkpoint's op counts as committed)", () => {
+    const { dir, core, store, write } = freshStore();
+    core.commit = 3;
+    write(5);
+    core.commit = 2; // never lower: a record only when it rises
+    write(1);
+    expect(store.checkpoint(takeCheckpoint(6, new Digest(), new ClientTable(16), createApp("kv")), false, core)).toBe(true);
+    store.close();
+    expect(reload(dir).state!.commit).toBe(6);
+    const { dir: dir2, core: core2, store: store2, write: write2 } = freshStore();
+    core2.commit = 4;
+    write2(5);
+    store2.close();
+    expect(reload(dir2).state!.commit).toBe(4);
   });
 
   test("after a checkpoint the log continues above it and covered segments go", () => {
