@@ -56,8 +56,11 @@ import { EntryCursor } from "../wire/entries.ts";
 import { entryHead } from "../wire/layout.ts";
 import type { Entries } from "../wire/messages.ts";
 
-/** The data directory's format; another one is refused. */
-export const dataFormat = 1;
+/** The data directory's format; another one is refused. 2 added the commit record: a build that
+ * reads only format 1 would take one for damage and cut the log back, so it must refuse instead. */
+export const dataFormat = 2;
+/** Older formats this one reads as they are (and marks as its own before it writes anything). */
+const upgradableFormats: readonly unknown[] = [1];
 const identityFile = "electrode-data.json";
 const checkpointFile = "checkpoint";
 const segmentMagic = new TextEncoder().encode("ELWAL001");
@@ -602,15 +605,7 @@ function checkIdentity(files: Files, dir: string, id: Identity): boolean {
   if (!files.exists(path)) {
     const others = files.list(dir).filter((f) => !f.startsWith("."));
     if (others.length > 0) throw new DataDirError(`data directory ${dir} holds files but no ${identityFile} (${others.slice(0, 3).join(", ")}${others.length > 3 ? ", ..." : ""}): not an electrode data directory; refusing to use it`);
-    const bytes = new TextEncoder().encode(`${JSON.stringify(expected)}\n`);
-    const fd = files.open(path, true);
-    try {
-      files.write(fd, bytes, 0, bytes.length, 0);
-      files.sync(fd);
-    } finally {
-      files.close(fd);
-    }
-    files.syncDir(dir);
+    writeIdentity(files, dir, expected);
     return true;
   }
   let found: { format?: unknown; cluster_id?: unknown; replica_id?: unknown };
@@ -619,12 +614,29 @@ function checkIdentity(files: Files, dir: string, id: Identity): boolean {
   } catch (e) {
     throw new DataDirError(`data directory ${dir}: ${identityFile} is not valid JSON (${(e as Error).message}); refusing to use it`);
   }
-  if (found.format !== dataFormat) throw new DataDirError(`data directory ${dir} was written by an incompatible version (format ${String(found.format)}; this electrode reads format ${dataFormat})`);
+  const upgrade = upgradableFormats.includes(found.format);
+  if (found.format !== dataFormat && !upgrade) throw new DataDirError(`data directory ${dir} was written by an incompatible version (format ${String(found.format)}; this electrode reads format ${dataFormat}${upgradableFormats.map((f) => ` and ${String(f)}`).join("")})`);
   if (found.cluster_id !== id.clusterId || found.replica_id !== id.replicaId) {
     const hex = (c: unknown) => (typeof c === "number" ? `0x${c.toString(16).padStart(8, "0")}` : String(c));
     throw new DataDirError(`data directory ${dir} belongs to cluster ${hex(found.cluster_id)} replica ${String(found.replica_id)}, not to cluster ${hex(id.clusterId)} replica ${id.replicaId}; give each replica its own directory`);
   }
+  if (upgrade) writeIdentity(files, dir, expected); // from now on an older build refuses it
   return false;
+}
+
+/** Writes the identity file atomically: a temporary file, fsynced, renamed, the directory fsynced. */
+function writeIdentity(files: Files, dir: string, identity: { format: number; cluster_id: number; replica_id: number }): void {
+  const path = join(dir, identityFile);
+  const bytes = new TextEncoder().encode(`${JSON.stringify(identity)}\n`);
+  const fd = files.open(`${path}.tmp`, true);
+  try {
+    files.write(fd, bytes, 0, bytes.length, 0);
+    files.sync(fd);
+  } finally {
+    files.close(fd);
+  }
+  files.rename(`${path}.tmp`, path);
+  files.syncDir(dir);
 }
 
 function segmentPath(dir: string, seq: number): string {

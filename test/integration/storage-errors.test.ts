@@ -45,7 +45,7 @@ describe("electrode replica --data-dir errors", () => {
     writeFileSync(join(other, "electrode-data.json"), JSON.stringify({ format: 1, cluster_id: cluster, replica_id: 2 }));
     expectOneLineError(await run(["replica", "--id", "1", "--config", config, "--quiet", "--opt", "none", "--data-dir", other]), 2, /belongs to cluster 0x[0-9a-f]{8} replica 2, not to cluster 0x[0-9a-f]{8} replica 1/);
     writeFileSync(join(other, "electrode-data.json"), JSON.stringify({ format: 7, cluster_id: cluster, replica_id: 1 }));
-    expectOneLineError(await run(["replica", "--id", "1", "--config", config, "--quiet", "--opt", "none", "--data-dir", other]), 2, /incompatible version \(format 7; this electrode reads format 1\)/);
+    expectOneLineError(await run(["replica", "--id", "1", "--config", config, "--quiet", "--opt", "none", "--data-dir", other]), 2, /incompatible version \(format 7; this electrode reads format 2 and 1\)/);
   });
 
   test("storage: in the config is checked: exit 2 naming the field", async () => {

@@ -170,6 +170,19 @@ describe("a data directory", () => {
     expect(() => Store.open(foreign, id, "always", 100)).toThrow(/not an electrode data directory/);
     expect(readdirSync(foreign)).toEqual(["notes.txt"]);
     writeFileSync(join(dir, "electrode-data.json"), JSON.stringify({ format: 99, cluster_id: 42, replica_id: 1 }));
-    expect(() => Store.open(dir, id, "always", 100)).toThrow(/incompatible version \(format 99; this electrode reads format 1\)/);
+    expect(() => Store.open(dir, id, "always", 100)).toThrow(/incompatible version \(format 99; this electrode reads format 2 and 1\)/);
+    expect(JSON.parse(readFileSync(join(dir, "electrode-data.json"), "utf8")).format).toBe(99); // untouched
+  });
+
+  test("a format 1 directory (before commit records) is read as it is and marked format 2, so older builds refuse it", () => {
+    const { dir, store, write } = freshStore();
+    expect(write(5)).toBe(true);
+    store.close();
+    writeFileSync(join(dir, "electrode-data.json"), JSON.stringify({ format: 1, cluster_id: 42, replica_id: 1 }));
+    const loaded = Store.open(dir, id, "always", 100).load();
+    expect(loaded.damaged).toBe(false);
+    expect(loaded.state?.entries.length).toBeGreaterThan(0);
+    expect(JSON.parse(readFileSync(join(dir, "electrode-data.json"), "utf8"))).toEqual({ format: 2, cluster_id: 42, replica_id: 1 });
+    expect(readdirSync(dir)).not.toContain("electrode-data.json.tmp");
   });
 });
