@@ -112,7 +112,7 @@ export class Replica {
     this.f = faultsTolerated(n);
     this.acked = new Array<number>(n).fill(0);
     this.reads = new ReadIndex(opts.index, n, this.f);
-    this.lease = new Lease(opts.leaseMs ?? 0, opts.clockDriftPpm ?? 0);
+    this.lease = new Lease(this.f === 0 ? 0 : (opts.leaseMs ?? 0), opts.clockDriftPpm ?? 0); // alone: nobody to promise anything
     this.recovery = new RecoveryRounds(opts.nonce);
     this.statusValue = opts.recovering ? Status.Recovering : Status.Normal;
   }
@@ -461,7 +461,7 @@ export class Replica {
   /** Leader, at a tick or flush (a fresh reading, taken after every queued read arrived): while it
    * holds its lease every waiting read is confirmed; a lease in use is renewed before it ends. */
   private useLease(): void {
-    if (!this.lease.enabled || this.f === 0) return;
+    if (!this.lease.enabled) return;
     if (this.lease.holds) {
       const covered = this.reads.confirmByLease();
       this.counters.readsByLease += covered;
