@@ -1083,8 +1083,8 @@ export class Replica {
    * replicas still recovering cannot join (simulator, seed 80019 and others, 5 replicas, fsync
    * interval). Then it recovers too, keeping its log as its claim: once every replica is
    * recovering, the best claim of all n starts the cluster again (recovery.ts). Safe whenever it
-   * happens (file comment there, "Giving up a view change"); true for joining replicas never
-   * (their leader is normal), nor without a data directory (ReplicaOptions.dataDirectory).
+   * happens (file comment there, "Giving up a view change"). Never while joining a view (its
+   * leader is normal), nor without a data directory (ReplicaOptions.dataDirectory).
    */
   private giveUpViewChange(sender: number): boolean {
     if (this.statusValue !== Status.ViewChange || this.joining || this.opts.dataDirectory !== true) return false;
@@ -1126,8 +1126,9 @@ export class Replica {
         // replicas still recovering may join no view below a promise (recovery.ts,
         // afterDiskStart). Say so with the StartViewChange that promise was: a leader cut off
         // while its followers gave up their view change (giveUpViewChange) learns it here, and
-        // otherwise would lead forever a view nobody may join. It carries no log and counts
-        // toward nobody's quorum: only the DoViewChanges of replicas that hold their log do.
+        // otherwise would lead forever a view nobody may join. It carries no log: it may hasten
+        // a DoViewChange, but only f+1 DoViewChanges of replicas that hold their log complete a
+        // view change.
         if (msg.view < this.viewValue) this.send(msg.sender, { type: MessageType.StartViewChange, view: this.viewValue, sender: this.index });
         else if (this.fetch && msg.view > this.viewValue) this.restartRecovery();
         return;
