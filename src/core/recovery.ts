@@ -50,6 +50,27 @@
 // every disk, and the disk start says what it resumed from (src/storage/store.ts states the
 // guarantee). A replica without a disk claims nothing (op 0), so a cluster without storage starts
 // afresh exactly as before.
+//
+// Giving up a view change (Replica.giveUpViewChange). After a disk start of 5 or more, its leader
+// and its first followers are normal while the rest still recover. Cut the leader off then, and
+// its followers (fewer than f+1) start a view change that needs f+1 DoViewChanges, while the
+// replicas still recovering answer no vote and recover only from normal replicas: nobody could
+// ever move again (simulator, 5 replicas, fsync interval, seeds 80015, 80016, 80019). So a replica
+// in a view change that has heard f+1 replicas recover during it (it can then never complete)
+// recovers too, keeping its log, view and commit as its claim; once every replica recovers, the
+// best claim of all n starts the cluster again as above. Safe whenever it happens, even when the
+// f+1 were not recovering at once: it never votes or acks with that log, which it holds exactly;
+// and a whole-cluster decision among claims of which at most f are lossy (VR's fault model:
+// at most f replicas lost memory) holds every committed op: each was acknowledged by f+1, so by
+// one replica with an exact claim in a view at least the op's, and the order (commit reached,
+// last normal view, then op-number) ranks above it only logs of a later view, whose start held the
+// op, or longer logs of the same view, which extend it. More than f lossy claims is the
+// whole-cluster case with its documented window. Its claim keeps the view it promised, so the
+// next disk start leads a view above it, and no replica follows a normal one below it
+// (afterDiskStart). A leader cut off meanwhile may still be normal in an earlier view: a
+// recovering replica answers its Prepares and Commits with the StartViewChange of its promise
+// (Replica.onMessageWhileRecovering), the leader enters that view change, hears the f+1
+// recovering ones and gives it up too (simulator, 7 replicas, seeds 80002, 80087).
 
 import type { RecoveryResponse } from "../wire/messages.ts";
 import { faultsTolerated, leaderOf } from "./quorum.ts";

@@ -19,7 +19,9 @@
 //   ack, so the uncommitted part of the adopted log commits in the new view.
 // - A restarted replica has lost its memory: it is Recovering and neither acks, votes, leads nor
 //   serves state until it has fetched the log of the leader of the latest view among f+1 normal
-//   replicas (recovery.ts, including the fresh start of a cluster that lost everything).
+//   replicas (recovery.ts, including the fresh start of a cluster that lost everything). With a
+//   data directory a replica in a view change that f+1 recovering replicas make impossible
+//   becomes one of them (giveUpViewChange): a stalled disk start of 5 or more then starts again.
 // - Kernel state: a status or view change is announced (kernelState effect) right when it
 //   happens, before any send in the new state; op and commit changes once at the end of a step.
 
@@ -91,8 +93,11 @@ export class Replica {
   // Recovery.
   private readonly recovery: RecoveryRounds;
   private recoveryTicks = 0;
-  /** What this replica's data directory held when it started (recovery.ts: disk claims). */
+  /** What this replica's data directory held when it started (recovery.ts: disk claims), or what
+   * it held when it gave up a view change that could not complete (giveUpViewChange). */
   private diskClaim: DiskClaim = noClaim;
+  /** Replicas heard recovering during this view change (giveUpViewChange). */
+  private recoveringPeers = new Set<number>();
 
   constructor(
     private readonly opts: ReplicaOptions,
@@ -703,6 +708,7 @@ export class Replica {
     this.svcFrom = new Set();
     this.dvcs = new Map();
     this.dvcSent = false;
+    this.recoveringPeers = new Set();
     this.viewChangeTicks = 0;
     this.ticksSinceLeader = 0;
     this.fetch = undefined;
@@ -1046,6 +1052,10 @@ export class Replica {
       this.send(sender, { type: MessageType.RecoveryResponse, view: this.viewValue, sender: this.index, nonce, recovering: true, lastNormalView: 0, opNum: 0, commit: 0 });
       return;
     }
+    if (this.giveUpViewChange(sender)) {
+      this.onMessageWhileRecovering({ type: MessageType.Recovery, sender, nonce });
+      return;
+    }
     if (this.statusValue !== Status.Normal) return;
     if (sender === this.leaderIndex) {
       this.startViewChange(this.viewValue + 1);
@@ -1062,6 +1072,34 @@ export class Replica {
       commit: this.commitValue,
     };
     this.send(sender, answer);
+  }
+
+  /**
+   * In a view change, `sender` recovers. Once f+1 replicas were heard recovering during this view
+   * change it cannot complete: it needs f+1 DoViewChanges and at most f others can send one
+   * (a recovering replica never votes), while they recover only from normal replicas, of which
+   * there may be none. This is where a disk start of 5 or more could end: its leader and fewer
+   * than f followers normal, the leader cut off, the followers in a view change that the
+   * replicas still recovering cannot join (simulator, seed 80019 and others, 5 replicas, fsync
+   * interval). Then it recovers too, keeping its log as its claim: once every replica is
+   * recovering, the best claim of all n starts the cluster again (recovery.ts). Safe whenever it
+   * happens (file comment there, "Giving up a view change"). Never while joining a view (its
+   * leader is normal), nor without a data directory (ReplicaOptions.dataDirectory).
+   */
+  private giveUpViewChange(sender: number): boolean {
+    if (this.statusValue !== Status.ViewChange || this.joining || this.opts.dataDirectory !== true) return false;
+    this.recoveringPeers.add(sender);
+    if (this.recoveringPeers.size < this.f + 1) return false;
+    this.diskClaim = { view: this.viewValue, lastNormalView: this.lastNormalViewValue, opNum: this.log.length, commit: this.commitValue };
+    this.statusValue = Status.Recovering;
+    this.fetch = undefined;
+    this.svcFrom = new Set();
+    this.dvcs = new Map();
+    this.dvcSent = false;
+    this.recoveringPeers = new Set();
+    this.restartRecovery();
+    this.announce();
+    return true;
   }
 
   private onMessageWhileRecovering(msg: ReplicaMessage): void {
@@ -1081,6 +1119,18 @@ export class Replica {
       case MessageType.ReadIndexOk:
       case MessageType.GetState:
       case MessageType.GetSnapshot:
+        return;
+      case MessageType.Prepare:
+      case MessageType.Commit:
+        // From the leader of a view below one this replica promised: that view is over, and the
+        // replicas still recovering may join no view below a promise (recovery.ts,
+        // afterDiskStart). Say so with the StartViewChange that promise was: a leader cut off
+        // while its followers gave up their view change (giveUpViewChange) learns it here, and
+        // otherwise would lead forever a view nobody may join. It carries no log: it may hasten
+        // a DoViewChange, but only f+1 DoViewChanges of replicas that hold their log complete a
+        // view change.
+        if (msg.view < this.viewValue) this.send(msg.sender, { type: MessageType.StartViewChange, view: this.viewValue, sender: this.index });
+        else if (this.fetch && msg.view > this.viewValue) this.restartRecovery();
         return;
       default:
         // A later view than the one whose leader we fetch from: that leader may be gone.

@@ -130,6 +130,10 @@ export interface ReplicaOptions {
   readonly leaseMs?: number;
   /** Bound on how far any replica's clock rate may stray from real time, in parts per million. */
   readonly clockDriftPpm?: number;
+  /** This replica keeps a data directory (src/storage). Only then does a view change that more
+   * than f recovering replicas make impossible give way to a disk start (recovery.ts, "Giving up
+   * a view change"); without disks VR waits, as it does for any f+1 replicas without memory. */
+  readonly dataDirectory?: boolean;
   /** Tests only: sees every op executed and every checkpoint installed, as it happens. */
   readonly observer?: ExecutionObserver;
   /**

@@ -143,6 +143,7 @@ export class ReplicaNode {
         clientsMax: config.clientsMax,
         leaseMs: config.timing.leaseMs,
         clockDriftPpm: config.timing.clockDriftPpm,
+        dataDirectory: opts.store !== undefined,
         fence: this.fast?.fastReply ? (next) => this.fast!.fence(next) : undefined,
       },
       this.app,

@@ -160,6 +160,11 @@ export class Checker {
         if (k.status !== Status.Normal || leads || to !== k.leader) bad("while not a normal follower");
         break;
       case MessageType.StartViewChange:
+        // Also a recovering replica's reminder of the view it promised, to the leader of an earlier
+        // view (core: onMessageWhileRecovering): one replica, no log, that view exactly.
+        if (k.status === Status.Recovering && to !== undefined && msg.view === k.view) break;
+        if (k.status !== Status.ViewChange) bad("while not in view change");
+        break;
       case MessageType.DoViewChange:
         if (k.status !== Status.ViewChange) bad("while not in view change");
         break;

@@ -217,7 +217,7 @@ export class Cluster {
     const nonce = this.rand.int(1, 2 ** 31);
     const observer = { ...this.checker.observerOf(index), diskStart: (_op: number, commitMax: number) => this.onDiskStart(index, commitMax) };
     const leases = this.opts.leases ? { leaseMs: this.opts.leases.leaseMs, clockDriftPpm: this.opts.leases.driftPpm } : {};
-    const base = { replicaCount: this.n, index, recovering, nonce, ...this.timing, ...leases, observer };
+    const base = { replicaCount: this.n, index, recovering, nonce, dataDirectory: this.opts.storage !== undefined, ...this.timing, ...leases, observer };
     let replica: Replica;
     if (!this.opts.fastPaths) replica = new Replica(base, app);
     else {

@@ -38,6 +38,19 @@ describe("storage in the simulator", () => {
     }, 300_000);
   }
 
+  // 5 and 7 replicas: after a disk start the leader and its first followers are fewer than f+1,
+  // and cutting the leader off then left a view change nobody could complete until the replicas in
+  // it gave it up (core/recovery.ts, "Giving up a view change"; seeds 80015, 80016, 80019 at 5,
+  // 80002 and 80087 at 7 hung before).
+  for (const [replicas, count] of [[5, 60], [7, 40]] as const) {
+    test(`${replicas} replicas, fsync interval, power cuts of the whole cluster: every restart makes progress (seeds 80000..${80_000 + count - 1})`, () => {
+      let lossy = 0;
+      const total = runSeeds(replicas, 80_000, scale || count, { storage: "interval" }, (sim) => (lossy += sim.cluster.checker.losses.length));
+      expect(total.powerCuts).toBeGreaterThan(20);
+      expect(lossy).toBeGreaterThan(3);
+    }, 300_000);
+  }
+
   test("fsync interval, checked against a window narrower than the real one: the checker notices", () => {
     let caught = 0;
     for (let seed = 80_000; seed < 80_040 && caught < 3; seed++) {
