@@ -368,6 +368,40 @@ describe("recovery", () => {
     expect(r.status).toBe(Status.Recovering);
   });
 
+  test("with a data directory, a view change that f+1 recovering replicas make impossible is given up: it recovers too, its log kept as its claim", () => {
+    const inViewChange = (dataDirectory: boolean) => {
+      const { r } = follower(5, 3, 2, 1, { dataDirectory }); // a log of 3 ops (an empty one answers as recovering)
+      r.step(message({ type: MessageType.StartViewChange, view: 1, sender: 2 }));
+      expect(r.status).toBe(Status.ViewChange);
+      return r;
+    };
+    const recovery = (sender: number) => message({ type: MessageType.Recovery, sender, nonce: 70 + sender });
+    const r = inViewChange(true);
+    expect(sent(r.step(recovery(0)))).toEqual([]);
+    expect(sent(r.step(recovery(0)))).toEqual([]); // the same replica twice counts once
+    expect(sent(r.step(recovery(4)))).toEqual([]);
+    expect(r.status).toBe(Status.ViewChange); // two of f+1 = 3
+    const gaveUp = sent(r.step(recovery(2)));
+    expect(r.status).toBe(Status.Recovering);
+    expect(r.view).toBe(1); // the view it promised stays its claim's
+    expect(gaveUp.map(([type, , to]) => `${type} ${to}`)).toEqual(["RecoveryResponse 2"]);
+    expect(gaveUp[0]![1]).toMatchObject({ recovering: true, view: 1, opNum: 3 }); // its claim: the log it holds
+    expect(sent(r.step(tick)).map(([type, , to]) => `${type} ${to}`)).toEqual(["Recovery all"]); // and it asks, as any recovering replica
+    // Without a data directory VR waits, as for any f+1 replicas without memory.
+    const memory = inViewChange(false);
+    for (const sender of [0, 2, 4]) expect(sent(memory.step(recovery(sender)))).toEqual([]);
+    expect(memory.status).toBe(Status.ViewChange);
+  });
+
+  test("a recovering replica reminds the leader of an earlier view of the view it promised, once per message, with no log", () => {
+    const { r } = make(3, 2, { recovering: true, dataDirectory: true });
+    r.loadDurable({ checkpoint: undefined, entries: [], view: 4, lastNormalView: 3, commit: 0 });
+    const out = sent(r.step(message({ type: MessageType.Commit, view: 3, sender: 0, opNum: 5, commit: 5 })));
+    expect(out).toEqual([["StartViewChange", { type: MessageType.StartViewChange, view: 4, sender: 2 }, 0]]);
+    expect(sent(r.step(message({ type: MessageType.Commit, view: 4, sender: 1, opNum: 5, commit: 5 })))).toEqual([]); // its own view: nothing to remind
+    expect(r.status).toBe(Status.Recovering);
+  });
+
   test("a single replica that restarts starts afresh (nothing to recover from)", () => {
     const { r } = make(1, 0, { recovering: true });
     r.step(tick);
