@@ -197,7 +197,7 @@ async function report(p: Plan, runs: Run[]): Promise<void> {
     `Closed loop, one Bun client process per system in the client namespace; ${p.kvArgs.join(" ")}; ${p.durationS} s measured after ${p.warmupS} s, ` +
       `${p.rounds} round(s); cells: the run with the median throughput; ratios: median over rounds of runs paired by round (range). ` +
       `etcd ${versions.etcd ?? "-"}: linearizable Range (its default) and Put to the leader over gRPC/HTTP2 (${p.conns} connection(s)). ` +
-      `electrode ${versions.electrode}: gets as its bench does them (through the log in 0.2.0: a get costs a Prepare round like a put).`,
+      `electrode ${versions.electrode}: gets as its bench does them by default (linearizable, answered by the leader under its read lease or after a read round, without a log write: docs/reads.md), puts through the log.`,
   );
   const file = values.json!;
   await Bun.write(file, JSON.stringify({ plan: { ...p }, versions, tmp_fs: tmpFs(), cells: table, runs }, null, 2) + "\n");
