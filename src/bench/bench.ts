@@ -110,6 +110,8 @@ export function latencyUs(h: Histogram): LatencyUs {
 interface Pending {
   readonly f: KvOpKind;
   readonly key: string;
+  /** The key's UTF-8 bytes (encoded once per key and run). */
+  readonly keyBytes: Uint8Array;
   readonly value: string | null;
   /** cas: the value it expects (null: absent). */
   readonly expected: string | null;
@@ -123,9 +125,15 @@ class KvCounters {
   readonly cas = new OpCounter();
   /** Measured cas ops that swapped. */
   swapped = 0;
+  private readonly byKind: Record<KvOpKind, readonly OpCounter[]> = {
+    get: [this.reads],
+    put: [this.writes],
+    delete: [this.writes, this.deletes],
+    cas: [this.writes, this.cas],
+  };
 
-  of(f: KvOpKind): OpCounter[] {
-    return f === "get" ? [this.reads] : f === "delete" ? [this.writes, this.deletes] : f === "cas" ? [this.writes, this.cas] : [this.writes];
+  of(f: KvOpKind): readonly OpCounter[] {
+    return this.byKind[f];
   }
 
   /** The split for the result: deletes and cas ops only when the mix has them. */
@@ -167,13 +175,13 @@ function heldAfter(p: Pending, status: KvStatus, value: string): string | null {
 function encodeKvOp(p: Pending): Uint8Array {
   switch (p.f) {
     case "get":
-      return encodeGet(p.key);
+      return encodeGet(p.keyBytes);
     case "put":
-      return encodePut(p.key, p.value!);
+      return encodePut(p.keyBytes, p.value!);
     case "delete":
-      return encodeDelete(p.key);
+      return encodeDelete(p.keyBytes);
     case "cas":
-      return encodeCas(p.key, p.expected, p.value!);
+      return encodeCas(p.keyBytes, p.expected, p.value!);
   }
 }
 
@@ -191,8 +199,12 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
   const kv: KvWorkload = opts.kv ?? { ...kvWorkloadDefaults, seed: Date.now() >>> 0 };
   const randoms = client.sessions.map((s) => sessionRandom(kv.seed, s.index));
   const pickKey = keyPicker(kv);
-  const pending: (Pending | undefined)[] = new Array(opts.clients);
   const runId = opts.runId ?? newRunId();
+  const keyNames = Array.from({ length: kv.keys }, (_, n) => `${runId}.k${n}`);
+  const keyBytes = keyNames.map((name) => new TextEncoder().encode(name));
+  // A reply's value is read only where something uses it: the history, and the values cas ops expect.
+  const readsResults = history !== undefined || (kv.casRatio ?? 0) > 0;
+  const pending: (Pending | undefined)[] = new Array(opts.clients);
   const all = new OpCounter();
   const counters = new KvCounters();
   /** Per session, per key: the value it last saw (null: absent), for its cas ops to expect. */
@@ -207,11 +219,12 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
       return;
     }
     const random = randoms[session.index]!;
-    const key = `${runId}.k${pickKey(random)}`;
+    const k = pickKey(random);
+    const key = keyNames[k]!;
     const f = opKindOf(kv, random());
     // Unique values per put and cas (also across runs) keep the history checkable.
     const value = f === "put" || f === "cas" ? putValue(runId, session.index, session.requestNum + 1, kv.valueBytes) : null;
-    const p: Pending = { f, key, value, expected: f === "cas" ? (seen[session.index]!.get(key) ?? null) : null };
+    const p: Pending = { f, key, keyBytes: keyBytes[k]!, value, expected: f === "cas" ? (seen[session.index]!.get(key) ?? null) : null };
     pending[session.index] = p;
     history?.write(historyLine(session.index, "invoke", p, value, nowNs, staleGets));
     client.submit(session, encodeKvOp(p), nowNs, f === "get" ? readMode : ReadMode.Log);
@@ -228,6 +241,7 @@ export async function runBench(config: Config, opts: BenchOptions): Promise<Benc
         for (const k of kinds) k.ok(done.latencyNs);
       }
       if (!p) return;
+      if (!readsResults) return; // no history, no cas ops: nothing reads it
       const result = decodeKvResult(done.outcome.result);
       learn(done.session.index, p, result.status, result.value);
       // A cas that did not swap is "fail": it compared, found another value, and wrote nothing.

@@ -78,7 +78,10 @@ export class ClusterClient {
   private readonly retryNs: number;
   private readonly timeoutNs: number;
   private view = 0;
-  private completions: Completion[] = [];
+  private readonly completions: Completion[] = [];
+  /** Retries and timeouts are looked at once a millisecond, not at every poll (a pass over every
+   * session; under load a poll returns a reply or two). */
+  private nextTimersNs = 0;
   private readonly onDatagram = (slot: Uint8Array, len: number) => this.handleDatagram(slot, len);
   /** Datagrams that were not a reply to an outstanding request (late, duplicate or foreign). */
   ignored = 0;
@@ -115,13 +118,17 @@ export class ClusterClient {
   /** Sends queued requests, waits up to `waitMs` for replies, handles retries and timeouts, and
    * returns what completed (the array is reused by the next call). */
   poll(waitMs: number): Completion[] {
-    this.completions = [];
+    this.completions.length = 0;
     this.socket.flush();
     if (this.socket.receive(this.onDatagram, 64) === 0 && waitMs > 0) {
       this.socket.wait(waitMs);
       this.socket.receive(this.onDatagram, 64);
     }
-    this.checkTimers(Bun.nanoseconds());
+    const nowNs = Bun.nanoseconds();
+    if (nowNs >= this.nextTimersNs) {
+      this.nextTimersNs = nowNs + 1e6;
+      this.checkTimers(nowNs);
+    }
     this.socket.flush();
     return this.completions;
   }
