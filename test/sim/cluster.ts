@@ -77,6 +77,9 @@ export interface ClusterOptions {
   /** What the interval check allows (default: the store's write delay + the interval); a test
    * that shows the check can fail narrows it. */
   readonly lossWindowTicks?: number;
+  /** Tests only, storage "always": a driver that breaks the leader's rule, telling it `durable` at
+   * the end of the tick it sent, before its fsync. The checks must notice (storage.test.ts). */
+  readonly leaderVoteBeforeSync?: boolean;
   /** Leader leases (src/core/lease.ts): each replica's clock runs at its own rate, drawn within
    * the drift bound (often at its edges), from its own offset; one tick is one ms of real time. */
   readonly leases?: { readonly leaseMs: number; readonly driftPpm: number };
@@ -437,7 +440,11 @@ export class Cluster {
   tick(): void {
     this.deliver();
     for (let i = 0; i < this.n; i++) if (this.replicas[i] && this.pausedUntil[i]! <= this.now) this.step(i, { kind: "tick" });
-    for (let i = 0; i < this.n; i++) if (this.syncAt[i] !== undefined && this.syncAt[i]! <= this.now && this.pausedUntil[i]! <= this.now) this.syncLeader(i);
+    for (let i = 0; i < this.n; i++) {
+      if (this.pausedUntil[i]! > this.now) continue;
+      if (this.syncAt[i] !== undefined && this.syncAt[i]! <= this.now) this.syncLeader(i);
+      else if (this.opts.leaderVoteBeforeSync) this.voteBeforeSync(i);
+    }
     this.retryClients();
     this.now += 1;
   }
@@ -602,6 +609,12 @@ export class Cluster {
     if (!replica || !store) return;
     if (!(store.capture(replica) && store.sync())) this.fail(`replica ${index}: storage stalled: ${store.stalled}`);
     if (replica.isLeader && store.syncedOp > replica.durableOp) this.stepCore(index, { kind: "durable", op: store.syncedOp });
+  }
+
+  /** leaderVoteBeforeSync: the broken driver's `durable`, for all the leader holds in memory. */
+  private voteBeforeSync(index: number): void {
+    const replica = this.replicas[index];
+    if (replica?.isLeader && replica.durableOp < replica.opNum) this.stepCore(index, { kind: "durable", op: replica.opNum });
   }
 
   /** Every replica loses power at once (storage option); restart them with restart(). */

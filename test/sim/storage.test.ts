@@ -74,6 +74,23 @@ describe("storage in the simulator", () => {
     expect(caught).toBeGreaterThan(0);
   }, 300_000);
 
+  // The leader's rule under fsync always: its own vote counts only once its disk holds the entry.
+  // A driver that tells it so before its fsync (it sends first, so a power cut can find a commit
+  // that only its memory and f followers held) must be caught.
+  test("fsync always, the leader's vote counted before its fsync: the checker notices", () => {
+    let caught = 0;
+    for (let seed = 73_100; seed < 73_400 && caught < 1; seed++) {
+      const sim = new Simulation({ ...planFor(seed, 3), storage: "always", leaderVoteBeforeSync: true });
+      try {
+        sim.run();
+      } catch (e) {
+        if (!(e instanceof SimFailure) || !/agreement|durability|linearizability: read .* was acknowledged before/.test(e.message)) throw e;
+        caught += 1;
+      }
+    }
+    expect(caught).toBeGreaterThan(0);
+  }, 300_000);
+
   test("without fsync the same runs lose acknowledged ops: the checker notices", () => {
     let caught = 0;
     let cuts = 0;
