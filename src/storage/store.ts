@@ -3,9 +3,12 @@
 // What each fsync mode guarantees (config `storage.fsync`):
 // - always: every datagram this replica sends leaves only after everything the core did before it
 //   is on disk (UdpSocket.beforeFlush; one fsync covers all appended since the last: group
-//   commit). So a PrepareOk, the leader's own vote (its commit and Reply go out after its entry is
-//   durable), a DoViewChange and a StartView all follow the disk. A crash of every replica at any
-//   moment loses no acknowledged write. The kernel's fast reply acks before user space sees the
+//   commit). So a PrepareOk, a DoViewChange and a StartView all follow the disk. One exception:
+//   when only a normal leader's own Entries and Commit records wait (onlyAppended), its Prepares
+//   leave first and it fsyncs right after; its core counts its own vote only as far as syncedOp
+//   (the `durable` event; src/node/replica-node.ts), so its commits and Replies still follow its
+//   entry's durability on f+1 replicas. A crash of every replica at any moment loses no
+//   acknowledged write. The kernel's fast reply acks before user space sees the
 //   entry, so it cannot follow the disk: it is off with `always` (src/cli/replica-storage.ts).
 // - interval: written within writeDelayMs or at the next tick, whichever is later (the page cache
 //   survives a kill -9 of the process),
