@@ -11,16 +11,24 @@ export function leaderOf(view: number, replicaCount: number): number {
 }
 
 /**
- * The highest op-number held by a quorum: the leader (which holds `leaderOp`) plus f followers.
- * `acked[i]` is the highest op follower i has acknowledged (acks are cumulative); the leader's own
- * slot is ignored and acks above `leaderOp` count as `leaderOp`. 0 when no op has a quorum.
+ * The highest op-number held by a quorum: f+1 of the leader (which holds `leaderOp`, or only up to
+ * `ownOp` of it: see Replica's durableVotes) and its followers. `acked[i]` is the highest op
+ * follower i has acknowledged (acks are cumulative); the leader's own slot is ignored and acks
+ * above `leaderOp` count as `leaderOp`. 0 when no op has a quorum. With `ownOp` = `leaderOp` (the
+ * default) this is the f-th best follower's op: the leader plus f followers. Allocates nothing
+ * (called per ack): n is at most replicasMax, so counting beats sorting a copy.
  */
-export function quorumOp(acked: ArrayLike<number>, leader: number, leaderOp: number, f: number): number {
-  if (f === 0) return leaderOp;
-  const followers: number[] = [];
-  for (let i = 0; i < acked.length; i++) if (i !== leader) followers.push(Math.min(acked[i]!, leaderOp));
-  followers.sort((a, b) => b - a);
-  return followers[f - 1] ?? 0;
+export function quorumOp(acked: ArrayLike<number>, leader: number, leaderOp: number, f: number, ownOp = leaderOp): number {
+  const own = Math.min(ownOp, leaderOp);
+  let best = 0;
+  for (let i = 0; i < acked.length; i++) {
+    const candidate = i === leader ? own : Math.min(acked[i]!, leaderOp);
+    if (candidate <= best) continue;
+    let holders = 0; // replicas holding at least `candidate`
+    for (let j = 0; j < acked.length; j++) if ((j === leader ? own : Math.min(acked[j]!, leaderOp)) >= candidate) holders++;
+    if (holders >= f + 1) best = candidate;
+  }
+  return best;
 }
 
 /** What a DoViewChange says about its sender's log. */

@@ -65,6 +65,13 @@ export class Replica {
   // Leader.
   private readonly acked: number[];
   private preparedUpTo = 0;
+  /** With durableVotes: how far this replica's disk holds its log (the driver's `durable` event),
+   * so how far its own vote counts; reset when it starts leading a view (the driver fsyncs the
+   * adopted log before the StartView leaves, then says so). */
+  private durableUpTo = 0;
+  /** The highest op the kernel's quorum prune found f followers to hold, in this view
+   * (onQuorumAck): committed once this replica's own disk holds it too. */
+  private quorumAckedUpTo = 0;
   private unpreparedBytes = 0;
   private ticksSinceSend = 0;
   /** Linearizable reads waiting for their confirmation (read-index.ts). */
@@ -138,6 +145,11 @@ export class Replica {
   }
   get commit(): number {
     return this.commitValue;
+  }
+  /** As a leader with durableVotes: how far its own vote counts (the last `durable` event of the
+   * view). The driver fsyncs and says so while it lags the log. */
+  get durableOp(): number {
+    return this.durableUpTo;
   }
   get leaderIndex(): number {
     return leaderOf(this.viewValue, this.replicaCount);
@@ -246,6 +258,9 @@ export class Replica {
         break;
       case "message":
         this.onMessage(event.msg, event.via);
+        break;
+      case "durable":
+        this.onDurable(event.op);
         break;
     }
     if (this.isLeader && this.reads.pending > 0) this.answerReads();
@@ -500,16 +515,43 @@ export class Replica {
   }
 
   /** The leader's quorum prune passed up the ack that completed a quorum for its op: f followers
-   * hold everything up to it in this view (acks are cumulative), so commit without counting. */
+   * hold everything up to it in this view (acks are cumulative), so commit without counting, as
+   * far as the leader's own vote reaches (with durableVotes, its disk; the rest when `durable`
+   * comes). */
   private onQuorumAck(msg: PrepareOk): void {
     if (!this.isLeader || msg.view !== this.viewValue || msg.opNum > this.preparedUpTo) return;
-    if (msg.opNum > this.commitValue) this.commitUpTo(msg.opNum);
+    this.quorumAckedUpTo = Math.max(this.quorumAckedUpTo, msg.opNum);
+    this.advanceCommit();
   }
 
-  /** Commits what a quorum holds. Only prepared ops count for the leader itself, so an op is
-   * never committed before its Prepare left (n = 1 has no Prepare to wait for). */
+  /** The driver's disk holds this replica's log up to `op` (it fsynced): as a leader with
+   * durableVotes its own vote now counts that far. A follower's acks already follow its disk (the
+   * driver sends nothing of a follower before it is durable), so it needs no such count. */
+  private onDurable(op: number): void {
+    if (!this.opts.durableVotes || !this.isLeader) return;
+    assert(op <= this.log.length, `durable up to ${op}, beyond the log ${this.log.length}`);
+    if (op <= this.durableUpTo) return;
+    this.durableUpTo = op;
+    this.advanceCommit();
+  }
+
+  /**
+   * Commits what a quorum holds. Only prepared ops count for the leader itself, so an op is never
+   * committed before its Prepare left (n = 1 has no Prepare to wait for).
+   *
+   * With durableVotes (fsync always) the driver sends the leader's Prepares before its own fsync,
+   * as etcd/raft does, and the leader's vote counts only up to what its disk holds (`durable`).
+   * Every follower acks only what its disk holds. So an op commits only when f+1 replicas hold it
+   * durably, the leader among them or not (f+1 followers are a quorum on their own; n = 1 commits
+   * on its own durable vote alone): whatever crashes, any f+1 disks that come back include one
+   * that holds it, and the view change chooses a log with it (ELECTRODE.md). A leader that loses
+   * its unsynced entries in a crash lost only what it never counted; it rejoins with its disk's
+   * shorter log of the same view, a prefix of what its followers hold, and never leads that view
+   * again (loadDurable). Without durableVotes the leader's own vote is all it prepared.
+   */
   private advanceCommit(): void {
-    const op = quorumOp(this.acked, this.index, this.preparedUpTo, this.f);
+    const own = this.opts.durableVotes ? Math.min(this.preparedUpTo, this.durableUpTo) : this.preparedUpTo;
+    const op = Math.max(quorumOp(this.acked, this.index, this.preparedUpTo, this.f, own), Math.min(this.quorumAckedUpTo, own));
     if (op > this.commitValue) this.commitUpTo(op);
   }
 
@@ -813,6 +855,8 @@ export class Replica {
     this.lastNormalViewValue = this.viewValue;
     this.fetch = undefined;
     this.acked.fill(0);
+    this.quorumAckedUpTo = 0;
+    this.durableUpTo = 0; // the driver fsyncs the adopted log (its View record is pending) and says so
     this.preparedUpTo = this.log.length;
     this.unpreparedBytes = 0;
     this.ticksSinceSend = 0;
@@ -827,7 +871,7 @@ export class Replica {
     if (this.newLeaderCommit > this.commitValue) this.commitUpTo(this.newLeaderCommit);
     for (let op = this.commitValue + 1; op <= this.log.length; op++) this.clients.markInFlight(this.log.clientIdAt(op), this.log.requestNumAt(op));
     this.broadcast({ type: MessageType.StartView, view: this.viewValue, sender: this.index, opNum: this.log.length, commit: this.commitValue });
-    this.advanceCommit(); // alone (f = 0): the whole log is committed
+    this.advanceCommit(); // alone (f = 0): the whole log is committed (with durableVotes once durable)
   }
 
   private onStartView(view: number, sender: number, leaderOp: number, commit: number): void {

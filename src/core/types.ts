@@ -59,7 +59,12 @@ export type Event =
    * requests it appended since the last flush (adaptive batching: under load many requests arrive
    * per receive batch and share one Prepare; at low load each request goes out at once). `nowMs`:
    * as for tick, read after the batch was received. */
-  | { readonly kind: "flush"; readonly nowMs?: number };
+  | { readonly kind: "flush"; readonly nowMs?: number }
+  /** The driver's disk now holds this replica's log up to `op`: its current log, as the core has
+   * it now (the driver captured it after the last step, then fsynced). Only with
+   * ReplicaOptions.durableVotes, and only a leader counts it: its own vote in a quorum reaches no
+   * further (its Prepares may leave before its fsync). `op` is never above the log's length. */
+  | { readonly kind: "durable"; readonly op: number };
 
 export type FastPathVia = "fast-reply" | "quorum";
 
@@ -134,6 +139,12 @@ export interface ReplicaOptions {
    * than f recovering replicas make impossible give way to a disk start (recovery.ts, "Giving up
    * a view change"); without disks VR waits, as it does for any f+1 replicas without memory. */
   readonly dataDirectory?: boolean;
+  /** The leader's own vote counts only as far as its disk holds its log (the `durable` event),
+   * not as far as it prepared: its driver sends the Prepares before its own fsync, in parallel
+   * with the followers' (fsync always). Followers' acks are unchanged: their driver sends nothing
+   * before it is durable. Absent: the leader counts everything it prepared (memory only, or a
+   * driver that fsyncs before any send). */
+  readonly durableVotes?: boolean;
   /** Tests only: sees every op executed and every checkpoint installed, as it happens. */
   readonly observer?: ExecutionObserver;
   /**

@@ -144,25 +144,67 @@ export class ReplicaNode {
         leaseMs: config.timing.leaseMs,
         clockDriftPpm: config.timing.clockDriftPpm,
         dataDirectory: opts.store !== undefined,
+        durableVotes: opts.store?.mode === "always",
         fence: this.fast?.fastReply ? (next) => this.fast!.fence(next) : undefined,
       },
       this.app,
     );
     if (opts.durable) this.core.loadDurable(opts.durable, opts.rejoin);
-    if (opts.store) this.socket.beforeFlush = () => this.persist();
+    if (opts.store) this.socket.beforeFlush = () => this.persist(false);
+    this.leaderSendsFirst = opts.store?.mode === "always";
   }
 
-  /** Writes what the core did to the data directory (fsync as its mode says) before anything is
-   * sent; false while the disk refuses writes (nothing is sent then: store.ts). */
-  private persist(): boolean {
+  /**
+   * Writes what the core did to the data directory (fsync as its mode says) before anything is
+   * sent; false while the disk refuses writes (nothing is sent then: store.ts).
+   *
+   * One exception, under fsync always: a normal leader whose disk lacks only its own appended
+   * entries and commit-numbers sends first (`full` false: the send path), and flush() writes and
+   * fsyncs right after, then tells the core how far its disk holds its log (`durable`), so its
+   * fsync runs in parallel with its followers' instead of before them. Its own vote counts only
+   * from then on (core: ReplicaOptions.durableVotes), so nothing commits on an entry only its
+   * memory holds; a follower's ack, a view change's records and anything after a failed write
+   * still wait for the disk.
+   */
+  private persist(full = true): boolean {
     const store = this.opts.store!;
-    const ok = store.capture(this.core) && store.sync();
+    if (!store.capture(this.core)) return this.persisted(false);
+    if (!full && this.leaderSendsFirst && this.core.isLeader && store.onlyAppended) return true;
+    return this.persisted(store.sync());
+  }
+
+  private persisted(ok: boolean): boolean {
+    const store = this.opts.store!;
     if (!ok) this.noteStalled(store.stalled ?? "unknown error");
     else if (this.stalledSince !== undefined) {
       this.opts.log.info(`storage: writes succeed again after ${((performance.now() - this.stalledSince) / 1000).toFixed(1)} s; sending again`);
       this.stalledSince = undefined;
     }
     return ok;
+  }
+
+  /** fsync always: the leader's Prepares may leave before its own fsync (persist). */
+  private readonly leaderSendsFirst: boolean;
+
+  /**
+   * Sends what is queued. Then, when a leader's own entries left before its disk held them
+   * (persist), writes and fsyncs them and tells the core (`durable`: its own vote), and sends what
+   * that step made (commits' replies). The core is told only right after a capture and fsync of
+   * its log as it is now, so `durable` never speaks of a log the core has since cut.
+   */
+  private flush(): void {
+    this.socket.flush();
+    if (!this.leaderSendsFirst) return;
+    const core = this.core;
+    const store = this.opts.store!;
+    // While stalled nothing leaves before a write succeeds: the tick's persist() retries.
+    while (core.isLeader && core.durableOp < core.opNum && store.stalled === undefined) {
+      if (!this.persist()) return; // the write failed: stalled from now on (noted)
+      const op = store.syncedOp;
+      if (op <= core.durableOp) return; // nothing new on disk (cannot happen after a full capture and fsync)
+      this.apply(core.step({ kind: "durable", op }));
+      this.socket.flush();
+    }
   }
 
   private stalledSince: number | undefined;
@@ -243,7 +285,7 @@ export class ReplicaNode {
     const tickNs = this.opts.config.timing.tickMs * 1e6;
     let nextTick = Bun.nanoseconds() + tickNs;
     this.stepTimed(tickEvent);
-    this.socket.flush();
+    this.flush();
     while (!this.stopped) {
       // Prepares the kernel acked come first: later datagrams may depend on them.
       const handed = this.fast?.fastReply ? this.drainFast(this.fast) : 0;
@@ -253,18 +295,20 @@ export class ReplicaNode {
       if (now >= nextTick) {
         this.stats.ticks += 1;
         this.stepTimed(tickEvent);
-        if (this.opts.store) this.persist(); // the interval's fsync, and a stalled write's retry
+        // The interval's fsync, a stalled write's retry, and with `always` a leader's commit-numbers
+        // (flush() fsyncs its entries at once, the Commit records that follow them only here).
+        if (this.opts.store) this.persist();
         // After a stall (GC, SIGSTOP) do not replay missed ticks in a burst: time moves on.
         nextTick = now - nextTick > tickNs * 10 ? now + tickNs : nextTick + tickNs;
-        this.socket.flush();
+        this.flush();
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (this.stopped) break;
         now = Bun.nanoseconds();
       }
-      this.socket.flush();
+      this.flush();
       if (received === 0) this.socket.wait(Math.max(0, Math.ceil((nextTick - now) / 1e6)));
     }
-    this.socket.flush();
+    this.flush();
   }
 
   /** A tick or flush, with the clock read now: after everything received so far arrived. */

@@ -3,9 +3,12 @@
 // What each fsync mode guarantees (config `storage.fsync`):
 // - always: every datagram this replica sends leaves only after everything the core did before it
 //   is on disk (UdpSocket.beforeFlush; one fsync covers all appended since the last: group
-//   commit). So a PrepareOk, the leader's own vote (its commit and Reply go out after its entry is
-//   durable), a DoViewChange and a StartView all follow the disk. A crash of every replica at any
-//   moment loses no acknowledged write. The kernel's fast reply acks before user space sees the
+//   commit). So a PrepareOk, a DoViewChange and a StartView all follow the disk. One exception:
+//   when only a normal leader's own Entries and Commit records wait (onlyAppended), its Prepares
+//   leave first and it fsyncs right after; its core counts its own vote only as far as syncedOp
+//   (the `durable` event; src/node/replica-node.ts), so its commits and Replies still follow its
+//   entry's durability on f+1 replicas. A crash of every replica at any moment loses no
+//   acknowledged write. The kernel's fast reply acks before user space sees the
 //   entry, so it cannot follow the disk: it is off with `always` (src/cli/replica-storage.ts).
 // - interval: written within writeDelayMs or at the next tick, whichever is later (the page cache
 //   survives a kill -9 of the process),
@@ -156,6 +159,12 @@ export class Store {
   private lastNormalView = -1;
   /** The highest commit-number recorded. */
   private commit = 0;
+  /** How far the fsynced files hold the log as it is now (cut back by a pending Truncate or Reset:
+   * below the cut the old log and the current one agree). */
+  private synced = 0;
+  /** Everything captured since the last fsync is Entries and Commit records: the fsynced files
+   * hold a prefix of the log as it is now, and nothing else changed (no view, no cut). */
+  private appendedOnly = true;
   /** Why the last write failed (undefined: not stalled). */
   stalled: string | undefined;
 
@@ -243,6 +252,11 @@ export class Store {
     this.lastNormalView = claim?.lastNormalView ?? 0;
     this.commit = claim?.commit ?? 0;
     this.openCurrent();
+    // What loaded may have been written and never fsynced (a leader sends before its fsync, and a
+    // killed process leaves its writes in the page cache): with `always` it counts as held, so
+    // make it durable before this replica claims it in a view change.
+    if (this.mode === "always") this.files.sync(this.fd);
+    this.synced = this.written;
     this.metrics.recoveryS = (performance.now() - start) / 1000;
     return { state: claim, notes, damaged };
   }
@@ -258,6 +272,19 @@ export class Store {
     return this.segments.length;
   }
 
+  /** The op the fsynced log reaches (the log the core has as of the last capture). */
+  get syncedOp(): number {
+    return this.synced;
+  }
+
+  /** What waits for an fsync is only appended log (Entries) and commit-numbers (Commit records),
+   * and no write failed: a normal leader may then send before it fsyncs, counting its own vote
+   * only once the fsync is done (core: ReplicaOptions.durableVotes). Anything else (a View,
+   * Truncate or Reset record, a new segment) must be fsynced before anything leaves. */
+  get onlyAppended(): boolean {
+    return this.appendedOnly && this.stalled === undefined;
+  }
+
   /** Appends, as records, what changed in `core` since the last call (nothing is written yet).
    * False when entries were compacted before they were captured and no checkpoint on disk covers
    * them (its write failed): the replica must not send. */
@@ -269,8 +296,10 @@ export class Store {
     }
     const cut = Math.max(core.takeLogCut(), compacted);
     if (cut < this.written) {
+      this.appendedOnly = false;
       this.record(Rec.Truncate, 8, (v, at) => writeU64(v, at, cut));
       this.written = cut;
+      this.synced = Math.min(this.synced, cut);
     }
     if (core.view !== this.view || core.lastNormalView !== this.lastNormalView) this.recordView(core.view, core.lastNormalView);
     while (this.written < core.opNum) {
@@ -301,28 +330,43 @@ export class Store {
   sync(force = false): boolean {
     const now = this.clock();
     const due = force || this.mode === "always" || this.pendingBytes >= writeBytesMin || now - this.lastWrite >= writeDelayMs;
-    if (this.pendingBytes > 0 && due) {
-      this.lastWrite = now;
-      try {
-        let done = 0;
-        while (done < this.pendingBytes) done += this.files.write(this.fd, this.pending, done, this.pendingBytes - done, this.fileBytes + done);
-      } catch (e) {
-        this.metrics.writeErrors += 1;
-        this.stalled = (e as Error).message;
-        return false;
-      }
-      this.fileBytes += this.pendingBytes;
-      this.metrics.bytesWritten += this.pendingBytes;
-      this.pendingBytes = 0;
-      this.dirty = true;
-      this.stalled = undefined;
-    }
+    if (this.pendingBytes > 0 && due && !this.writePending(now)) return false;
     if (this.dirty && (force || this.mode === "always" || (this.mode === "interval" && now - this.lastFsync >= this.intervalMs))) {
       if (!this.fsync(this.fd)) return false;
       this.dirty = false;
     }
+    if (!this.dirty && this.pendingBytes === 0) {
+      this.synced = this.written;
+      this.appendedOnly = true;
+    }
     if (this.fileBytes >= segmentBytesMax) this.rotate();
     return this.stalled === undefined;
+  }
+
+  /** Writes what was captured without an fsync, when only appended log waits (onlyAppended): a
+   * leader sending before its fsync may write before or after the send; sync() fsyncs. False when
+   * the write failed, or an earlier one did (then only sync() may go on). */
+  write(): boolean {
+    if (this.stalled !== undefined) return false;
+    return this.pendingBytes === 0 || this.writePending(this.clock());
+  }
+
+  private writePending(now: number): boolean {
+    this.lastWrite = now;
+    try {
+      let done = 0;
+      while (done < this.pendingBytes) done += this.files.write(this.fd, this.pending, done, this.pendingBytes - done, this.fileBytes + done);
+    } catch (e) {
+      this.metrics.writeErrors += 1;
+      this.stalled = (e as Error).message;
+      return false;
+    }
+    this.fileBytes += this.pendingBytes;
+    this.metrics.bytesWritten += this.pendingBytes;
+    this.pendingBytes = 0;
+    this.dirty = true;
+    this.stalled = undefined;
+    return true;
   }
 
   /** A checkpoint taken or installed: on disk atomically; the log continues after it; segments it
@@ -350,8 +394,10 @@ export class Store {
     // Installed: the log now continues after cp.op. Taken: when compaction dropped entries not
     // yet captured (a tiny log_retain_ops), the checkpoint covers them.
     if (installed || this.written < core.logFirstOp - 1) {
+      this.appendedOnly = false;
       this.record(Rec.Reset, 8, (v, at) => writeU64(v, at, cp.op));
       this.written = cp.op;
+      this.synced = Math.min(this.synced, cp.op);
       if (installed) core.takeLogCut(); // the Reset record says it
       this.stalled = undefined;
     }
@@ -408,6 +454,7 @@ export class Store {
   }
 
   private recordView(view: number, lastNormalView: number): void {
+    this.appendedOnly = false;
     this.record(Rec.View, 8, (v, at) => {
       v.setUint32(at, view, true);
       v.setUint32(at + 4, lastNormalView, true);

@@ -77,6 +77,9 @@ export interface ClusterOptions {
   /** What the interval check allows (default: the store's write delay + the interval); a test
    * that shows the check can fail narrows it. */
   readonly lossWindowTicks?: number;
+  /** Tests only, storage "always": a driver that breaks the leader's rule, telling it `durable` at
+   * the end of the tick it sent, before its fsync. The checks must notice (storage.test.ts). */
+  readonly leaderVoteBeforeSync?: boolean;
   /** Leader leases (src/core/lease.ts): each replica's clock runs at its own rate, drawn within
    * the drift bound (often at its edges), from its own offset; one tick is one ms of real time. */
   readonly leases?: { readonly leaseMs: number; readonly driftPpm: number };
@@ -89,6 +92,12 @@ interface SimClock {
 }
 
 const dataDir = "/data";
+
+/** fsync always: a leader's own entries, sent first, are fsynced 0..this many ticks later (at the
+ * end of that tick). A Prepare and its ack take at least 2 ticks, so beyond that the acks often
+ * arrive before the leader's disk holds the entry: only then can a power cut find a commit that
+ * counted the leader's vote too early (the check that the rule is tested: storage.test.ts). */
+const leaderSyncTicksMax = 5;
 
 /** The pending "op" of a client that only registers (Cluster.register). */
 const registrationOnly = new Uint8Array(0);
@@ -131,6 +140,9 @@ export class Cluster {
   /** Each replica's disk and its current incarnation's store (storage option). */
   readonly disks: MemFiles[] = [];
   private readonly stores: (Store | undefined)[] = [];
+  /** fsync always: when a leader whose own entries left before its fsync fsyncs them and hears
+   * `durable` (persist; end of that tick). */
+  private readonly syncAt: (number | undefined)[] = [];
   readonly clients: SimClient[] = [];
   now = 0;
   /** Each replica's machine clock (leases option). */
@@ -150,7 +162,7 @@ export class Cluster {
   /** Scenario hook: sees every effect of every step, with the replica's status before it. */
   observer: ((index: number, effect: Effect) => void) | undefined;
   readonly trace: string[] = [];
-  readonly stats = { delivered: 0, lost: 0, lostAfterKernel: 0, crashes: 0, restarts: 0, replies: 0, viewChanges: 0, evicted: 0, checkpoints: 0, installs: 0, indexReads: 0, leaseReads: 0 };
+  readonly stats = { delivered: 0, lost: 0, lostAfterKernel: 0, crashes: 0, restarts: 0, replies: 0, viewChanges: 0, evicted: 0, checkpoints: 0, installs: 0, indexReads: 0, leaseReads: 0, leaderSyncsAfterSend: 0, crashesBeforeLeaderSync: 0 };
   /** Client ids: every client and every new session of an evicted one gets the next. */
   private nextClientId = 1000;
   private readonly queue = new Map<number, Packet[]>();
@@ -217,7 +229,8 @@ export class Cluster {
     const nonce = this.rand.int(1, 2 ** 31);
     const observer = { ...this.checker.observerOf(index), diskStart: (_op: number, commitMax: number) => this.onDiskStart(index, commitMax) };
     const leases = this.opts.leases ? { leaseMs: this.opts.leases.leaseMs, clockDriftPpm: this.opts.leases.driftPpm } : {};
-    const base = { replicaCount: this.n, index, recovering, nonce, dataDirectory: this.opts.storage !== undefined, ...this.timing, ...leases, observer };
+    const durableVotes = this.opts.storage === "always";
+    const base = { replicaCount: this.n, index, recovering, nonce, dataDirectory: this.opts.storage !== undefined, durableVotes, ...this.timing, ...leases, observer };
     let replica: Replica;
     if (!this.opts.fastPaths) replica = new Replica(base, app);
     else {
@@ -250,6 +263,8 @@ export class Cluster {
     // With storage a crash is a power cut of its machine: what was not synced may be lost or torn.
     if (this.opts.storage) {
       this.stores[index] = undefined;
+      if (this.syncAt[index] !== undefined) this.stats.crashesBeforeLeaderSync += 1;
+      this.syncAt[index] = undefined;
       this.disks[index]!.crash(this.rand);
     }
     this.checker.window?.onFault(index, this.now, this.now);
@@ -425,6 +440,11 @@ export class Cluster {
   tick(): void {
     this.deliver();
     for (let i = 0; i < this.n; i++) if (this.replicas[i] && this.pausedUntil[i]! <= this.now) this.step(i, { kind: "tick" });
+    for (let i = 0; i < this.n; i++) {
+      if (this.pausedUntil[i]! > this.now) continue;
+      if (this.syncAt[i] !== undefined && this.syncAt[i]! <= this.now) this.syncLeader(i);
+      else if (this.opts.leaderVoteBeforeSync) this.voteBeforeSync(i);
+    }
     this.retryClients();
     this.now += 1;
   }
@@ -554,12 +574,47 @@ export class Cluster {
     return effects;
   }
 
-  /** As the node does before anything of a step leaves: checkpoints, then the log, to disk. */
+  /**
+   * As the node does before anything of a step leaves: checkpoints, then the log, to disk. With
+   * fsync always a normal leader whose disk lacks only its own appended entries lets them leave
+   * first (written now, fsynced 0..leaderSyncTicksMax ticks later: a power cut meanwhile loses or tears
+   * them), and
+   * hears `durable` once they are fsynced (syncLeader). (The node also fsyncs at every tick; here
+   * the fsync's delay is the model's, whatever happens meanwhile.)
+   */
   private persist(index: number, replica: Replica, effects: readonly Effect[]): void {
     const store = this.stores[index];
     if (!store) return;
     for (const e of effects) if (e.kind === "checkpoint" && !store.checkpoint(e.checkpoint, e.installed, replica)) this.fail(`replica ${index}: checkpoint write failed: ${store.stalled}`);
+    if (!store.capture(replica)) this.fail(`replica ${index}: storage stalled: ${store.stalled}`);
+    const always = this.opts.storage === "always";
+    if (always && replica.isLeader && store.onlyAppended) {
+      if (!store.write()) this.fail(`replica ${index}: storage stalled: ${store.stalled}`);
+      if (replica.durableOp < replica.opNum && this.syncAt[index] === undefined) {
+        this.syncAt[index] = this.now + this.rand.int(0, leaderSyncTicksMax);
+        this.stats.leaderSyncsAfterSend += 1;
+      }
+      return;
+    }
+    if (!store.sync()) this.fail(`replica ${index}: storage stalled: ${store.stalled}`);
+    // Synced before anything left (a view change's records, say): the leader learns it at once.
+    if (always && replica.isLeader && replica.durableOp < replica.opNum) this.syncAt[index] ??= this.now;
+  }
+
+  /** fsync always: a leader fsyncs what it sent before its disk held it, then counts its own vote. */
+  private syncLeader(index: number): void {
+    this.syncAt[index] = undefined;
+    const replica = this.replicas[index];
+    const store = this.stores[index];
+    if (!replica || !store) return;
     if (!(store.capture(replica) && store.sync())) this.fail(`replica ${index}: storage stalled: ${store.stalled}`);
+    if (replica.isLeader && store.syncedOp > replica.durableOp) this.stepCore(index, { kind: "durable", op: store.syncedOp });
+  }
+
+  /** leaderVoteBeforeSync: the broken driver's `durable`, for all the leader holds in memory. */
+  private voteBeforeSync(index: number): void {
+    const replica = this.replicas[index];
+    if (replica?.isLeader && replica.durableOp < replica.opNum) this.stepCore(index, { kind: "durable", op: replica.opNum });
   }
 
   /** Every replica loses power at once (storage option); restart them with restart(). */

@@ -39,6 +39,8 @@ export interface SimPlan {
   /** fsync interval in ticks (storage "interval"), and what the check allows (cluster.ts). */
   readonly fsyncIntervalTicks?: number;
   readonly lossWindowTicks?: number;
+  /** Tests only (storage "always"): the leader's vote counts before its fsync (cluster.ts). */
+  readonly leaderVoteBeforeSync?: boolean;
   /** Probability that a get is a read without a log write (the leader's read index) rather than
    * an op through the log. */
   readonly indexReads: number;
@@ -114,6 +116,7 @@ export class Simulation {
       leases: plan.leases,
       fsyncIntervalTicks: plan.fsyncIntervalTicks,
       lossWindowTicks: plan.lossWindowTicks,
+      leaderVoteBeforeSync: plan.leaderVoteBeforeSync,
     });
     for (let c = 0; c < plan.clients; c++) this.cluster.addClient();
     this.readRand = new Prng(plan.seed ^ 0x4ead);

@@ -34,6 +34,20 @@ describe("quorumOp: highest op held by the leader and f followers", () => {
   });
 });
 
+describe("quorumOp with the leader's own vote below its op (durableVotes): f+1 of all n", () => {
+  // [acked by replica, leader index, leader's op, f, leader's own op, expected]
+  test.each([
+    [[0, 5, 0], 0, 5, 1, 0, 0], // one follower and a leader whose disk holds nothing
+    [[0, 5, 0], 0, 5, 1, 3, 3], // the leader's disk decides
+    [[0, 5, 4], 0, 5, 1, 0, 4], // two followers: a quorum without the leader
+    [[0, 9, 9, 1, 0], 0, 9, 2, 8, 8],
+    [[0, 9, 9, 1, 0], 0, 9, 2, 0, 1],
+    [[0], 0, 4, 0, 2, 2], // n=1: its own disk alone
+  ])("acked %j leader %i op %i f %i own %i -> %i", (acked, leader, op, f, own, expected) => {
+    expect(quorumOp(acked, leader, op, f, own)).toBe(expected);
+  });
+});
+
 describe("chooseLog: highest lastNormalView, then highest op; ties go to self", () => {
   const claims = (entries: [number, LogClaim][]) => new Map(entries);
   const c = (lastNormalView: number, opNum: number, commit = 0): LogClaim => ({ lastNormalView, opNum, commit });

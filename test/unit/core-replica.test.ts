@@ -41,6 +41,7 @@ function leader(n: number, extra: Partial<ReplicaOptions> = {}) {
   for (let id = 1; id <= registered; id++) {
     l.r.step(request(id, 0, ""));
     l.r.step(flush);
+    l.r.step(durable(id)); // its disk holds it (counts only with durableVotes)
     for (let i = 1; i < n; i++) l.r.step(ok(0, i, id));
   }
   expect(l.r.commit).toBe(registered);
@@ -56,6 +57,7 @@ const request = (clientId: number, requestNum: number, text: string, session = r
 const message = (msg: ReplicaMessage): Event => ({ kind: "message", msg });
 const tick: Event = { kind: "tick" };
 const flush: Event = { kind: "flush" };
+const durable = (op: number): Event => ({ kind: "durable", op });
 const ok = (view: number, sender: number, opNum: number) => message({ type: MessageType.PrepareOk, view, sender, opNum });
 const prepare = (view: number, sender: number, opNum: number, commit: number, entries: Entry[]) => message({ type: MessageType.Prepare, view, sender, opNum, commit, entries: entriesOf(entries) });
 const newState = (view: number, sender: number, opNum: number, commit: number, fromOp: number, entries: Entry[]) => message({ type: MessageType.NewState, view, sender, opNum, commit, fromOp, entries: entriesOf(entries) });
@@ -226,6 +228,82 @@ describe("leader, normal case", () => {
     expect(r.commit).toBe(2);
     expect(app.ops).toEqual(["solo"]);
     expect(sent(effects)).toEqual([]);
+  });
+});
+
+// fsync always: the leader's Prepares leave before its own fsync, so its vote counts only as far as
+// the driver says its disk holds the log (`durable`); f+1 durable replicas commit an op, the
+// leader among them or not.
+describe("leader with durableVotes: its own vote follows its disk", () => {
+  test("f acks do not commit until `durable` covers the op; then it commits and replies", () => {
+    const { r } = leader(3, { durableVotes: true });
+    r.step(request(1, 1, "a"));
+    r.step(request(2, 1, "b"));
+    r.step(flush);
+    expect(replies(r.step(ok(0, 1, 11)))).toEqual([]);
+    expect(r.commit).toBe(9);
+    expect(replies(r.step(durable(10))).map((m) => m.opNum)).toEqual([10]); // only as far as the disk
+    expect(r.commit).toBe(10);
+    r.step(durable(11));
+    expect(r.commit).toBe(11);
+  });
+
+  test("`durable` first, then the ack commits; f+1 followers commit without the leader's disk", () => {
+    const { r } = leader(5, { durableVotes: true });
+    r.step(request(1, 1, "a"));
+    r.step(flush);
+    r.step(durable(10));
+    r.step(ok(0, 1, 10));
+    expect(r.commit).toBe(9); // the leader and one follower: 2 of the 3 needed
+    r.step(ok(0, 2, 10));
+    expect(r.commit).toBe(10);
+    r.step(request(2, 1, "b"));
+    r.step(flush);
+    for (const i of [1, 2]) r.step(ok(0, i, 11));
+    expect(r.commit).toBe(10); // two followers and a leader whose disk lacks op 11
+    r.step(ok(0, 3, 11));
+    expect(r.commit).toBe(11); // three followers hold it durably: a quorum without the leader
+  });
+
+  test("quorum prune: the kernel's quorum ack commits only as far as the leader's disk; the rest at `durable`", () => {
+    const { r } = leader(3, { durableVotes: true });
+    for (let i = 1; i <= 3; i++) r.step(request(i, 1, `x${i}`));
+    r.step(flush);
+    r.step(durable(10));
+    r.step({ kind: "message", msg: { type: MessageType.PrepareOk, view: 0, sender: 1, opNum: 12 }, via: "quorum" });
+    expect(r.commit).toBe(10);
+    r.step(durable(12));
+    expect(r.commit).toBe(12); // the last quorum ack is remembered
+  });
+
+  test("n=1 commits on its own durable vote alone", () => {
+    const { r } = make(1, 0, { durableVotes: true });
+    r.step(request(1, 0, ""));
+    r.step(flush);
+    expect(r.commit).toBe(0);
+    expect(replies(r.step(durable(1))).map((m) => m.clientId)).toEqual([1]);
+    expect(r.commit).toBe(1);
+  });
+
+  test("without durableVotes `durable` means nothing and the leader counts all it prepared", () => {
+    const { r } = leader(3);
+    r.step(request(1, 1, "a"));
+    r.step(flush);
+    r.step(ok(0, 1, 10));
+    expect(r.commit).toBe(10);
+  });
+
+  test("a new leader's own vote starts from nothing: durable as a follower or in an earlier view does not count", () => {
+    const { r } = follower(3, 1, 5, 3, { durableVotes: true });
+    r.step(durable(6)); // a follower: ignored
+    r.step(message({ type: MessageType.StartViewChange, view: 4, sender: 2 }));
+    r.step(message({ type: MessageType.DoViewChange, view: 4, sender: 2, lastNormalView: 0, opNum: 5, commit: 3 }));
+    expect(r.isLeader).toBe(true);
+    expect(r.durableOp).toBe(0);
+    r.step(ok(4, 2, 6));
+    expect(r.commit).toBe(3);
+    r.step(durable(6)); // the driver fsynced the adopted log before the StartView left
+    expect(r.commit).toBe(6);
   });
 });
 
