@@ -747,10 +747,7 @@ export class Replica {
     this.fence(view);
     this.viewValue = view;
     this.statusValue = Status.ViewChange;
-    this.svcFrom = new Set();
-    this.dvcs = new Map();
-    this.dvcSent = false;
-    this.recoveringPeers = new Set();
+    this.clearVotes();
     this.viewChangeTicks = 0;
     this.ticksSinceLeader = 0;
     this.fetch = undefined;
@@ -761,6 +758,15 @@ export class Replica {
     if (!vote) return;
     this.broadcast({ type: MessageType.StartViewChange, view, sender: this.index });
     this.vote();
+  }
+
+  /** What a view change gathered (StartViewChanges, DoViewChanges, whether ours went, recovering
+   * peers heard): forgotten when a new one starts or one is given up. */
+  private clearVotes(): void {
+    this.svcFrom = new Set();
+    this.dvcs = new Map();
+    this.dvcSent = false;
+    this.recoveringPeers = new Set();
   }
 
   /** Takes part in this view change as far as it may: a DoViewChange to the new leader, or as that
@@ -1137,10 +1143,7 @@ export class Replica {
     this.diskClaim = { view: this.viewValue, lastNormalView: this.lastNormalViewValue, opNum: this.log.length, commit: this.commitValue };
     this.statusValue = Status.Recovering;
     this.fetch = undefined;
-    this.svcFrom = new Set();
-    this.dvcs = new Map();
-    this.dvcSent = false;
-    this.recoveringPeers = new Set();
+    this.clearVotes();
     this.restartRecovery();
     this.announce();
     return true;
@@ -1173,13 +1176,14 @@ export class Replica {
         // otherwise would lead forever a view nobody may join. It carries no log: it may hasten
         // a DoViewChange, but only f+1 DoViewChanges of replicas that hold their log complete a
         // view change.
-        if (msg.view < this.viewValue) this.send(msg.sender, { type: MessageType.StartViewChange, view: this.viewValue, sender: this.index });
-        else if (this.fetch && msg.view > this.viewValue) this.restartRecovery();
-        return;
-      default:
-        // A later view than the one whose leader we fetch from: that leader may be gone.
-        if (this.fetch && msg.view > this.viewValue) this.restartRecovery();
+        if (msg.view < this.viewValue) {
+          this.send(msg.sender, { type: MessageType.StartViewChange, view: this.viewValue, sender: this.index });
+          return;
+        }
+        break;
     }
+    // A later view than the one whose leader we fetch from: that leader may be gone.
+    if (this.fetch && msg.view > this.viewValue) this.restartRecovery();
   }
 
   private tryRecover(): void {
